@@ -1,0 +1,97 @@
+"""One evaluator for every model: sufficient statistics, then perplexity.
+
+:func:`evaluate` scores the units of a split (see :func:`lmstats.lines.scored_units`: one
+per non-empty line in ``sentence`` mode, one stream in ``stream`` mode), keeps sums, and
+derives everything else from them, so results add up across splits and models:
+
+* ``nll_sum = -Σ ln P``, ``n_tokens`` (every scored token, ``</s>`` included),
+* ``n_oov`` (tokens equal to ``<unk>``), ``n_zero`` (tokens the model gave probability 0),
+* ``ppl = exp(nll_sum / n_tokens)``, ``ppl_no_oov`` (KenLM's "excluding OOVs": ``<unk>``
+  tokens dropped from both sums), ``bits_per_token = nll_sum / n_tokens / ln 2``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lmstats.errors import LmstatsError
+from lmstats.lines import EVAL_MODES, EncodedSplit, Lines
+from lmstats.protocol import LanguageModel
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    split: str
+    mode: str
+    n_units: int  # sequences scored: sentences, or 1 stream
+    n_tokens: int
+    n_oov: int
+    n_zero: int
+    nll_sum: float
+    nll_sum_no_oov: float
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.nll_sum / self.n_tokens) if math.isfinite(self.nll_sum) else math.inf
+
+    @property
+    def ppl_no_oov(self) -> float:
+        n = self.n_tokens - self.n_oov
+        if n == 0:
+            return math.nan
+        return math.exp(self.nll_sum_no_oov / n) if math.isfinite(self.nll_sum_no_oov) else math.inf
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.nll_sum / self.n_tokens / math.log(2)
+
+    def to_dict(self) -> dict:
+        """All fields and derived figures; non-finite numbers become None (JSON has no inf)."""
+        out = asdict(self) | {"ppl": self.ppl, "ppl_no_oov": self.ppl_no_oov, "bits_per_token": self.bits_per_token}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+
+def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tuple[Lines, NDArray[np.float64]]:
+    """The scored units of ``split`` and the model's ln P for each of their tokens."""
+    if mode not in EVAL_MODES:
+        raise LmstatsError(f"evaluation mode must be one of {EVAL_MODES}, got {mode!r}")
+    if model.vocab != split.vocab:
+        raise LmstatsError(
+            f"the model's vocabulary differs from the {split.name} split's ({len(model.vocab)} vs {len(split.vocab)} types); "
+            "perplexities are only comparable under one vocabulary — encode the split with the model's vocab"
+        )
+    units = split.units(mode)
+    fast = getattr(model, "logprobs_lines", None)
+    if fast is not None:
+        lp = np.asarray(fast(units), dtype=np.float64)
+    elif len(units):
+        lp = np.concatenate([np.asarray(model.logprobs(u), dtype=np.float64) for u in units])
+    else:
+        lp = np.zeros(0)
+    if lp.shape != units.ids.shape:
+        raise ValueError(f"model returned {lp.shape[0]} log-probabilities for {units.ids.shape[0]} tokens")
+    if np.isnan(lp).any() or (lp > 1e-9).any():
+        raise ValueError("model returned NaN or positive log-probabilities; logprobs must be ln P <= 0")
+    return units, lp
+
+
+def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence") -> EvalResult:
+    """Score ``split`` with ``model`` in ``mode`` (sentence|stream) and reduce to sums."""
+    units, lp = token_logprobs(model, split, mode)
+    if len(lp) == 0:
+        raise LmstatsError(f"the {split.name} split has no tokens to score; give a larger corpus or other split fractions")
+    oov = units.ids == split.vocab.unk_id
+    return EvalResult(
+        split=split.name,
+        mode=mode,
+        n_units=len(units),
+        n_tokens=int(len(lp)),
+        n_oov=int(oov.sum()),
+        n_zero=int(np.isneginf(lp).sum()),
+        nll_sum=float(-lp.sum()),
+        nll_sum_no_oov=float(-lp[~oov].sum()),
+    )
