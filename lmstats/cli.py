@@ -221,5 +221,5 @@ def corpus_synth(out, n_tokens, vocab_size, n_classes, order, branching, zipf, m
         click.echo(f"true entropy rate {info['entropy_rate_bits']:.4f} bits/token, true perplexity {info['true_perplexity']:.3f} (an {order + 1}-gram source)")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+
+# Commands of the other capabilities live beside their library code and are attached here.
