@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -32,8 +33,11 @@ class LmstatsGroup(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
+            message = exc.format_message()
+            if re.match(r"No such option '-[\d.]", message):
+                message += ": a negative number was read as an option; values such as --eps and --k must be > 0"
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            _fail(f"{exc.format_message()}{hint}", 2)
+            _fail(f"{message}{hint}", 2)
         except click.ClickException as exc:
             _fail(exc.format_message(), 2)
         except LmstatsError as exc:
@@ -223,3 +227,7 @@ def corpus_synth(out, n_tokens, vocab_size, n_classes, order, branching, zipf, m
 
 
 # Commands of the other capabilities live beside their library code and are attached here.
+from lmstats.zipf_cli import zipf_command  # noqa: E402
+main.add_command(zipf_command)
+from lmstats.ngram_cli import ngram_command  # noqa: E402
+main.add_command(ngram_command)

@@ -241,12 +241,13 @@ class MarkovSource:
 class SourceLM:
     """The source itself behind the :class:`~lmstats.protocol.LanguageModel` protocol.
 
-    Every word of the source must be in ``vocab`` (it is when the training text is large
+    Every word the source can emit must be in ``vocab`` (it is when the training text is large
     enough to contain them all); the true probability of ``<unk>`` is not defined otherwise.
     """
 
     def __init__(self, source: MarkovSource, vocab):
-        missing = [w for w in source.words if w not in vocab]
+        reachable = source.unigram > 0  # words of classes no context leads to never occur
+        missing = [w for w, live in zip(source.words, reachable) if live and w not in vocab]
         if missing:
             raise LmstatsError(
                 f"{len(missing)} of the source's {len(source.words)} words are not in the vocabulary "

@@ -1,0 +1,253 @@
+"""ARPA export and import: the contract with KenLM, SRILM and every other n-gram tool.
+
+An ARPA file stores, per order, ``log10 P(w | h)`` of every stored n-gram and ``log10 γ``
+(the backoff weight) of every n-gram that is a context.  That is exactly the recursive form
+lmstats scores with, so models whose lower distribution is the next-lower order (eps
+recursive, Witten-Bell, absolute discounting, KN, MKN, stupid backoff for the stored part)
+round-trip exactly; the others are refused with the reason.
+
+Tokens are written as they are, except ASCII whitespace inside a token (char-level models
+have a space token), which is written as the private-use character U+E000 + its code, since
+ARPA separates words by whitespace.  ``<s>`` gets log10 P = -99, as in lmplz's output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from lmstats.errors import LmstatsError
+from lmstats.fileio import atomic_write, read_text
+from lmstats.ngram.counts import NgramCounts, OrderTable
+from lmstats.ngram.model import NgramLM
+from lmstats.ngram.smoothing import Estimate
+from lmstats.vocab import BOS, EOS, UNK, Vocab
+
+_WS = " \t\r\f\v"
+_ESCAPE = {ord(c): chr(0xE000 + ord(c)) for c in _WS}
+_UNESCAPE = {0xE000 + ord(c): c for c in _WS}
+_FIELDS = re.compile(r"[ \t]+")
+BOS_LOG10 = -99.0
+
+
+def escape_token(token: str) -> str:
+    return token.translate(_ESCAPE)
+
+
+def unescape_token(token: str) -> str:
+    return token.translate(_UNESCAPE)
+
+
+def arpa_refusal(smoothing: str, eps_variant: str = "recursive") -> str | None:
+    """Why a model of this smoothing cannot be written as ARPA (None if it can)."""
+    reasons = {
+        "laplace": "add-k backs off to the uniform distribution at every order",
+        "lidstone": "add-k backs off to the uniform distribution at every order",
+        "mle": "MLE gives unseen events probability 0",
+        "stupid": "stupid backoff multiplies by 0.4 even for unseen contexts",
+    }
+    if smoothing == "eps" and eps_variant == "textbook":
+        return "the textbook eps variant interpolates every order with the unigram"
+    return reasons.get(smoothing)
+
+
+def _why(model: NgramLM) -> str:
+    est = model.estimate_
+    if est.low == "unigram":
+        return "the textbook eps variant interpolates every order with the unigram"
+    if est.low == "uniform":
+        return "add-k backs off to the uniform distribution at every order"
+    if est.gamma_unseen == 0.0:
+        return "MLE gives unseen events probability 0"
+    return "stupid backoff multiplies by 0.4 even for unseen contexts"
+
+
+def _word_matrix(counts: NgramCounts, k: int, cache: dict) -> np.ndarray:
+    """(n_k, k) word ids of the stored k-grams, built from the packed prefix rows."""
+    if k in cache:
+        return cache[k]
+    V = counts.vocab_size
+    table = counts.table(k)
+    if k == 1:
+        out = table.keys.reshape(-1, 1)
+    else:
+        out = np.column_stack([_word_matrix(counts, k - 1, cache)[table.context(V)], table.word(V)])
+    cache[k] = out
+    return out
+
+
+def write_arpa(model: NgramLM, path: str | Path) -> None:
+    """Write ``model`` as an ARPA file (atomically)."""
+    model._fitted()
+    est = model.estimate_
+    if est.low != "lower" or est.gamma_unseen != 1.0:
+        raise LmstatsError(
+            f"ARPA is a backoff format whose unseen contexts weigh 1 and whose lower distribution is the next order; "
+            f"the {model.smoothing} model does not have that form ({_why(model)}) — save it with --out MODEL.npz instead"
+        )
+    if any(0xE000 <= ord(ch) <= 0xE020 for tok in model.vocab for ch in tok):
+        raise LmstatsError("the vocabulary already uses the private-use characters lmstats uses to escape whitespace in ARPA files")
+    vocab = model.vocab
+    tokens = np.array([escape_token(t) for t in vocab.tokens], dtype=object)
+    counts = model.counts_
+    pad_id = 3 if vocab.has_pad else None
+    cache: dict = {}
+    sections = []
+    sizes = []
+    for k in range(1, model.order + 1):
+        words = _word_matrix(counts, k, cache)
+        prob = est.probs[k - 1]
+        keep = np.ones(len(prob), dtype=bool)
+        if k == 1 and pad_id is not None:
+            keep[pad_id] = False
+        with np.errstate(divide="ignore"):
+            logp = np.log10(prob)
+        if k == 1:
+            logp[vocab.bos_id] = BOS_LOG10
+        if np.isneginf(logp[keep]).any():
+            raise LmstatsError(f"the {model.smoothing} model gives probability 0 to stored n-grams; ARPA needs finite log-probabilities")
+        backoff = np.log10(est.backoffs[k - 1]) if k < model.order else None
+        text_words = [" ".join(row) for row in tokens[words[keep]]]
+        lp = logp[keep]
+        if backoff is not None:
+            bo = backoff[keep]
+            lines = [f"{a:.7g}\t{w}\t{b:.7g}" for a, w, b in zip(lp.tolist(), text_words, bo.tolist())]
+        else:
+            lines = [f"{a:.7g}\t{w}" for a, w in zip(lp.tolist(), text_words)]
+        sections.append(f"\\{k}-grams:\n" + "\n".join(lines) + "\n")
+        sizes.append(int(keep.sum()))
+    with atomic_write(path) as fh:
+        fh.write("\n\\data\\\n")
+        for k, n in enumerate(sizes, 1):
+            fh.write(f"ngram {k}={n}\n")
+        for section in sections:
+            fh.write("\n" + section)
+        fh.write("\n\\end\\\n")
+
+
+def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
+    """An :class:`NgramLM` that scores exactly as the ARPA file says (backoff semantics).
+
+    Without ``vocab`` the vocabulary is the file's unigrams: ``<unk> <s> </s>`` first, then the
+    others in file order (counts unknown, stored as 0).
+    """
+    text = read_text(Path(path))
+    lines = text.split("\n")
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "\\data\\")
+    except StopIteration:
+        raise LmstatsError(f"{path}: not an ARPA file (no \\data\\ header)") from None
+    sizes = {}
+    i = start + 1
+    while i < len(lines) and lines[i].startswith("ngram "):
+        k, n = lines[i][6:].split("=")
+        sizes[int(k)] = int(n)
+        i += 1
+    if not sizes or sorted(sizes) != list(range(1, len(sizes) + 1)):
+        raise LmstatsError(f"{path}: malformed ARPA header (ngram counts {sizes})")
+    order = len(sizes)
+    sections = _sections(lines[i:], path)
+    for k, n in sizes.items():
+        if len(sections.get(k, ())) != n:
+            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {len(sections.get(k, ()))}; it is truncated")
+    uni_words = [unescape_token(w) for w in _columns(sections[1], 1, path)[1]]
+    if vocab is None:
+        specials = [UNK, BOS, EOS]
+        missing = [s for s in specials if s not in uni_words]
+        if missing:
+            raise LmstatsError(f"{path}: the unigrams lack {missing}; lmstats needs <unk>, <s> and </s>")
+        rest = [t for t in uni_words if t not in specials]
+        vocab = Vocab(specials + rest, [0] * (len(rest) + 3))
+    V = len(vocab)
+    index = {escape_token(t): i for i, t in enumerate(vocab.tokens)}
+    probs, backoffs, tables = [], [], []
+    for k in range(1, order + 1):
+        logp, words, logb = _columns(sections[k], k, path)
+        flat = " ".join(words).split(" ")
+        ids = np.fromiter(map(index.get, flat, [-1] * len(flat)), dtype=np.int64, count=len(flat)).reshape(-1, k)
+        if (ids < 0).any():
+            bad = flat[int(np.flatnonzero(ids.reshape(-1) < 0)[0])]
+            raise LmstatsError(f"{path}: the {k}-gram word {bad!r} is not in the vocabulary")
+        if k == 1:
+            prob = np.zeros(V)
+            prob[ids[:, 0]] = 10.0**logp
+            prob[vocab.bos_id] = 0.0
+            bo = np.ones(V)
+            bo[ids[:, 0]] = 10.0**logb
+            ar = np.arange(V, dtype=np.int64)
+            tables.append(OrderTable(1, ar, np.zeros(V, dtype=np.int64), np.full(V, -1, dtype=np.int64), ar))
+            probs.append(prob)
+            backoffs.append(bo)
+            continue
+        prefix = _rows_of(tables, ids[:, :-1], V, path)
+        suffix = _rows_of(tables, ids[:, 1:], V, path)
+        keys = prefix * V + ids[:, -1]
+        sort = np.argsort(keys)
+        tables.append(OrderTable(k, keys[sort], np.zeros(len(keys), dtype=np.int64), suffix[sort], ids[sort, 0]))
+        probs.append(10.0 ** logp[sort])
+        backoffs.append(10.0 ** logb[sort])
+    model = NgramLM(vocab, order, "arpa")
+    model.counts_ = NgramCounts(V, vocab.bos_id, tuple(tables), 0)
+    model.estimate_ = Estimate(tuple(probs), tuple(backoffs[:-1]), "lower", 1.0, True, {}, ())
+    model.n_train_tokens_ = 0
+    return model
+
+
+def _sections(lines: list[str], path) -> dict[int, list[str]]:
+    """The entry lines of each ``\\k-grams:`` section."""
+    out: dict[int, list[str]] = {}
+    current = None
+    for line in lines:
+        if not line or line.isspace():
+            continue
+        if line[0] == "\\":
+            if line.strip() == "\\end\\":
+                break
+            m = re.fullmatch(r"\\(\d+)-grams:\s*", line)
+            if not m:
+                raise LmstatsError(f"{path}: unexpected line {line[:40]!r}")
+            current = out.setdefault(int(m.group(1)), [])
+            continue
+        if current is None:
+            raise LmstatsError(f"{path}: n-gram entries before any \\k-grams: section")
+        current.append(line)
+    return out
+
+
+def _columns(entries: list[str], k: int, path):
+    """log10 probabilities, word strings ("w1 w2 .."), log10 backoffs (0 where absent)."""
+    logp = np.empty(len(entries))
+    logb = np.zeros(len(entries))
+    words = []
+    for j, line in enumerate(entries):
+        fields = _FIELDS.split(line.strip(" \t\r"))
+        if len(fields) not in (k + 1, k + 2):
+            raise LmstatsError(f"{path}: malformed {k}-gram line {line[:60]!r}")
+        logp[j] = float(fields[0])
+        words.append(" ".join(fields[1 : k + 1]))
+        if len(fields) == k + 2:
+            logb[j] = float(fields[k + 1])
+    return logp, words, logb
+
+
+def _rows_of(tables: list[OrderTable], ids: np.ndarray, V: int, path) -> np.ndarray:
+    """Rows of the (k-1)-grams ``ids`` (n, k-1) in the tables built so far."""
+    rows = ids[:, 0].copy()
+    for j in range(1, ids.shape[1]):
+        keys = rows * V + ids[:, j]
+        table = tables[j]
+        pos = np.searchsorted(table.keys, keys)
+        pos[pos == len(table.keys)] = 0
+        if len(table.keys) == 0 or (table.keys[pos] != keys).any():
+            raise LmstatsError(f"{path}: an n-gram's prefix or suffix is missing from the lower order; the ARPA file is inconsistent")
+        rows = pos
+    return rows
+
+
+def log10_sentence_scores(model: NgramLM, units) -> np.ndarray:
+    """Total log10 probability of each unit (what KenLM's ``score(sentence)`` returns)."""
+    lp = model.logprobs_lines(units) / math.log(10)
+    return np.add.reduceat(lp, units.bounds[:-1]) if len(units) else np.zeros(0)

@@ -1,0 +1,218 @@
+"""``NgramLM``: fit counts once, smooth with any smoother, score whole splits vectorised.
+
+Scoring rule (the same for every smoother, see :mod:`lmstats.ngram.smoothing`): for each
+position and each order k = 2..N whose full context exists in the sentence,
+
+    p_k = P_k(h w)                    if the k-gram (h, w) is stored,
+        = γ(h) · low                  if only its context h is stored,
+        = gamma_unseen · low          otherwise,
+
+starting from the unigram ``p_1 = P_1(w)``; a context shorter than k-1 (the start of a
+sentence, KenLM's convention) keeps ``p_{k-1}``.  One ``searchsorted`` per order finds the
+rows for all positions at once.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lmstats.errors import LmstatsError
+from lmstats.fileio import atomic_write
+from lmstats.lines import EVAL_MODES, EncodedSplit, Lines
+from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
+from lmstats.ngram.smoothing import Estimate, SmoothingSpec, estimate, predictable_mask
+from lmstats.vocab import Vocab
+
+MAX_ORDER = 10
+_FORMAT = "lmstats-ngram"
+
+
+class NgramLM:
+    """An n-gram language model over a fixed vocabulary (scikit-learn shape: fit -> self).
+
+    ``NgramLM(vocab, order=3, smoothing="mkn")``; ``eps`` (one value or one per order) and
+    ``eps_variant`` for ``eps``; ``k`` for ``lidstone``; ``mode`` says how training text is cut
+    into units (``sentence`` or ``stream``, as in the evaluator).
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        order: int = 3,
+        smoothing: str = "mkn",
+        *,
+        eps: float | tuple[float, ...] = 1.0,
+        eps_variant: str = "recursive",
+        k: float = 1.0,
+        mode: str = "sentence",
+        discount_fallback: bool = True,
+    ):
+        self.vocab = vocab
+        self.order = order
+        self.smoothing = smoothing
+        self.eps = eps
+        self.eps_variant = eps_variant
+        self.k = k
+        self.mode = mode
+        self.discount_fallback = discount_fallback
+
+    # -- fitting --------------------------------------------------------------------------
+    def _check(self) -> SmoothingSpec:
+        if not isinstance(self.order, (int, np.integer)) or not 1 <= self.order <= MAX_ORDER:
+            raise LmstatsError(f"n-gram order must be an integer in 1..{MAX_ORDER}, got {self.order!r}; e.g. --n 3")
+        if self.mode not in EVAL_MODES:
+            raise LmstatsError(f"mode must be one of {EVAL_MODES}, got {self.mode!r}")
+        return SmoothingSpec(self.smoothing, self.eps, self.eps_variant, self.k, self.discount_fallback)
+
+    def fit(self, train: EncodedSplit) -> NgramLM:
+        """Count the training split (cut into units by ``mode``) and smooth."""
+        spec = self._check()
+        if train.vocab != self.vocab:
+            raise LmstatsError("the training split is encoded with another vocabulary than the model's; encode it with the model's vocab")
+        units = train.units(self.mode)
+        if units.n_tokens == 0:
+            raise LmstatsError("the training split has no tokens; give a larger corpus")
+        self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id)
+        self.estimate_ = estimate(self.counts_, spec, self._mask())
+        self.n_train_tokens_ = units.n_tokens
+        return self
+
+    def _mask(self):
+        return predictable_mask(len(self.vocab), self.vocab.bos_id, 3 if self.vocab.has_pad else None)
+
+    def resmooth(self, **params) -> NgramLM:
+        """A copy with other smoothing parameters, reusing the fitted counts (no recount)."""
+        self._fitted()
+        model = NgramLM.__new__(NgramLM)
+        model.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_")})
+        for name, value in params.items():
+            setattr(model, name, value)
+        spec = model._check()
+        model.counts_ = self.counts_
+        model.n_train_tokens_ = self.n_train_tokens_
+        model.estimate_ = estimate(self.counts_, spec, model._mask())
+        return model
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "estimate_"):
+            raise LmstatsError("this n-gram model is not fitted; call fit(train) or load a saved model")
+
+    @property
+    def is_distribution(self) -> bool:
+        self._fitted()
+        return self.estimate_.is_distribution
+
+    # -- scoring --------------------------------------------------------------------------
+    def _indexes(self):
+        """Hash indexes of the count tables, built once per fitted or loaded model."""
+        if getattr(self, "_index_cache", (None, None))[0] is not self.counts_:
+            self._index_cache = (self.counts_, build_indexes(self.counts_))
+        return self._index_cache[1]
+
+    def logprobs_lines(self, units: Lines) -> NDArray[np.float64]:
+        """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,)."""
+        self._fitted()
+        est = self.estimate_
+        if len(units.ids) and (units.ids.min() < 0 or units.ids.max() >= len(self.vocab)):
+            raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
+        pos = layout(units, self.vocab.bos_id)
+        rows = lookup_rows(self.counts_, pos, self._indexes())
+        ids = pos.ids
+        p = est.probs[0][ids]
+        p1 = p.copy() if est.low == "unigram" else None
+        uniform = 1.0 / self._mask().sum()
+        # Only the positions whose full context of order k exists change at order k.  For the
+        # interpolated smoothers (gamma_unseen = 1, recursive), a context that is not stored
+        # leaves p as it is, so only positions with a stored context are touched.
+        plain = est.gamma_unseen == 1.0 and est.low == "lower"
+        for k in range(2, self.order + 1):
+            ctx_rows = rows[k - 2]
+            if plain:
+                at = np.flatnonzero(ctx_rows[:-1] >= 0) + 1
+            else:
+                at = np.flatnonzero(pos.depth >= k - 1)
+            if len(at) == 0:
+                continue
+            h = ctx_rows[at - 1]
+            g = rows[k - 1][at]
+            gamma = np.where(h >= 0, est.backoffs[k - 2][np.maximum(h, 0)], est.gamma_unseen)
+            low = p[at] if est.low == "lower" else (p1[at] if est.low == "unigram" else uniform)
+            p[at] = np.where(g >= 0, est.probs[k - 1][np.maximum(g, 0)], gamma * low)
+        with np.errstate(divide="ignore"):
+            return np.log(p[pos.scored])
+
+    def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
+        """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return self.logprobs_lines(Lines(ids, np.array([0, len(ids)], dtype=np.int64)))
+
+    # -- persistence ----------------------------------------------------------------------
+    def params(self) -> dict:
+        eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
+        return {
+            "order": int(self.order), "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
+            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Compact binary save: numpy arrays in an uncompressed .npz, loaded without parsing."""
+        self._fitted()
+        est = self.estimate_
+        meta = {
+            "format": _FORMAT, "version": 1, "params": self.params(), "vocab": self.vocab.to_dict(),
+            "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
+            "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
+            "n_units": self.counts_.n_units, "n_train_tokens": self.n_train_tokens_,
+        }
+        arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
+        for t in self.counts_.tables:
+            k = t.order
+            arrays.update({f"keys{k}": t.keys, f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first, f"prob{k}": est.probs[k - 1]})
+            if k < self.order:
+                arrays[f"backoff{k}"] = est.backoffs[k - 1]
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> NgramLM:
+        path = Path(path)
+        if not path.is_file():
+            raise LmstatsError(f"{path}: no such model file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+                if meta.get("format") != _FORMAT:
+                    raise KeyError("format")
+                order = meta["params"]["order"]
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+            raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; refit and save it again") from None
+        vocab = Vocab.from_dict(meta["vocab"], source=str(path))
+        params = meta["params"]
+        eps = tuple(params["eps"]) if isinstance(params["eps"], list) else params["eps"]
+        model = cls(vocab, order, params["smoothing"], eps=eps, eps_variant=params["eps_variant"], k=params["k"], mode=params["mode"], discount_fallback=params["discount_fallback"])
+        try:
+            tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"]) for k in range(1, order + 1))
+            probs = tuple(arrays[f"prob{k}"] for k in range(1, order + 1))
+            backoffs = tuple(arrays[f"backoff{k}"] for k in range(1, order))
+        except KeyError:
+            raise LmstatsError(f"{path}: the model file lacks arrays; it is truncated or not ours") from None
+        model.counts_ = NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"])
+        model.estimate_ = Estimate(probs, backoffs, meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()}, tuple(meta["warnings"]))
+        model.n_train_tokens_ = meta["n_train_tokens"]
+        return model
+
+    def describe(self) -> dict:
+        self._fitted()
+        return self.params() | {
+            "ngrams_per_order": [len(t) for t in self.counts_.tables],
+            "discounts": {str(k): v for k, v in self.estimate_.discounts.items()},
+            "is_distribution": self.estimate_.is_distribution,
+            "warnings": list(self.estimate_.warnings),
+        }
+

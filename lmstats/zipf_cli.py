@@ -1,0 +1,84 @@
+"""``lmstats zipf``: Zipf and Heaps fits per n-gram order (a thin command over :mod:`lmstats.zipf`)."""
+
+from __future__ import annotations
+
+import math
+
+import click
+import numpy as np
+
+from lmstats.cli import _echo_json, corpus_options, read_corpus
+from lmstats.datasets import SPLIT_NAMES
+from lmstats.fileio import atomic_write
+from lmstats.zipf import ZipfAnalysis, ZipfFit, analyse_zipf, order_name, plot_zipf
+
+
+@click.command("zipf")
+@corpus_options
+@click.option("--n", "order", type=click.IntRange(min=1), default=3, show_default=True, help="Fit n-gram orders 1..N.")
+@click.option("--min-rank", type=click.IntRange(min=1), default=1, show_default=True, help="First rank of the least-squares line.")
+@click.option("--max-rank", type=click.IntRange(min=3), default=None, help="Last rank of the least-squares line (default: all ranks).")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0, show_default=True, help="Bootstrap samples for the CSN goodness-of-fit p-value (0: skip; ~100 for p to ±0.05).")
+@click.option("--compare/--no-compare", default=True, show_default=True, help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def zipf_command(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir, min_count, max_vocab,
+                 order, min_rank, max_rank, n_bootstrap, compare, plot_path, as_json):
+    """Zipf's and Heaps' laws of CORPUS for unigrams, bigrams, ... (orders 1..N).
+
+    The statistics use all text of the corpus: train, valid and test concatenated in that
+    order (no held-out evaluation happens here; the Heaps curve follows that order).  N-grams
+    are counted within lines, without boundary tokens.  Every token string is a type
+    (--min-count/--max-vocab do not apply).  --seed also seeds the bootstrap.
+    """
+    loaded = read_corpus(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir)
+    sentences = [s for name in SPLIT_NAMES for s in loaded.split(name)]
+    text = f"all text (train+valid+test), {loaded.options.level} level, n-grams within lines"
+    analysis = analyse_zipf(sentences, range(1, order + 1), corpus=loaded.name, text=text, level=loaded.options.level,
+                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap,
+                            rng=np.random.default_rng([seed, 4]), compare=compare)
+    if plot_path is not None:
+        figure = plot_zipf(analysis)
+        with atomic_write(plot_path, "wb") as fh:
+            figure.savefig(fh, format="png", dpi=110)
+    if as_json:
+        _echo_json(analysis.to_dict() | ({"plot": str(plot_path)} if plot_path else {}))
+        return
+    click.echo(format_analysis(analysis))
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")
+
+
+def _pm(value: float, se: float, digits: int = 3) -> str:
+    se_text = f"{se:.{digits}f}" if math.isfinite(se) else "n/a"
+    return f"{value:.{digits}f} ± {se_text}"
+
+
+def format_fit(fit: ZipfFit) -> list[str]:
+    ls, mle, zm, pl, hp = fit.least_squares, fit.rank_mle, fit.mandelbrot, fit.power_law, fit.heaps
+    out = [
+        f"{order_name(fit.order)} (n={fit.order}): {fit.n_tokens:,} tokens, {fit.n_types:,} types, "
+        f"hapax ratio {fit.hapax_ratio:.3f} ({fit.n_hapax:,} types seen once)",
+        f"  {'least squares (textbook)':<26} ln f = -α ln r + c, ranks {ls.min_rank:,}-{ls.max_rank:,}: α = {_pm(ls.alpha, ls.alpha_se)}  (R² {ls.r_squared:.3f})",
+        f"  {'rank MLE, finite V':<26} P(r) ∝ r^-α, r = 1..{mle.n_types:,}: α = {_pm(mle.alpha, mle.alpha_se, 4)}",
+        f"  {'Zipf-Mandelbrot MLE':<26} P(r) ∝ (r+b)^-α: α = {_pm(zm.alpha, zm.alpha_se)}, b = {_pm(zm.b, zm.b_se, 2)}",
+        f"  {'CSN discrete power law':<26} P(f) ∝ f^-β, f ≥ x_min = {pl.xmin:,} ({pl.n_tail:,} types, KS {pl.ks:.4f}): "
+        f"β = {_pm(pl.beta, pl.beta_se)} -> α = 1/(β-1) = {_pm(pl.alpha, pl.alpha_se)}",
+    ]
+    if pl.n_bootstrap:
+        out.append(f"  {'':<26} bootstrap goodness of fit: p = {pl.p_value:.3f} ({pl.n_bootstrap} samples; p < 0.1 rejects the power law)")
+    for lr in pl.comparisons:
+        verdict = "favours power law" if lr.R > 0 else "favours " + lr.alternative
+        sig = "significant at p < 0.1, Clauset et al." if math.isfinite(lr.p) and lr.p < 0.1 else "not significant at p < 0.1"
+        out.append(f"  {'':<26} vs {lr.alternative}: normalised R = {lr.normalized_R:+.2f}, p = {lr.p:.3g} ({verdict}, {sig})")
+    out.append(f"  {'Heaps':<26} V(N) = K·N^β, N = {hp.n_min:,}-{hp.n_max:,}: β = {_pm(hp.beta, hp.beta_se, 4)}, K = {hp.k:.3f}  (R² {hp.r_squared:.4f})")
+    out.extend(f"  warning: {note}" for note in (*fit.warnings, *pl.warnings))
+    return out
+
+
+def format_analysis(analysis: ZipfAnalysis) -> str:
+    lines = [f"zipf {analysis.corpus}: {analysis.text}", "α: rank exponent (f_r ∝ r^-α); β: frequency exponent (P(f) ∝ f^-β); β = 1 + 1/α", ""]
+    for fit in analysis.fits:
+        lines.extend(format_fit(fit))
+        lines.append("")
+    return "\n".join(lines).rstrip()

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from lmstats.cli import main
+
+
+def run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_ngram_default_corpus_json(tmp_path):
+    out = tmp_path / "m.npz"
+    result = run(["ngram", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"]["smoothing"] == "mkn" and data["model"]["order"] == 3
+    res = data["results"]
+    assert res["train"]["ppl"] < res["valid"]["ppl"]
+    assert 1 < res["test"]["ppl"] < data["vocab_size"]
+    assert out.exists() and data["written"]["model"] == str(out)
+    # the saved model reproduces the figures
+    again = json.loads(run(["ngram", "--load", str(out), "--json"]).output)
+    assert again["results"]["test"]["nll_sum"] == pytest.approx(res["test"]["nll_sum"], rel=1e-12)
+
+
+def test_eps_values_per_order_and_tuning(tmp_path):
+    fixed = json.loads(run(["ngram", "--n", "2", "--eps", "1,0.5", "--json", "--out", str(tmp_path / "a.npz")]).output)
+    assert fixed["model"]["smoothing"] == "eps" and fixed["model"]["eps"] == [1.0, 0.5]
+    tuned = json.loads(run(["ngram", "--n", "2", "--eps", "--json", "--out", str(tmp_path / "b.npz")]).output)
+    assert len(tuned["eps_tuning"]["eps"]) == 2
+    assert tuned["results"]["valid"]["ppl"] <= fixed["results"]["valid"]["ppl"]
+    assert tuned["eps_tuning"]["valid_ppl"] == pytest.approx(tuned["results"]["valid"]["ppl"])
+
+
+def test_text_output_and_arpa(tmp_path):
+    result = run(["ngram", "--n", "2", "--smoothing", "kn", "--out", str(tmp_path / "m.npz"), "--arpa", str(tmp_path / "m.arpa")])
+    assert result.exit_code == 0, result.output
+    assert "test" in result.output and "ppl" in result.output
+    assert (tmp_path / "m.arpa").read_text().startswith("\n\\data\\\nngram 1=")
+
+
+def test_mle_reports_infinite_perplexity_honestly(tmp_path):
+    data = json.loads(run(["ngram", "--smoothing", "mle", "--json", "--out", str(tmp_path / "m.npz")]).output)
+    test = data["results"]["test"]
+    assert test["ppl"] is None and test["n_zero"] > 0
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["ngram", "--n", "0"], "--n"),
+    (["ngram", "--eps", "0"], "eps must be > 0"),
+    (["ngram", "--eps", "-1"], "must be > 0"),
+    (["ngram", "--eps", "x"], "--eps takes"),
+    (["ngram", "--n", "3", "--eps", "1,2"], "one per order"),
+    (["ngram", "--smoothing", "nope"], "smoothing"),
+    (["ngram", "--smoothing", "kn", "--eps", "0.1"], "--eps applies"),
+    (["ngram", "--smoothing", "stupid", "--arpa", "{tmp}/x.arpa"], "ARPA cannot express"),
+    (["ngram", "--load", "{tmp}/missing.npz"], "no such model file"),
+    (["ngram", "--load", "{tmp}/garbage.npz"], "not an lmstats n-gram model"),
+    (["ngram", "--load", "{tmp}/model.npz", "--lower"], "vocabulary"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, args, pattern):
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really")
+    run(["ngram", "--n", "1", "--out", str(tmp_path / "model.npz")])
+    result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lmstats: error: "), result.output
+    assert pattern.lower() in lines[0].lower()
+    assert not (tmp_path / "x.arpa").exists()

@@ -1,0 +1,295 @@
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import optimize, special
+
+from conftest import TINY, shared_corpus
+from lmstats.cli import main
+from lmstats.errors import LmstatsError
+from lmstats.zipf import (
+    analyse_zipf,
+    check_frequencies,
+    encode_sentences,
+    fit_heaps,
+    fit_least_squares,
+    fit_mandelbrot,
+    fit_power_law,
+    fit_rank_mle,
+    frequencies,
+    heaps_curve,
+    ngram_type_ids,
+    power_law_ccdf,
+    power_law_pmf,
+    sample_power_law,
+)
+
+
+def run(args, **kw):
+    return CliRunner().invoke(main, args, catch_exceptions=False, **kw)
+
+
+def freqs_of(sentences, order):
+    return frequencies(ngram_type_ids(encode_sentences(sentences), order))
+
+
+def power_law_sample(beta, xmin, n, seed, below=0):
+    """Frequencies: ``n`` draws from the discrete power law, plus ``below`` uniform values in 1..xmin-1."""
+    rng = np.random.default_rng(seed)
+    parts = [sample_power_law(n, beta, xmin, rng)]
+    if below:
+        parts.append(rng.integers(1, xmin, below))
+    return np.concatenate(parts)
+
+
+# -- counting ----------------------------------------------------------------------------
+
+
+def test_ngrams_are_counted_within_lines():
+    # a b a | c a b d  ->  unigrams a=3 b=2 c=1 d=1; bigrams ab=2 ba ca bd; trigrams aba cab abd
+    assert freqs_of(TINY, 1).tolist() == [3, 2, 1, 1]
+    assert freqs_of(TINY, 2).tolist() == [2, 1, 1, 1]
+    assert freqs_of(TINY, 3).tolist() == [1, 1, 1]
+    assert freqs_of(TINY, 4).tolist() == [1]  # only "c a b d"; nothing spans the line break
+    assert len(ngram_type_ids(encode_sentences(TINY), 5)) == 0
+
+
+def test_ngram_ids_match_a_python_count():
+    rng = np.random.default_rng(1)
+    sentences = [[f"w{int(i)}" for i in rng.zipf(1.6, rng.integers(0, 12)) % 40] for _ in range(300)]
+    for order in (1, 2, 3):
+        counts = {}
+        for s in sentences:
+            for i in range(len(s) - order + 1):
+                counts[tuple(s[i : i + order])] = counts.get(tuple(s[i : i + order]), 0) + 1
+        assert freqs_of(sentences, order).tolist() == sorted(counts.values(), reverse=True)
+
+
+def test_heaps_curve_counts_first_occurrences():
+    ids = ngram_type_ids(encode_sentences(TINY), 1)  # a b a c a b d: new at N = 1, 2, 4, 7
+    positions, types = heaps_curve(ids, n_points=100)
+    assert dict(zip(positions.tolist(), types.tolist())) == {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 4}
+
+
+# -- estimators, hand-computed -----------------------------------------------------------
+
+
+def test_least_squares_is_exact_on_a_perfect_power_law():
+    ranks = np.arange(1, 51)
+    fit = fit_least_squares(1000.0 * ranks**-1.5)
+    assert fit.alpha == pytest.approx(1.5, abs=1e-12)
+    assert fit.intercept == pytest.approx(math.log(1000))
+    assert fit.alpha_se < 1e-10 and fit.r_squared == pytest.approx(1)
+    assert (fit.min_rank, fit.max_rank) == (1, 50)
+    assert fit_least_squares(1000.0 * ranks**-1.5, min_rank=5, max_rank=20).max_rank == 20
+
+
+def test_rank_mle_two_types_by_hand():
+    # counts (3, 1): P(r=1) = 1 / (1 + 2^-a) = 3/4  ->  2^-a = 1/3  ->  a = log2(3)
+    fit = fit_rank_mle(np.array([3, 1]))
+    assert fit.alpha == pytest.approx(math.log2(3), abs=1e-9)
+    # observed information n Var[ln r] = 4 * (3/4)(1/4) ln(2)^2
+    assert fit.alpha_se == pytest.approx(1 / math.sqrt(4 * 0.75 * 0.25 * math.log(2) ** 2))
+
+
+def test_rank_mle_recovers_alpha_from_exact_zipf_counts():
+    ranks = np.arange(1, 5001)
+    expected = 1e6 * ranks**-1.1 / np.sum(ranks**-1.1)  # the exact expected counts of a finite-V Zipf law
+    assert fit_rank_mle(expected).alpha == pytest.approx(1.1, abs=1e-9)
+
+
+def test_mandelbrot_recovers_alpha_and_shift():
+    ranks = np.arange(1, 3001)
+    expected = 1e6 * (ranks + 2.5) ** -1.3
+    fit = fit_mandelbrot(expected)
+    assert fit.alpha == pytest.approx(1.3, abs=1e-4) and fit.b == pytest.approx(2.5, abs=1e-3)
+    assert fit.converged and fit.alpha_se > 0 and fit.b_se > 0
+
+
+def test_heaps_on_a_square_root_vocabulary():
+    # A new type exactly at N = k^2: V(N) = floor(sqrt(N)), so V ~ N^0.5 with K ~ 1.
+    n = 1_000_000
+    is_new = np.zeros(n, dtype=bool)
+    is_new[np.arange(1, 1001) ** 2 - 1] = True
+    type_ids = np.cumsum(is_new) - 1  # a new type at each marked position, else repeat the last
+    fit = fit_heaps(*heaps_curve(type_ids), n_min=100)
+    assert fit.beta == pytest.approx(0.5, abs=0.005) and fit.k == pytest.approx(1.0, rel=0.05)
+    assert fit.n_min >= 100 and fit.n_max == n
+
+
+# -- the CSN discrete power law ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("beta, xmin", [(1.7, 1), (2.5, 3), (3.5, 10)])
+def test_power_law_pmf_sums_to_one(beta, xmin):
+    x = np.arange(xmin, xmin + 200_000)
+    total = power_law_pmf(x, beta, xmin).sum() + power_law_ccdf(xmin + 200_000, beta, xmin)
+    assert total == pytest.approx(1, abs=1e-12)
+    assert power_law_pmf(np.array([xmin - 1]), beta, xmin)[0] == 0
+
+
+def test_sampler_matches_the_pmf(rng):
+    x = sample_power_law(200_000, 2.5, 2, rng)
+    assert x.min() >= 2
+    for value in (2, 3, 5):
+        p = power_law_pmf(np.array([value]), 2.5, 2)[0]
+        assert np.mean(x == value) == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / len(x)))
+
+
+def test_csn_exponent_is_the_exact_mle_at_its_xmin():
+    freqs = power_law_sample(2.3, 4, 4000, seed=3, below=3000)
+    fit = fit_power_law(freqs, compare=False)
+    tail = freqs[freqs >= fit.xmin].astype(float)
+    nll = lambda b: b * np.log(tail).sum() + len(tail) * math.log(special.zeta(b, fit.xmin))  # noqa: E731
+    direct = optimize.minimize_scalar(nll, bounds=(1.01, 10), method="bounded", options={"xatol": 1e-10})
+    assert fit.beta == pytest.approx(direct.x, abs=1e-6)
+    assert fit.n_tail == len(tail)
+    assert fit.beta_se == pytest.approx((fit.beta - 1) / math.sqrt(fit.n_tail))
+    assert fit.alpha == pytest.approx(1 / (fit.beta - 1))  # rank exponent of the same law
+    assert fit.beta == pytest.approx(2.3, abs=4 * fit.beta_se)
+
+
+def test_csn_fits_exponents_above_three():
+    freqs = power_law_sample(3.5, 1, 20_000, seed=5)
+    fit = fit_power_law(freqs, compare=False)
+    assert fit.beta == pytest.approx(3.5, abs=4 * fit.beta_se) and fit.beta > 3.2
+    assert any("powerlaw 2.0.0 would discard" in w for w in fit.warnings)
+
+
+def test_likelihood_ratios_point_the_right_way(rng):
+    power = fit_power_law(power_law_sample(2.0, 1, 5000, seed=7))
+    assert {c.alternative for c in power.comparisons} == {"exponential", "lognormal"}
+    assert next(c for c in power.comparisons if c.alternative == "exponential").normalized_R > 2
+    geometric = fit_power_law(rng.geometric(0.05, 5000))
+    exp = next(c for c in geometric.comparisons if c.alternative == "exponential")
+    assert exp.R < 0 and exp.normalized_R < -1  # the exponential fits the geometric tail better
+
+
+def test_bootstrap_p_value_is_seeded_and_plausible():
+    freqs = power_law_sample(2.2, 1, 800, seed=11)
+    a = fit_power_law(freqs, bootstrap=25, rng=np.random.default_rng(0), compare=False)
+    b = fit_power_law(freqs, bootstrap=25, rng=np.random.default_rng(0), compare=False)
+    assert a.p_value == b.p_value and a.n_bootstrap == 25
+    assert a.p_value > 0.1  # the data are a power law
+
+
+# -- agreement with powerlaw 2.0.0 -------------------------------------------------------
+
+
+def powerlaw_fit(freqs):
+    powerlaw = pytest.importorskip("powerlaw", reason="powerlaw is a test extra: pip install -e .[test]")
+    assert powerlaw.__version__.startswith("2.0.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return powerlaw.Fit(freqs, discrete=True, verbose=0)
+
+
+def assert_agrees(freqs):
+    ours = fit_power_law(freqs, compare=False)
+    theirs = powerlaw_fit(freqs)
+    assert ours.xmin == theirs.xmin
+    assert ours.beta == pytest.approx(theirs.alpha, abs=1e-3)
+    assert ours.ks == pytest.approx(theirs.D, abs=1e-4)
+    return ours, theirs
+
+
+def test_agrees_with_powerlaw_on_a_synthetic_sample():
+    assert_agrees(power_law_sample(2.2, 3, 3000, seed=2, below=1500))
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_agrees_with_powerlaw_on_real_text(order):
+    path = shared_corpus("timemachine") / "timemachine.txt"
+    sentences = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+    assert_agrees(freqs_of(sentences, order))
+
+
+def test_powerlaw_caps_alpha_below_three_and_we_do_not():
+    freqs = power_law_sample(3.5, 1, 20_000, seed=5)
+    assert powerlaw_fit(freqs).alpha < 3  # its valid range is (0, 3): the true 3.5 cannot come out
+    assert fit_power_law(freqs, compare=False).beta > 3.2
+
+
+# -- the analysis, the frame, bad input --------------------------------------------------
+
+
+def test_bigram_exponents_are_smaller_than_unigram_ones_on_real_text():
+    path = shared_corpus("timemachine") / "timemachine.txt"
+    sentences = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+    frame = analyse_zipf(sentences, (1, 2), compare=False).to_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2]
+    for column in ("ls_alpha", "mle_alpha", "zm_alpha", "csn_alpha"):
+        assert frame.loc[1, column] > frame.loc[2, column], column
+
+
+@pytest.mark.parametrize("freqs, pattern", [
+    ([5, 3, 2], "only 3 type"),
+    ([2, 2, 2, 2, 2, 2], "equally often"),
+    ([], "only 0 type"),
+])
+def test_bad_frequency_lists_raise(freqs, pattern):
+    with pytest.raises(LmstatsError, match=pattern):
+        check_frequencies(np.array(freqs, dtype=np.int64))
+
+
+def test_two_distinct_frequencies_is_a_clear_error():
+    with pytest.raises(LmstatsError, match="distinct value"):
+        fit_power_law(np.array([2, 1, 1, 1, 1, 1]))
+
+
+def test_cli_json_on_the_default_corpus():
+    result = run(["zipf", "--n", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["corpus"] == "python-docs" and "train+valid+test" in data["text"]
+    uni, bi = data["fits"]
+    assert (uni["order"], bi["order"]) == (1, 2)
+    assert uni["n_types"] < bi["n_types"] and 0 < uni["hapax_ratio"] < 1
+    pl = uni["power_law"]
+    assert pl["alpha"] == pytest.approx(1 / (pl["beta"] - 1)) and pl["p_value"] is None
+    assert {c["alternative"] for c in pl["comparisons"]} == {"exponential", "lognormal"}
+    assert uni["least_squares"]["alpha"] > bi["least_squares"]["alpha"]
+    assert "freqs" not in uni and "scan_ks" not in pl
+
+
+def test_cli_table_and_plot(tmp_path):
+    out = tmp_path / "z.png"
+    result = run(["zipf", "--n", "2", "--no-compare", "--max-rank", "1000", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    for label in ("least squares (textbook)", "ranks 1-1,000", "rank MLE", "Zipf-Mandelbrot", "x_min", "Heaps", "bigrams"):
+        assert label in result.output, label
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def bad_corpora(tmp_path):
+    (tmp_path / "few.txt").write_text("a b\n" * 30)
+    (tmp_path / "flat.txt").write_text("".join(f"w{i} v{i}\n" for i in range(30)))
+    (tmp_path / "short.txt").write_text("".join(f"the cat {i} sat on a mat\n" for i in range(30)))
+    return tmp_path
+
+
+BAD = [
+    (["zipf", "{tmp}/few.txt", "--n", "1"], "only 2 type"),
+    (["zipf", "{tmp}/flat.txt", "--n", "1"], "equally often"),
+    (["zipf", "{tmp}/short.txt", "--n", "8"], "longest line has 7"),
+    (["zipf", "{tmp}/missing.txt"], "no such file"),
+    (["zipf", "--n", "0"], "--n"),
+    (["zipf", "--bootstrap", "-1"], "--bootstrap"),
+]
+
+
+@pytest.mark.parametrize("args, pattern", BAD)
+def test_bad_input_is_one_line_exit_2(bad_corpora, args, pattern):
+    args = [a.format(tmp=bad_corpora) for a in args]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("lmstats: error: ") and pattern.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in result.output and "nan" not in lines[0].lower()
