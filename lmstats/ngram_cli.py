@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from lmstats.cli import _echo_json, corpus_options, read_corpus
 from lmstats.errors import LmstatsError
@@ -85,9 +87,11 @@ def ngram_command(corpus, level, lower, letters_only, text_format, split_text, s
         model = NgramLM(vocab, order, smoothing, eps=eps_value, eps_variant=eps_variant, k=add_k, mode=mode)
         if isinstance(eps_value, tuple) and len(eps_value) != order:
             raise LmstatsError(f"--eps needs one value or {order} values (one per order), got {len(eps_value)}")
-        model.fit(splits["train"])
+        with tqdm(total=order, desc="counting n-grams", unit="order", file=sys.stderr, disable=None, leave=False) as bar:
+            model.fit(splits["train"], on_order=lambda k: bar.update(1))
         if tune_wanted:
-            tuning = tune_eps(model, splits["valid"])
+            with tqdm(desc="tuning eps on valid", unit="trial", file=sys.stderr, disable=None, leave=False) as bar:
+                tuning = tune_eps(model, splits["valid"], on_trial=lambda k, e, ppl: (bar.update(1), bar.set_postfix(order=k, eps=f"{e:.3g}", ppl=f"{ppl:.2f}")))
             model = model.resmooth(eps=tuning.eps)
     fit_seconds = time.perf_counter() - started
     results = {name: evaluate(model, splits[name], mode=mode) for name in ("train", "valid", "test")}

@@ -47,3 +47,14 @@ def text_file(tmp_path) -> Path:
     path = tmp_path / "small.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def assert_one_line_error(result, pattern: str) -> None:
+    """A CLI user error: exit code 2, exactly one line 'lmstats: error: ...' naming ``pattern``, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("lmstats: error: "), lines[0]
+    assert pattern.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in result.output

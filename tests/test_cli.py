@@ -5,6 +5,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from conftest import assert_one_line_error
 from lmstats.cli import main
 
 
@@ -91,12 +92,7 @@ def bad_files(tmp_path):
 def test_bad_input_is_one_line_exit_2_no_traceback(bad_files, args, pattern):
     args = [a.format(tmp=bad_files) for a in args]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("lmstats: error: ") and pattern.lower() in lines[0].lower(), lines[0]
-    assert "Traceback" not in result.output
+    assert_one_line_error(result, pattern)
     assert not (bad_files / "x.txt").exists()  # no output written on error
 
 

@@ -3,6 +3,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from conftest import assert_one_line_error
 from lmstats.cli import main
 
 
@@ -64,8 +65,5 @@ def test_bad_input_one_line_exit_2(tmp_path, args, pattern):
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really")
     run(["ngram", "--n", "1", "--out", str(tmp_path / "model.npz")])
     result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("lmstats: error: "), result.output
-    assert pattern.lower() in lines[0].lower()
+    assert_one_line_error(result, pattern)
     assert not (tmp_path / "x.arpa").exists()

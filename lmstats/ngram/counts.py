@@ -17,6 +17,7 @@ start of a sentence are shorter than N-1 (KenLM's convention), and ``<s>`` is ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,14 +88,19 @@ def layout(units: Lines, bos_id: int) -> Positions:
     return Positions(ids, depth, scored)
 
 
-def count_ngrams(units: Lines, order: int, vocab_size: int, bos_id: int) -> NgramCounts:
-    """Count all n-grams of orders 1..``order`` in ``units`` (each preceded by ``<s>``)."""
+def count_ngrams(units: Lines, order: int, vocab_size: int, bos_id: int, on_order: Callable[[int], None] | None = None) -> NgramCounts:
+    """Count all n-grams of orders 1..``order`` in ``units`` (each preceded by ``<s>``).
+
+    ``on_order(k)`` is called after each order is counted (for a progress bar).
+    """
     pos = layout(units, bos_id)
     ids = pos.ids
     V = vocab_size
     unigram = np.bincount(ids, minlength=V).astype(np.int64)
     arange = np.arange(V, dtype=np.int64)
     tables = [OrderTable(1, arange, unigram, np.full(V, -1, dtype=np.int64), arange)]
+    if on_order is not None:
+        on_order(1)
     rows = ids  # row of the (k-1)-gram ending at each position
     for k in range(2, order + 1):
         valid = np.flatnonzero(pos.depth >= k - 1)
@@ -113,6 +119,8 @@ def count_ngrams(units: Lines, order: int, vocab_size: int, bos_id: int) -> Ngra
         new_rows = np.full(len(ids), -1, dtype=np.int64)
         new_rows[valid] = inverse
         rows = new_rows
+        if on_order is not None:
+            on_order(k)
     return NgramCounts(V, bos_id, tuple(tables), len(units))
 
 

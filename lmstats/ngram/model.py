@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +70,18 @@ class NgramLM:
             raise LmstatsError(f"mode must be one of {EVAL_MODES}, got {self.mode!r}")
         return SmoothingSpec(self.smoothing, self.eps, self.eps_variant, self.k, self.discount_fallback)
 
-    def fit(self, train: EncodedSplit) -> NgramLM:
-        """Count the training split (cut into units by ``mode``) and smooth."""
+    def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None) -> NgramLM:
+        """Count the training split (cut into units by ``mode``) and smooth.
+
+        ``on_order(k)`` is called as each order is counted (progress reporting).
+        """
         spec = self._check()
         if train.vocab != self.vocab:
             raise LmstatsError("the training split is encoded with another vocabulary than the model's; encode it with the model's vocab")
         units = train.units(self.mode)
         if units.n_tokens == 0:
             raise LmstatsError("the training split has no tokens; give a larger corpus")
-        self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id)
+        self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
         self.estimate_ = estimate(self.counts_, spec, self._mask())
         self.n_train_tokens_ = units.n_tokens
         return self

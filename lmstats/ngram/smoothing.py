@@ -193,7 +193,8 @@ def _lidstone(counts, spec, mask):
     return _add_k(counts, spec, mask, spec.k)
 
 
-def _mle(counts, spec, mask):
+def _relative_frequencies(counts, mask, backoff: float):
+    """c(hw) / C(h) at every order, and a constant backoff weight for every context."""
     c1 = _unigram_counts(counts, mask)
     probs = [c1 / c1.sum()]
     backoffs = []
@@ -201,8 +202,13 @@ def _mle(counts, spec, mask):
         table = counts.table(k)
         C = _context_sums(counts, k, table.counts)
         probs.append(table.counts / C[table.context(counts.vocab_size)])
-        backoffs.append(np.zeros(len(counts.table(k - 1))))
-    return Estimate(tuple(probs), tuple(backoffs), "lower", 0.0, True)
+        backoffs.append(np.full(len(counts.table(k - 1)), backoff))
+    return tuple(probs), tuple(backoffs)
+
+
+def _mle(counts, spec, mask):
+    probs, backoffs = _relative_frequencies(counts, mask, 0.0)
+    return Estimate(probs, backoffs, "lower", 0.0, True)
 
 
 def _witten_bell(counts, spec, mask):
@@ -324,15 +330,8 @@ def _mkn(counts, spec, mask):
 
 
 def _stupid(counts, spec, mask):
-    c1 = _unigram_counts(counts, mask)
-    probs = [c1 / c1.sum()]
-    backoffs = []
-    for k in range(2, counts.order + 1):
-        table = counts.table(k)
-        C = _context_sums(counts, k, table.counts)
-        probs.append(table.counts / C[table.context(counts.vocab_size)])
-        backoffs.append(np.full(len(counts.table(k - 1)), STUPID_ALPHA))
-    return Estimate(tuple(probs), tuple(backoffs), "lower", STUPID_ALPHA, False, {"alpha": STUPID_ALPHA})
+    probs, backoffs = _relative_frequencies(counts, mask, STUPID_ALPHA)
+    return Estimate(probs, backoffs, "lower", STUPID_ALPHA, False, {"alpha": STUPID_ALPHA})
 
 
 _SMOOTHERS = {

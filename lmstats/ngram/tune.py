@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ class EpsTuning:
     curve: tuple[tuple[int, float, float], ...]  # (order, eps, valid ppl) of every evaluation
 
 
-def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: float = 1.0) -> EpsTuning:
+def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: float = 1.0, on_trial: Callable[[int, float, float], None] | None = None) -> EpsTuning:
     """ε per order minimising validation perplexity (coordinate descent, bounded search on log10 ε).
 
     ``model`` must be fitted (its counts are reused: no recount per trial).  Deterministic.
@@ -37,6 +38,8 @@ def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: flo
         lp = model.resmooth(smoothing="eps", eps=tuple(trial)).logprobs_lines(units)
         ppl = float(np.exp(-lp.mean()))
         curve.append((order_idx + 1, trial[order_idx], ppl))
+        if on_trial is not None:
+            on_trial(order_idx + 1, trial[order_idx], ppl)
         return ppl
 
     for _ in range(sweeps):
