@@ -210,3 +210,15 @@ def test_scoring_a_split_of_another_vocabulary_is_refused():
     split = EncodedSplit("test", Lines.from_seqs([other.encode(["x"])]), other)
     with pytest.raises(LmstatsError, match="vocabulary differs"):
         evaluate(model, split)
+
+
+def test_lower_order_from_higher_counts_equals_fitting_that_order():
+    vocab = Vocab.build(SUM_CORPUS)
+    split = EncodedSplit("train", Lines.from_seqs([vocab.encode(s) for s in SUM_CORPUS]), vocab)
+    big = NgramLM(vocab, 4, "mkn").fit(split)
+    units = Lines.from_seqs([vocab.encode(s) for s in SUM_CORPUS[:3]])
+    for order in (1, 2, 3):
+        direct = NgramLM(vocab, order, "kn").fit(split)
+        np.testing.assert_array_equal(big.with_order(order, smoothing="kn").logprobs_lines(units), direct.logprobs_lines(units))
+    with pytest.raises(LmstatsError, match="fitted order"):
+        big.with_order(5)

@@ -91,15 +91,28 @@ class NgramLM:
 
     def resmooth(self, **params) -> NgramLM:
         """A copy with other smoothing parameters, reusing the fitted counts (no recount)."""
+        return self.with_order(self.order, **params)
+
+    def with_order(self, order: int, **params) -> NgramLM:
+        """A model of a lower ``order`` (and other smoothing ``params``) from these counts.
+
+        The count tables of orders 1..order are exactly what fitting that order would count,
+        so a comparison over orders counts the text once.
+        """
         self._fitted()
+        if not 1 <= order <= self.order:
+            raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
+        counts = self.counts_
+        sliced = NgramCounts(counts.vocab_size, counts.bos_id, counts.tables[:order], counts.n_units)
         model = NgramLM.__new__(NgramLM)
-        model.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_")})
+        model.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_") and not k.startswith("_")})
+        model.order = order
         for name, value in params.items():
             setattr(model, name, value)
         spec = model._check()
-        model.counts_ = self.counts_
+        model.counts_ = sliced
         model.n_train_tokens_ = self.n_train_tokens_
-        model.estimate_ = estimate(self.counts_, spec, model._mask())
+        model.estimate_ = estimate(sliced, spec, model._mask())
         return model
 
     def _fitted(self) -> None:

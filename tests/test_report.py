@@ -1,0 +1,132 @@
+"""``lmstats report``: every stage, every output file, reproducibility, interruption, and the
+HTML rendered in headless Chromium."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import assert_one_line_error
+from lmstats.cli import main
+
+CONFIG = """
+orders = [1, 2]
+smoothers = ["kn", "eps", "laplace"]
+rnn_cells = ["lstm"]
+rnn_budget = 3.0
+rnn_epochs = 2
+rnn_hidden = 16
+rnn_embed = 16
+rnn_layers = 1
+rnn_seq_len = 8
+rnn_batch_size = 4
+zipf_orders = 2
+"""
+
+
+@pytest.fixture
+def report_setup(tmp_path, text_file):
+    lines = [f"the {w} sat on the mat near {v} and the dog ran to {w}" for w in ("cat", "bird", "fox", "owl") for v in range(12)]
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    config = tmp_path / "report.toml"
+    config.write_text(CONFIG)
+    return corpus, config
+
+
+def run_report(corpus, config, out, *extra):
+    return CliRunner().invoke(main, ["report", "--corpus", str(corpus), "--config", str(config), "--out-dir", str(out), "--json", *extra], catch_exceptions=False)
+
+
+@pytest.mark.slow
+def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
+    corpus, config = report_setup
+    result = run_report(corpus, config, tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "a"
+    for name in ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png", "rnn_curves.png", "zipf.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert data["complete"] and data["seed"] == 0 and data["machine"]["cores"] >= 1
+    rows = data["results"]
+    models = {(r["model"], r["mode"]) for r in rows}
+    for mode in ("sentence", "stream"):
+        for model in ("uniform", "kn-1", "kn-2", "eps-1", "eps-2", "laplace-2", "lstm"):
+            assert (model, mode) in models
+    # every model was scored on the same test tokens
+    for mode in ("sentence", "stream"):
+        assert len({r["n_tokens"] for r in rows if r["mode"] == mode}) == 1
+    uniform = next(r for r in rows if r["model"] == "uniform")
+    assert uniform["ppl"] == pytest.approx(data["corpus"]["vocab_size"] - 1)
+    md = (out / "report.md").read_text()
+    assert "Headline" in md and "kn" in md and "![zipf](zipf.png)" in md
+    # same seed, same n-gram figures
+    again = run_report(corpus, config, tmp_path / "b")
+    assert again.exit_code == 0, again.output
+    rows_b = json.loads((tmp_path / "b" / "results.json").read_text())["results"]
+    ngram = lambda rs: [(r["model"], r["mode"], r["nll_sum"]) for r in rs if r["family"] == "ngram"]  # noqa: E731
+    assert ngram(rows) == ngram(rows_b)
+
+
+@pytest.mark.slow
+def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkeypatch):
+    import lmstats.compare
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lmstats.compare, "rnn_baseline", interrupted)
+    corpus, config = report_setup
+    result = CliRunner().invoke(main, ["report", "--corpus", str(corpus), "--config", str(config), "--out-dir", str(tmp_path / "c")])
+    assert result.exit_code == 130
+    data = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert data["complete"] is False
+    assert {r["family"] for r in data["results"]} == {"baseline", "ngram"}
+    assert "INCOMPLETE" in (tmp_path / "c" / "report.md").read_text()
+    assert not list((tmp_path / "c").glob(".*.tmp"))
+
+
+def test_bad_config_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("orders = [1, 2]\nsmoothing = ['kn']\n")
+    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), "unknown keys")
+    bad.write_text("modes = ['both-ways']\n")
+    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), "modes")
+    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(tmp_path / "none.toml")]), "no such config file")
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.slow
+def test_html_renders_in_headless_chromium(report_setup, tmp_path):
+    """Every image decodes and every table renders in a real browser (Debian's chromium)."""
+    browser_path = _chromium()
+    if browser_path is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium; install it with apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
+    corpus, config = report_setup
+    result = run_report(corpus, config, tmp_path / "h")
+    assert result.exit_code == 0, result.output
+    html_path = tmp_path / "h" / "report.html"
+    n_plots = len(list((tmp_path / "h").glob("*.png")))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+        page.goto(html_path.as_uri())
+        images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+        tables = page.evaluate("Array.from(document.querySelectorAll('table')).map(t => t.rows.length)")
+        headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        browser.close()
+    assert len(images) == n_plots == 4
+    assert all(complete and width > 100 and height > 100 for _, complete, width, height in images), images
+    assert {alt for alt, *_ in images} == {"perplexity_vs_order", "eps_sensitivity", "rnn_curves", "zipf"}
+    assert len(tables) >= 6 and all(n >= 2 for n in tables)  # header row + at least one row
+    assert any(h.startswith("Headline") for h in headings)
