@@ -130,30 +130,26 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 class KeyIndex:
     """An open-addressing hash table over a sorted key array: row of a key in ~1-2 probes.
 
-    Built vectorised (linear probing, conflicts settled round by round with ``np.unique``);
-    lookups are vectorised gathers, several times faster than ``searchsorted`` on tables of
-    millions of keys.  Load factor <= 0.5.
+    Linear probing without wrap-around, built in one vectorised pass: with the keys ordered by
+    home slot, the slot of the i-th key is ``i + max_{j<=i}(home_j - j)`` (each key takes the
+    first free slot at or after its home), a cumulative maximum.  The table has at least
+    twice as many slots as keys, plus the overflow past the end and one empty slot, so a
+    lookup walks from the key's home until it finds the key or an empty slot.  Lookups are
+    vectorised gathers, several times faster than ``searchsorted`` on tables of millions of keys.
     """
 
     def __init__(self, keys: NDArray[np.int64]):
         self.keys = keys
         n = len(keys)
         self.bits = max(4, int(np.ceil(np.log2(max(2 * n, 1)))))
-        self.mask = np.int64((1 << self.bits) - 1)
-        self.slots = np.full(1 << self.bits, -1, dtype=np.int64)
         home = self._home(keys)
-        pending = np.arange(n, dtype=np.int64)
-        probe = 0
-        while len(pending):
-            slot = (home[pending] + probe) & self.mask
-            free = self.slots[slot] == -1
-            cand, cslot = pending[free], slot[free]
-            won_slot, first = np.unique(cslot, return_index=True)
-            self.slots[won_slot] = cand[first]
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[np.flatnonzero(free)[first]] = True
-            pending = pending[~placed]
-            probe += 1
+        by_home = np.argsort(home, kind="stable")
+        rank = np.arange(n, dtype=np.int64)
+        slot = rank + np.maximum.accumulate(home[by_home] - rank) if n else rank
+        size = max(1 << self.bits, int(slot[-1]) + 1 if n else 0) + 1
+        dtype = np.int32 if n < 2**31 else np.int64
+        self.slots = np.full(size, -1, dtype=dtype)
+        self.slots[slot] = by_home
 
     def _home(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
         with np.errstate(over="ignore"):
@@ -163,17 +159,17 @@ class KeyIndex:
     def find(self, queries: NDArray[np.int64]) -> NDArray[np.int64]:
         """Row of each query key, -1 where absent."""
         out = np.full(len(queries), -1, dtype=np.int64)
-        home = self._home(queries)
+        probe = self._home(queries)
         active = np.arange(len(queries), dtype=np.int64)
-        probe = 0
         while len(active):
-            row = self.slots[(home[active] + probe) & self.mask]
+            row = self.slots[probe].astype(np.int64)
             known = row >= 0
             hit = np.zeros(len(active), dtype=bool)
             hit[known] = self.keys[row[known]] == queries[active[known]]
             out[active[hit]] = row[hit]
-            active = active[known & ~hit]
-            probe += 1
+            keep = known & ~hit
+            active = active[keep]
+            probe = probe[keep] + 1
         return out
 
 

@@ -125,6 +125,12 @@ class NgramLM:
         return self.estimate_.is_distribution
 
     # -- scoring --------------------------------------------------------------------------
+    def build_index(self) -> NgramLM:
+        """Build the hash lookup tables scoring uses now (otherwise done at the first scoring call)."""
+        self._fitted()
+        self._indexes()
+        return self
+
     def _indexes(self):
         """Hash indexes of the count tables, built once per fitted or loaded model."""
         if getattr(self, "_index_cache", (None, None))[0] is not self.counts_:

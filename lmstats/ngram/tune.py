@@ -22,14 +22,19 @@ class EpsTuning:
     curve: tuple[tuple[int, float, float], ...]  # (order, eps, valid ppl) of every evaluation
 
 
-def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: float = 1.0, on_trial: Callable[[int, float, float], None] | None = None) -> EpsTuning:
+def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: float | tuple[float, ...] = 1.0,
+             on_trial: Callable[[int, float, float], None] | None = None) -> EpsTuning:
     """ε per order minimising validation perplexity (coordinate descent, bounded search on log10 ε).
 
-    ``model`` must be fitted (its counts are reused: no recount per trial).  Deterministic.
+    ``model`` must be fitted (its counts are reused: no recount per trial).  ``start``: one
+    value for every order, or a starting value per order (e.g. the tuned ε of a lower-order
+    model followed by 1.0).  Deterministic.
     """
     model._fitted()
     units = valid.units(model.mode)
-    eps = [float(start)] * model.order
+    eps = [float(e) for e in start] if isinstance(start, tuple) else [float(start)] * model.order
+    if len(eps) != model.order:
+        raise ValueError(f"start needs {model.order} values, got {len(eps)}")
     curve: list[tuple[int, float, float]] = []
 
     def valid_ppl(order_idx: int, log_e: float) -> float:
