@@ -133,15 +133,30 @@ def test_mkn_of_the_source_order_approaches_the_true_perplexity():
 
 
 @pytest.mark.slow
-def test_wikitext2_trigram_mkn_matches_kenlm():
+def test_wikitext2_mkn_matches_kenlm():
     """KenLM lmplz -o 3 on WikiText-2 train (non-empty lines, <unk> an ordinary word) gives test
-    perplexity 230.89 (query, OOVs included); lmstats must match within 0.1%."""
+    perplexity 230.89 (query, OOVs included), and -o 5 gives 224.81; lmstats within 0.1%."""
     folder = shared_corpus("wikitext-2")
     corpus = load_corpus("wikitext-2", data_dir=folder.parent)
     vocab = corpus.build_vocab()
     splits = corpus.encode(vocab)
-    model = NgramLM(vocab, 3, "mkn").fit(splits["train"])
-    result = evaluate(model, splits["test"], mode="sentence")
+    model = NgramLM(vocab, 5, "mkn").fit(splits["train"])
+    result = evaluate(model.with_order(3), splits["test"], mode="sentence")
     assert result.ppl == pytest.approx(230.89, rel=1e-3)
+    # lmplz -o 5 on the same text (built from the kenlm sdist in this project's session): 224.81
+    assert evaluate(model, splits["test"]).ppl == pytest.approx(224.81, rel=1e-3)
     assert result.n_tokens == 241_211 + 4_358 - sum(1 for s in corpus.test if not s)  # words + one </s> per non-empty line
     assert math.isfinite(result.ppl_no_oov)
+
+
+@pytest.mark.slow
+def test_ptb_mkn_matches_lmplz():
+    """lmplz -o 3 / -o 5 on PTB train (built from the kenlm sdist, see reports/ngram_benchmark.md)
+    give test perplexity 148.28 and 141.19 (query, sentence mode); lmstats within 0.1%."""
+    folder = shared_corpus("ptb")
+    corpus = load_corpus("ptb", data_dir=folder.parent)
+    vocab = corpus.build_vocab()
+    splits = corpus.encode(vocab)
+    model = NgramLM(vocab, 5, "mkn").fit(splits["train"])
+    assert evaluate(model.with_order(3), splits["test"]).ppl == pytest.approx(148.28, rel=1e-3)
+    assert evaluate(model, splits["test"]).ppl == pytest.approx(141.19, rel=1e-3)
