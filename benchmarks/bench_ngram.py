@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.fileio import atomic_write
+from lmstats.machine import cpu_model
+from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]
 GB = 1e9
@@ -75,15 +77,6 @@ def best_run(cmd: list[str], repeats: int, *, stdin: Path | None = None) -> Run:
     runs = [run_measured(cmd, stdin=stdin) for _ in range(repeats)]
     best = min(runs, key=lambda r: r.wall_s)
     return Run(best.wall_s, max(r.peak_gb for r in runs), best.stdout, best.stderr)
-
-
-def best_time(fn, repeats: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def proc_status_gb(field: str) -> float:
@@ -417,13 +410,6 @@ def machine_lines() -> list[str]:
         f"- Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, nltk {nltk.__version__}",
         f"- {platform.platform()}",
     ]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def duration(seconds: float) -> str:

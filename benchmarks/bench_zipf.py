@@ -15,7 +15,6 @@ import datetime
 import os
 import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -24,28 +23,11 @@ import scipy
 
 from lmstats.fileio import atomic_write
 from lmstats.zipf import encode_sentences, fit_power_law, frequencies, ngram_type_ids
+from lmstats.machine import cpu_model
+from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "wikitext-2" / "train.txt"
-
-
-def best_time(fn, repeats: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from lmstats import __version__
 from lmstats.corpus import DEFAULT_CORPUS, FORMATS, LEVELS, TextOptions, load_corpus
-from lmstats.datasets import SPLIT_NAMES, load_catalogue, locate_corpus
+from lmstats.datasets import load_catalogue, locate_corpus
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 
@@ -231,3 +231,7 @@ from lmstats.zipf_cli import zipf_command  # noqa: E402
 main.add_command(zipf_command)
 from lmstats.ngram_cli import ngram_command  # noqa: E402
 main.add_command(ngram_command)
+from lmstats.rnn_cli import rnn_command  # noqa: E402
+main.add_command(rnn_command)
+from lmstats.report_cli import report_command  # noqa: E402
+main.add_command(report_command)

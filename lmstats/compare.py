@@ -10,15 +10,12 @@ encoded with the training vocabulary, in each evaluation mode the config names.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 
 from lmstats.baselines import UniformLM
 from lmstats.corpus import DEFAULT_FRACTIONS, TextOptions, load_corpus
@@ -100,31 +97,6 @@ class Stage:
     data: dict = field(default_factory=dict)
 
 
-def machine_info() -> dict:
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.is_available(),
-        "cpu_model": _cpu_model(),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _row(family: str, model: str, mode: str, result, **extra) -> dict:
     return {"family": family, "model": model, "mode": mode} | extra | result.to_dict()
 
@@ -184,13 +156,17 @@ def ngram_grid(config: ReportConfig, splits: dict, mode: str, say) -> tuple[list
     count_seconds = time.perf_counter() - t
     rows, curves = [], {}
     for smoothing in config.smoothers:
+        tuned: tuple[float, ...] = ()
         for order in sorted(config.orders):
             say(f"{smoothing} {order}-gram ({mode} mode)")
             t = time.perf_counter()
             model = base.with_order(order, smoothing=smoothing)
             params: dict = {}
             if smoothing == "eps":
-                tuning = tune_eps(model, splits["valid"])
+                # warm start from the lower order's tuned ε: one sweep then suffices
+                start = (tuned + (1.0,) * order)[:order] if tuned else 1.0
+                tuning = tune_eps(model, splits["valid"], start=start, sweeps=1 if tuned else 2)
+                tuned = tuning.eps
                 model = model.resmooth(eps=tuning.eps)
                 params = {"eps": list(tuning.eps)}
                 curves[str(order)] = [list(c) for c in tuning.curve]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lmstats.compare import ReportConfig, Stage, config_dict, machine_info
+from lmstats.compare import ReportConfig, Stage, config_dict
+from lmstats.machine import machine_info
 from lmstats.fileio import atomic_write
 
 PUBLISHED = {

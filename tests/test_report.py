@@ -3,7 +3,6 @@ HTML rendered in headless Chromium."""
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
