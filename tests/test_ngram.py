@@ -101,7 +101,7 @@ SUM_CORPUS = [s.split() for s in [
 
 
 @pytest.mark.parametrize("smoothing", [s for s in SMOOTHERS if s != "stupid"])
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 6])
 @pytest.mark.parametrize("mode", ["sentence", "stream"])
 def test_probabilities_sum_to_one_for_every_context(smoothing, order, mode):
     kw = {"eps": tuple(0.5 * (j + 1) for j in range(order))} if smoothing == "eps" else {}
