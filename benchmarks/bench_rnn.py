@@ -1,0 +1,133 @@
+"""Benchmark: the RNN targets of issue 5, measured on this machine with the CLI itself.
+
+Runs, one after another (each a ``lmstats`` subprocess with ``--json``; logs and JSON under
+``lmstats-out/bench_rnn/``):
+
+* ``kn5``: the 5-gram modified Kneser-Ney baseline on WikiText-2 (sentence mode, as KenLM);
+* ``wt2``: WikiText-2, word level, LSTM 2×200 with adaptive softmax, Adam 2e-3, 15-minute budget, 2 threads;
+* ``wt2-fast``: the same with Adam 3e-3 and wider tail clusters (``--div-value 2``);
+* ``wt2-1thread``: ``wt2-fast`` on one thread with a 10-minute budget;
+* ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads.
+
+Then prints the figures as a markdown table: test perplexity in both evaluation modes, bits
+per token, training and scoring tokens/s, and the wall-clock time at which the per-epoch
+validation perplexity (sentence mode) first beat the 5-gram's.  Timings on a shared machine
+are only honest when it is otherwise idle: ``--wait-idle`` waits (up to 40 minutes) until the
+1-minute load average is below 1.2 and no other benchmark runs, and the load average at the
+start of each run is recorded.
+
+    python benchmarks/bench_rnn.py [--only kn5,wt2,shakespeare] [--wait-idle] [--summarize]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from lmstats.machine import cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "corpora"
+OUT = ROOT / "lmstats-out" / "bench_rnn"
+
+WT2_NET = ["--cell", "lstm", "--layers", "2", "--hidden-size", "200", "--embed-size", "200", "--dropout", "0.2",
+           "--softmax", "adaptive", "--cutoffs", "2000,10000", "--batch-size", "32", "--seq-len", "35",
+           "--optimizer", "adam", "--clip", "0.25", "--epochs", "100"]
+SLOW, FAST = ["--lr", "2e-3", "--div-value", "4"], ["--lr", "3e-3", "--div-value", "2"]  # FAST: learns faster, ends worse
+RUNS = {
+    "kn5": ["ngram", "wikitext-2", "--n", "5", "--smoothing", "mkn", "--out", str(OUT / "kn5.npz")],
+    "wt2": ["rnn", "train", "wikitext-2", *WT2_NET, *SLOW, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2.pt")],
+    "wt2-fast": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-fast.pt")],
+    "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-1thread.pt")],
+    "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
+                    "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
+                    "--epochs", "100", "--time-budget", "300", "--threads", "2", "--checkpoint", str(OUT / "shakespeare.pt")],
+}
+
+
+def wait_idle(limit_s: float = 2400) -> None:
+    started = time.time()
+    while time.time() - started < limit_s:
+        busy = subprocess.run(["pgrep", "-f", "bench_ngram"], capture_output=True).returncode == 0
+        if not busy and os.getloadavg()[0] < 1.2:
+            return
+        time.sleep(60)
+    print("warning: the machine stayed busy; timings below were taken under load", file=sys.stderr)
+
+
+def run(name: str, wait: bool) -> dict:
+    OUT.mkdir(parents=True, exist_ok=True)
+    if wait:
+        wait_idle()
+    load = os.getloadavg()
+    args = [sys.executable, "-m", "lmstats", *RUNS[name], "--data-dir", str(DATA), "--json"]
+    if name != "kn5":
+        args.append("--verbose")
+    started = time.time()
+    with open(OUT / f"{name}.log", "w") as log:
+        done = subprocess.run(args, stdout=subprocess.PIPE, stderr=log, text=True, check=True)
+    data = json.loads(done.stdout) | {
+        "bench": {"name": name, "command": "lmstats " + " ".join(RUNS[name]) + f" --data-dir {DATA} --json",
+                  "loadavg_at_start": load, "wall_s": time.time() - started,
+                  "date": datetime.datetime.now().isoformat(timespec="seconds")}}
+    (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
+    return data
+
+
+def summarize() -> str:
+    res = {name: json.loads((OUT / f"{name}.json").read_text()) for name in RUNS if (OUT / f"{name}.json").exists()}
+    lines = [f"machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()}, Python {platform.python_version()}", ""]
+    kn_valid = kn_test = None
+    if "kn5" in res:
+        kn_valid, kn_test = res["kn5"]["results"]["valid"]["ppl"], res["kn5"]["results"]["test"]["ppl"]
+        lines.append(f"5-gram MKN (sentence mode): valid ppl {kn_valid:.2f}, test ppl {kn_test:.2f}, "
+                     f"load average at start {res['kn5']['bench']['loadavg_at_start'][0]:.2f}")
+    lines += ["", "| run | threads | epochs | train tok/s | test ppl sentence | test ppl stream | bits/token stream | score tok/s (sentence / stream) | beats 5-gram valid at | load at start |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, data in res.items():
+        if name == "kn5":
+            continue
+        epochs = data["history"]["epochs"]
+        test = data["results"]["test"]
+        beat = next((e for e in epochs if kn_valid is not None and data["corpus"] == "wikitext-2" and e["valid_ppl"] < kn_valid), None)
+        beat_text = f"epoch {beat['epoch']}, {beat['elapsed'] / 60:.1f} min (valid {beat['valid_ppl']:.1f})" if beat else "n/a"
+        lines.append(
+            f"| {name} | {data['threads']} | {len(epochs)} ({data['history']['stopped']}) | {data['train_tokens_per_s']:,.0f} | "
+            f"{test['sentence']['ppl']:.2f} | {test['stream']['ppl']:.2f} | {test['stream']['bits_per_token']:.3f} | "
+            f"{test['sentence']['tokens_per_s']:,.0f} / {test['stream']['tokens_per_s']:,.0f} | {beat_text} | "
+            f"{data['bench']['loadavg_at_start'][0]:.2f} |")
+    for name, data in res.items():
+        if name == "kn5":
+            continue
+        lines += ["", f"{name}: per epoch (elapsed min, train ppl, valid ppl [{data['config']['valid_mode']}], lr, tok/s)"]
+        lines += [f"  {e['epoch']:>3} {e['elapsed'] / 60:6.2f} {e['train_ppl']:9.2f} {e['valid_ppl']:9.2f} {e['lr']:.2e} {e['tokens_per_s']:8,.0f}"
+                  + ("" if e["complete"] else " (partial)") for e in data["history"]["epochs"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(RUNS), help=f"comma-separated runs among {', '.join(RUNS)}")
+    parser.add_argument("--wait-idle", action="store_true", help="wait for an idle machine before each run")
+    parser.add_argument("--summarize", action="store_true", help="only summarize the JSON of earlier runs")
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} is absent (the benchmark needs WikiText-2 and Tiny Shakespeare; see shared/corpora)")
+        return 0
+    if not args.summarize:
+        for name in args.only.split(","):
+            if name not in RUNS:
+                parser.error(f"unknown run {name!r}; choose among {', '.join(RUNS)}")
+            run(name, args.wait_idle)
+    print(summarize())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Minibatches of a token stream for truncated BPTT: sequential partitioning and random sampling.
+
+Both take the training stream (``<s>``, then every line followed by ``</s>``) and return a
+list of ``(X, Y)`` pairs of batch-first ``(B, T)`` int64 arrays, ``Y`` being ``X`` shifted
+one token ahead.  All randomness is drawn from ``rng`` when the function is called (d2l 9.3):
+
+* :func:`sequential_batches` drops a random offset ``< seq_len`` and cuts the rest into
+  ``batch_size`` contiguous rows (PyTorch's ``batchify``); batch ``k+1`` continues batch ``k``
+  row by row, so the trainer carries the hidden state across batches (detached).
+* :func:`random_batches` drops a random offset, cuts the rest into subsequences of
+  ``seq_len`` and batches them in a random order; neighbouring batches are unrelated, so the
+  trainer resets the hidden state for every batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lmstats.errors import LmstatsError
+
+Batch = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+
+def min_stream_length(batch_size: int, seq_len: int) -> int:
+    """Tokens a stream needs for at least one full batch after any offset."""
+    return batch_size * seq_len + seq_len + 1
+
+
+def check_stream(ids: NDArray[np.int64], batch_size: int, seq_len: int) -> None:
+    need = min_stream_length(batch_size, seq_len)
+    if len(ids) < need:
+        raise LmstatsError(
+            f"the training split is too small: {len(ids)} tokens (<s> and </s> counted) cannot fill one batch of "
+            f"--batch-size {batch_size} × --seq-len {seq_len} (needs {need}); give more training text or smaller --batch-size/--seq-len"
+        )
+
+
+def sequential_batches(ids: NDArray[np.int64], batch_size: int, seq_len: int, rng: np.random.Generator) -> list[Batch]:
+    """Contiguous rows: ``X[b]`` of batch ``k+1`` starts where ``X[b]`` of batch ``k`` ended."""
+    check_stream(ids, batch_size, seq_len)
+    offset = int(rng.integers(0, seq_len))
+    n_cols = (len(ids) - 1 - offset) // batch_size
+    X = ids[offset : offset + batch_size * n_cols].reshape(batch_size, n_cols)  # (B, L)
+    Y = ids[offset + 1 : offset + 1 + batch_size * n_cols].reshape(batch_size, n_cols)  # (B, L)
+    return [(X[:, i : i + seq_len], Y[:, i : i + seq_len]) for i in range(0, n_cols, seq_len)]
+
+
+def random_batches(ids: NDArray[np.int64], batch_size: int, seq_len: int, rng: np.random.Generator) -> list[Batch]:
+    """Subsequences of ``seq_len`` tokens at random positions of the stream, in random order."""
+    check_stream(ids, batch_size, seq_len)
+    offset = int(rng.integers(0, seq_len))
+    n_subseqs = (len(ids) - 1 - offset) // seq_len
+    starts = offset + seq_len * rng.permutation(n_subseqs)
+    window = np.arange(seq_len)
+    out = []
+    for i in range(0, n_subseqs, batch_size):
+        index = starts[i : i + batch_size, None] + window  # (B, T) stream positions
+        out.append((ids[index], ids[index + 1]))
+    return out

@@ -1,0 +1,119 @@
+"""``RNNLM``: a trained network behind the :class:`~lmstats.protocol.LanguageModel` protocol.
+
+``logprobs(ids)`` starts from the zero state, feeds ``<s>`` and then ``ids[:-1]``, and reads
+``ln P(ids[t] | <s>, ids[:t])`` off the output layer.  A long sequence (a whole stream) is
+scored in chunks of ``chunk_len`` tokens with the hidden state carried from chunk to chunk,
+which gives the same numbers as one piece.  ``logprobs_lines`` (sentence mode) scores many
+lines at once: sorted by length, padded at the end (an RNN reads left to right, so padding
+after a line cannot change its values) and batched by a token budget.
+
+Scoring runs in eval mode (no dropout) under ``torch.no_grad``; the network's training flag
+is restored afterwards, so the call has no side effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+from lmstats.lines import Lines
+from lmstats.vocab import Vocab
+
+
+@contextlib.contextmanager
+def inference(net: nn.Module):
+    """Eval mode and no gradients for the block; the previous mode comes back afterwards."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        net.train(was_training)
+
+
+class RNNLM:
+    """The protocol adapter over a network from :func:`lmstats.rnn.model.build_net`."""
+
+    is_distribution = True
+
+    def __init__(self, net: nn.Module, vocab: Vocab, *, device: str | torch.device = "cpu",
+                 chunk_len: int = 2048, batch_tokens: int = 8192, output_rows: int = 2048):
+        self.net = net
+        self._vocab = vocab
+        self.device = torch.device(device)
+        self.chunk_len = chunk_len  # tokens per forward pass of one long sequence
+        self.batch_tokens = batch_tokens  # padded tokens per batch of lines
+        self.output_rows = output_rows  # rows per output-layer call (bounds the (N, V) memory)
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._vocab
+
+    def _nll(self, feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-ln P of ``targets`` (N,) given features (N, D), in row blocks."""
+        parts = [self.net.output.nll(feats[i : i + self.output_rows], targets[i : i + self.output_rows])
+                 for i in range(0, len(targets), self.output_rows)]
+        return torch.cat(parts) if parts else feats.new_zeros(0)
+
+    def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
+        """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros(len(ids), dtype=np.float64)
+        inputs = np.concatenate([[self.vocab.bos_id], ids[:-1]]).astype(np.int64)
+        state = None
+        with inference(self.net):
+            for start in range(0, len(ids), self.chunk_len):
+                x = torch.from_numpy(inputs[start : start + self.chunk_len]).to(self.device)[None]  # (1, t)
+                y = torch.from_numpy(ids[start : start + self.chunk_len]).to(self.device)  # (t,)
+                feats, state = self.net(x, state)  # (1, t, D)
+                out[start : start + len(y)] = -self._nll(feats[0], y).double().cpu().numpy()
+        return out
+
+    def logprobs_lines(self, lines: Lines) -> NDArray[np.float64]:
+        """The values of ``logprobs`` on each line, concatenated; short lines are batched."""
+        out = np.zeros(lines.n_tokens, dtype=np.float64)
+        lengths = lines.lengths
+        for i in np.flatnonzero(lengths > self.chunk_len):
+            out[lines.bounds[i] : lines.bounds[i + 1]] = self.logprobs(lines[i])
+        short = np.flatnonzero((lengths > 0) & (lengths <= self.chunk_len))
+        order = short[np.argsort(lengths[short], kind="stable")]
+        with inference(self.net):
+            start = 0
+            while start < len(order):
+                stop = start + 1  # lengths ascend, so the padded size is count × the last length
+                while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= self.batch_tokens:
+                    stop += 1
+                self._score_batch(lines, order[start:stop], out)
+                start = stop
+        return out
+
+    def _score_batch(self, lines: Lines, rows: NDArray[np.int64], out: NDArray[np.float64]) -> None:
+        lens = lines.lengths[rows]
+        width = int(lens.max())
+        row = np.repeat(np.arange(len(rows)), lens)
+        col = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+        src = np.repeat(lines.bounds[rows], lens) + col  # positions in lines.ids, row-major
+        X = np.full((len(rows), width + 1), self.vocab.eos_id, dtype=np.int64)  # padding: any id
+        X[:, 0] = self.vocab.bos_id
+        X[row, col + 1] = lines.ids[src]
+        Y = np.zeros((len(rows), width), dtype=np.int64)
+        Y[row, col] = lines.ids[src]
+        keep = np.zeros((len(rows), width), dtype=bool)
+        keep[row, col] = True
+        x = torch.from_numpy(X[:, :-1]).to(self.device)  # (B, T)
+        feats, _ = self.net(x, None)  # (B, T, D)
+        keep_t = torch.from_numpy(keep).to(self.device)
+        nll = self._nll(feats[keep_t], torch.from_numpy(Y[keep]).to(self.device))  # row-major = src order
+        out[src] = -nll.double().cpu().numpy()
+
+    def next_log_probs(self, context: NDArray[np.int64]) -> NDArray[np.float64]:
+        """ln P(w | <s>, context) for every id w (the full distribution after ``context``); shape (V,)."""
+        inputs = np.concatenate([[self.vocab.bos_id], np.asarray(context, dtype=np.int64)]).astype(np.int64)
+        with inference(self.net):
+            feats, _ = self.net(torch.from_numpy(inputs).to(self.device)[None], None)  # (1, T, D)
+            return self.net.output.log_probs(feats[0, -1:])[0].double().cpu().numpy()

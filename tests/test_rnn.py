@@ -1,0 +1,320 @@
+"""RNN models, batching, the protocol adapter, training, checkpoints and generation (tiny cases)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmstats import EncodedSplit, Lines, LmstatsError, Vocab, evaluate, load_corpus
+from lmstats.rnn import (
+    AdaptiveSoftmax, RNNConfig, RNNLM, ScratchRNN, build_net, generate, load_checkpoint, load_net, random_batches,
+    resolve_device, scratch_bptt, sequential_batches, train_rnn,
+)
+from lmstats.rnn.checkpoint import check_compatible
+from lmstats.rnn.model import FullSoftmax
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# 26 letters + 3 specials: small enough for exhaustive checks, large enough for two tail clusters.
+LETTERS = [list("abcdefghijklmnopqrstuvwxyz"[: k + 1] * 2) for k in range(26)]
+SMALL = dict(embed_size=8, hidden_size=8, seq_len=6, batch_size=3, epochs=2)
+TRAIN = SMALL | dict(seq_len=8, batch_size=8)  # ~10 steps per epoch on the small corpus
+
+
+@pytest.fixture(scope="module")
+def letters() -> Vocab:
+    return Vocab.build(LETTERS)
+
+
+def tiny_split(vocab: Vocab, name: str, seqs) -> EncodedSplit:
+    return EncodedSplit(name, Lines.from_seqs([vocab.encode(s) for s in seqs]), vocab)
+
+
+def net_variants():
+    return [
+        dict(cell="lstm"), dict(cell="gru", num_layers=1), dict(cell="rnn", dropout=0.0), dict(cell="scratch", num_layers=1),
+        dict(cell="lstm", tie=True, hidden_size=6), dict(cell="lstm", softmax="adaptive", cutoffs=(10, 20), hidden_size=16),
+        dict(cell="scratch", num_layers=1, softmax="adaptive", cutoffs=(8,)),
+    ]
+
+
+def make_lm(vocab, **overrides):
+    config = RNNConfig(**(SMALL | overrides))
+    return RNNLM(build_net(vocab, config), vocab), config
+
+
+# -- the from-scratch RNN: hand-written BPTT and finite differences agree with autograd -----
+def test_scratch_rnn_bptt_equals_autograd(letters):
+    net = build_net(letters, RNNConfig(cell="scratch", num_layers=1, hidden_size=5)).double()
+    for p in net.parameters():  # larger weights than the init, so every gradient term matters
+        torch.nn.init.normal_(p, std=0.5, generator=torch.Generator().manual_seed(p.numel()))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, len(letters), (2, 4), generator=g)  # (B, T)
+    y = torch.randint(2, len(letters), (2, 4), generator=g)  # never <s>
+    feats, _ = net(x)
+    loss = net.output.nll(feats.reshape(-1, 5), y.reshape(-1)).sum()
+    loss.backward()
+    ref_loss, grads = scratch_bptt(net.W_xh.detach(), net.W_hh.detach(), net.b_h.detach(), net.output.proj.weight.detach().T,
+                                   net.output.proj.bias.detach(), x, y, torch.zeros(2, 5, dtype=torch.float64), net.output.mask)
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-12)
+    auto = {"W_xh": net.W_xh.grad, "W_hh": net.W_hh.grad, "b_h": net.b_h.grad,
+            "W_hq": net.output.proj.weight.grad.T, "b_q": net.output.proj.bias.grad}
+    for name, grad in grads.items():
+        torch.testing.assert_close(auto[name], grad, rtol=1e-10, atol=1e-12, msg=name)
+        assert grad.abs().max() > 1e-6, name
+
+
+def test_scratch_rnn_gradcheck(letters):
+    net = ScratchRNN(len(letters), 3, FullSoftmax(3, len(letters), [letters.bos_id])).double()
+    x = torch.tensor([[1, 5, 7], [1, 2, 9]])
+    y = torch.tensor([[5, 7, 2], [2, 9, 0]])
+    names = [n for n, _ in net.named_parameters()]
+
+    def loss(*params):
+        feats, _ = torch.func.functional_call(net, dict(zip(names, params)), (x,))
+        return net.output.nll(feats.reshape(-1, 3), y.reshape(-1)).sum()
+
+    params = tuple(p.detach().clone().normal_(0, 0.3, generator=torch.Generator().manual_seed(1)).requires_grad_() for p in net.parameters())
+    assert torch.autograd.gradcheck(loss, params, eps=1e-6, atol=1e-6)
+
+
+# -- output layers: distributions over the predictable set ---------------------------------
+@pytest.mark.parametrize("overrides", net_variants(), ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_sums_to_one_over_the_predictable_set(letters, overrides):
+    lm, _ = make_lm(letters, **overrides)
+    predictable = letters.predictable_ids
+    for context in ([], [3], [4, 5, 2, 9]):
+        lp = lm.next_log_probs(np.array(context))
+        assert math.fsum(np.exp(lp[predictable])) == pytest.approx(1.0, abs=1e-6)
+        assert lp[letters.bos_id] == -math.inf
+        # the protocol gives the same values, one candidate at a time
+        through_protocol = [lm.logprobs(np.array(context + [w]))[-1] for w in predictable]
+        np.testing.assert_allclose(through_protocol, lp[predictable], rtol=1e-5, atol=1e-6)
+
+
+def test_pad_is_never_predicted():
+    vocab = Vocab.build(LETTERS, pad=True)
+    for softmax in ("full", "adaptive"):
+        lm, _ = make_lm(vocab, softmax=softmax, cutoffs=(10,))
+        lp = lm.next_log_probs(np.array([5, 6]))
+        assert lp[vocab.pad_id] == -math.inf and lp[vocab.bos_id] == -math.inf
+        assert np.exp(lp[vocab.predictable_ids]).sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_adaptive_softmax_without_mask_equals_torch():
+    layer = AdaptiveSoftmax(6, 40, [10, 25], 2.0, masked_ids=[])
+    x = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
+    targets = torch.tensor([0, 3, 9, 10, 11, 24, 25, 30, 39])
+    torch.testing.assert_close(layer.log_probs(x), layer.asm.log_prob(x))
+    torch.testing.assert_close(layer.nll(x, targets), -layer.asm(x, targets).output)
+
+
+@pytest.mark.parametrize("softmax", ["full", "adaptive"])
+def test_mean_nll_equals_cross_entropy(letters, softmax):
+    lm, _ = make_lm(letters, softmax=softmax, cutoffs=(12,))
+    ids = letters.encode(list("hello world"))
+    ids = np.append(ids, letters.eos_id)
+    lp = lm.logprobs(ids)
+    inputs = torch.from_numpy(np.concatenate([[letters.bos_id], ids[:-1]]))[None]
+    lm.net.eval()
+    with torch.no_grad():
+        feats, _ = lm.net(inputs)
+        log_probs = lm.net.output.log_probs(feats[0])  # (T, V)
+        logits = lm.net.output.logits(feats[0]) if softmax == "full" else None  # (T, V)
+    assert -lp.mean() == pytest.approx(float(F.nll_loss(log_probs, torch.from_numpy(ids))), rel=1e-6)
+    if logits is not None:
+        assert -lp.mean() == pytest.approx(float(F.cross_entropy(logits, torch.from_numpy(ids))), rel=1e-6)
+
+
+# -- the protocol adapter: chunking and batching change nothing ------------------------------
+@pytest.mark.parametrize("overrides", [dict(cell="lstm"), dict(cell="gru", softmax="adaptive", cutoffs=(10, 20), hidden_size=16), dict(cell="scratch", num_layers=1)])
+def test_chunked_equals_unchunked(letters, overrides, rng):
+    lm, _ = make_lm(letters, **overrides)
+    lm.net.double()
+    ids = rng.integers(2, len(letters), size=200)
+    whole = lm.logprobs(ids)
+    lm.chunk_len = 7
+    np.testing.assert_allclose(lm.logprobs(ids), whole, rtol=1e-12, atol=1e-12)
+    assert whole.shape == (200,) and whole.dtype == np.float64 and (whole < 0).all()
+
+
+@pytest.mark.parametrize("overrides", [dict(cell="lstm"), dict(cell="scratch", num_layers=1, softmax="adaptive", cutoffs=(8,))])
+def test_lines_fast_path_equals_one_line_at_a_time(letters, overrides, rng):
+    lm, _ = make_lm(letters, **overrides)
+    lm.net.double()
+    lengths = [3, 0, 1, 17, 5, 5, 40, 2]
+    lines = Lines.from_seqs([rng.integers(2, len(letters), size=n) for n in lengths])
+    lm.batch_tokens, lm.chunk_len = 20, 30  # several batches, and one line scored in chunks
+    expected = np.concatenate([lm.logprobs(line) for line in lines])
+    np.testing.assert_allclose(lm.logprobs_lines(lines), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_scoring_has_no_side_effects(letters):
+    lm, _ = make_lm(letters, dropout=0.5)
+    lm.net.train()
+    ids = letters.encode(list("abcab"))
+    first = lm.logprobs(ids)
+    assert lm.net.training  # mode restored
+    np.testing.assert_array_equal(lm.logprobs(ids), first)  # no dropout while scoring
+
+
+# -- batching ---------------------------------------------------------------------------------
+def test_sequential_batches_partition_the_stream_contiguously():
+    stream = np.arange(103)  # ids = positions, so continuity is arithmetic
+    batches = sequential_batches(stream, 4, 5, np.random.default_rng(0))
+    for X, Y in batches:
+        np.testing.assert_array_equal(Y, X + 1)
+        assert (np.diff(X, axis=1) == 1).all()
+    for (X0, _), (X1, _) in zip(batches, batches[1:]):
+        np.testing.assert_array_equal(X1[:, 0], X0[:, -1] + 1)  # each row continues where it stopped
+    rows = np.concatenate([X for X, _ in batches], axis=1)
+    assert (rows[1:, 0] == rows[:-1, -1] + 1).all()  # row b+1 follows row b in the stream
+    offset = rows[0, 0]
+    assert 0 <= offset < 5 and rows.size == 4 * ((102 - offset) // 4)
+
+
+def test_random_batches_are_seeded_subsequences():
+    stream = np.arange(200)
+    batches = random_batches(stream, 4, 6, np.random.default_rng(1))
+    starts = np.concatenate([X[:, 0] for X, _ in batches])
+    for X, Y in batches:
+        np.testing.assert_array_equal(Y, X + 1)
+        assert (np.diff(X, axis=1) == 1).all() and X.shape[1] == 6
+    assert len(set(starts)) == len(starts) and len(set(starts % 6)) == 1  # disjoint, one offset
+    assert not (np.diff(starts) == 6).all()  # shuffled
+    again = random_batches(stream, 4, 6, np.random.default_rng(1))
+    assert all((a[0] == b[0]).all() for a, b in zip(batches, again))
+    other = random_batches(stream, 4, 6, np.random.default_rng(2))
+    assert any(a[0].shape != b[0].shape or (a[0] != b[0]).any() for a, b in zip(batches, other))
+
+
+def test_too_short_stream_is_refused():
+    with pytest.raises(LmstatsError, match="too small"):
+        sequential_batches(np.arange(3), 2, 5, np.random.default_rng(0))
+
+
+# -- training -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rnn") / "small.txt"
+    path.write_text("\n".join(f"the cat sat on the mat number {i % 7} and the dog ran" for i in range(60)) + "\n")
+    corpus = load_corpus(str(path))
+    vocab = corpus.build_vocab()
+    return vocab, corpus.encode(vocab)
+
+
+def params_of(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def assert_same_params(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("overrides", [dict(), dict(batching="random", optimizer="sgd", lr=1.0, cell="gru")])
+def test_training_is_deterministic_and_learns(small_corpus, overrides):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=3, lr=1e-2) | overrides))
+    runs = []
+    for _ in range(2):
+        net = build_net(vocab, config)
+        history = train_rnn(net, splits["train"], splits["valid"], config)
+        runs.append((history, params_of(net)))
+    (h1, p1), (h2, p2) = runs
+    assert [e.train_nll_sum for e in h1.epochs] == [e.train_nll_sum for e in h2.epochs]
+    assert_same_params(p1, p2)
+    assert len(h1.epochs) == 3 and h1.stopped == "epochs"
+    assert h1.epochs[-1].valid_ppl < h1.epochs[0].valid_ppl < len(vocab)
+    assert h1.epochs[-1].valid_ppl == pytest.approx(evaluate(RNNLM(net, vocab), splits["valid"], mode="sentence").ppl, rel=1e-12)
+
+
+@pytest.mark.parametrize("batching", ["sequential", "random"])
+def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3)))
+    whole = build_net(vocab, config)
+    full = train_rnn(whole, splits["train"], splits["valid"], config)
+    # stop after epoch 1, resume to epoch 2
+    path = tmp_path / "ck.pt"
+    train_rnn(build_net(vocab, config), splits["train"], splits["valid"], RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3, epochs=1))), checkpoint=str(path))
+    ckpt = load_checkpoint(path)
+    net, _, _ = load_net(ckpt)
+    resumed = train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt, checkpoint=str(path))
+    assert_same_params(params_of(whole), params_of(net))
+    assert [e.valid_ppl for e in resumed.epochs] == [e.valid_ppl for e in full.epochs]
+    # Ctrl-C in the middle of epoch 2: a checkpoint of that exact position, then the same end
+    def interrupt(progress):
+        if progress.epoch == 2 and progress.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_batch=interrupt)
+    ckpt = load_checkpoint(path)
+    assert (ckpt["training"]["position"]["epoch"], ckpt["training"]["position"]["step"]) == (1, 3)
+    net, _, _ = load_net(ckpt)
+    train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt)
+    assert_same_params(params_of(whole), params_of(net))
+
+
+def test_time_budget_stops_training(small_corpus):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=1000, time_budget=0.3)))
+    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
+    assert history.stopped == "time budget" and len(history.epochs) < 1000
+    assert history.elapsed >= 0.3 and math.isfinite(history.epochs[-1].valid_ppl)
+
+
+def test_checkpoint_of_another_vocabulary_or_architecture_is_refused(small_corpus, letters, tmp_path):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=1)))
+    path = tmp_path / "ck.pt"
+    train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path))
+    ckpt = load_checkpoint(path)
+    check_compatible(ckpt, vocab, config)
+    with pytest.raises(LmstatsError, match="another vocabulary"):
+        check_compatible(ckpt, letters)
+    with pytest.raises(LmstatsError, match="another architecture.*hidden_size 8 vs 16"):
+        check_compatible(ckpt, vocab, RNNConfig(**(TRAIN | dict(hidden_size=16))))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(LmstatsError, match="not an lmstats RNN checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_configuration_errors(letters):
+    with pytest.raises(LmstatsError, match="tail cluster"):
+        build_net(letters, RNNConfig(softmax="adaptive", cutoffs=(2000,)))
+    with pytest.raises(LmstatsError, match="0-dimensional projection"):
+        build_net(letters, RNNConfig(softmax="adaptive", cutoffs=(10, 20), hidden_size=8))
+    with pytest.raises(LmstatsError, match="--tie"):
+        RNNConfig(tie=True, softmax="adaptive")
+    with pytest.raises(LmstatsError, match="one layer"):
+        RNNConfig(cell="scratch", num_layers=2)
+    if not torch.cuda.is_available():
+        with pytest.raises(LmstatsError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+# -- generation -------------------------------------------------------------------------------
+def test_generation_is_seeded_and_greedy_is_argmax(letters):
+    lm, _ = make_lm(letters)
+    prefix = letters.encode(list("abc"))
+    sample = lambda seed: generate(lm.net, letters, prefix, 30, temperature=0.8, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    assert (sample(1) == sample(1)).all() and (sample(1) != sample(2)).any()
+    assert letters.bos_id not in sample(3)
+    greedy = generate(lm.net, letters, prefix, 5, greedy=True)
+    context = list(prefix)
+    for token in greedy:  # each greedy token is the argmax of the protocol's distribution
+        assert token == int(np.argmax(lm.next_log_probs(np.array(context))))
+        context.append(token)

@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from lmstats.cli import main
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY_NET = ["--embed-size", "8", "--hidden-size", "8", "--seq-len", "8", "--batch-size", "4", "--layers", "1"]
+
+
+def run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 40-line corpus file and a checkpoint trained on it for two epochs (JSON output)."""
+    folder = tmp_path_factory.mktemp("rnncli")
+    corpus = folder / "small.txt"
+    corpus.write_text("\n".join(f"the cat sat on mat number {i} and the dog ran" for i in range(40)) + "\n")
+    ckpt = folder / "m.pt"
+    result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "2", "--checkpoint", str(ckpt), "--json"])
+    assert result.exit_code == 0, result.output
+    return corpus, ckpt, json.loads(result.output)
+
+
+def test_train_json_reports_both_modes_and_speed(trained):
+    corpus, ckpt, data = trained
+    assert ckpt.exists() and data["checkpoint"] == str(ckpt)
+    assert len(data["history"]["epochs"]) == 2 and data["history"]["stopped"] == "epochs"
+    assert data["train_tokens_per_s"] > 0 and data["parameters"] > 0
+    for split in ("valid", "test"):
+        for mode in ("sentence", "stream"):
+            r = data["results"][split][mode]
+            assert 1 < r["ppl"] < data["vocab_size"] and r["tokens_per_s"] > 0
+    assert data["results"]["test"]["stream"]["n_tokens"] == data["results"]["test"]["sentence"]["n_tokens"]  # no empty lines
+
+
+def test_eval_reproduces_the_training_figures(trained):
+    corpus, ckpt, data = trained
+    result = run(["rnn", "eval", "--checkpoint", str(ckpt), "--mode", "stream", "--json"])  # corpus from the checkpoint
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output)["results"]
+    assert set(again["test"]) == {"stream"}
+    assert again["test"]["stream"]["nll_sum"] == pytest.approx(data["results"]["test"]["stream"]["nll_sum"], rel=1e-9)
+    text = run(["rnn", "eval", str(corpus), "--checkpoint", str(ckpt)])
+    assert text.exit_code == 0 and "sentence" in text.output and "ppl" in text.output
+
+
+def test_generate_is_seeded(trained):
+    _, ckpt, _ = trained
+    args = ["rnn", "generate", "--checkpoint", str(ckpt), "--prefix", "the cat", "--length", "12", "--json"]
+    a = json.loads(run(args + ["--seed", "3"]).output)
+    b = json.loads(run(args + ["--seed", "3"]).output)
+    assert a["ids"] == b["ids"] and len(a["ids"]) == 12 and a["level"] == "word"
+    greedy = run(["rnn", "generate", "--checkpoint", str(ckpt), "--prefix", "the cat", "--greedy", "--length", "5"])
+    assert greedy.exit_code == 0 and greedy.output.startswith("the cat ")
+
+
+def test_resume_continues_to_more_epochs(trained, tmp_path):
+    corpus, ckpt, data = trained
+    copy = tmp_path / "c.pt"
+    copy.write_bytes(ckpt.read_bytes())
+    result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "3", "--checkpoint", str(copy), "--resume", "--json", "--mode", "sentence"])
+    assert result.exit_code == 0, result.output
+    resumed = json.loads(result.output)
+    assert [e["valid_ppl"] for e in resumed["history"]["epochs"][:2]] == [e["valid_ppl"] for e in data["history"]["epochs"]]
+    assert len(resumed["history"]["epochs"]) == 3 and set(resumed["results"]["test"]) == {"sentence"}
+
+
+def test_time_budget_and_text_output(trained, tmp_path):
+    corpus, _, _ = trained
+    result = run(["rnn", "train", str(corpus), *TINY_NET, "--cell", "scratch", "--epochs", "500", "--time-budget", "0.5",
+                  "--checkpoint", str(tmp_path / "s.pt")])
+    assert result.exit_code == 0, result.output
+    assert "(time budget)" in result.output and "test" in result.output and "wrote checkpoint" in result.output
+
+
+def corpus_folder(root, train_text):
+    root.mkdir()
+    (root / "train.txt").write_text(train_text)
+    (root / "valid.txt").write_text("a b c\n")
+    (root / "test.txt").write_text("a b c\n")
+    return root
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["rnn", "train", "{tmp}/empty"], "empty corpus"),
+    (["rnn", "train", "{tmp}/onetoken"], "training split is too small"),
+    (["rnn", "eval", "--checkpoint", "{ckpt}", "{tmp}/other.txt"], "another vocabulary"),
+    (["rnn", "train", "{corpus}", "--min-count", "2", "--checkpoint", "{ckpt}", "--resume"], "another vocabulary"),
+    (["rnn", "train", "{corpus}", *TINY_NET[:2], "--hidden-size", "16", *TINY_NET[4:], "--checkpoint", "{ckpt}", "--resume"], "another architecture"),
+    (["rnn", "train", "{corpus}", "--checkpoint", "{tmp}/missing.pt", "--resume"], "no such checkpoint"),
+    (["rnn", "eval", "--checkpoint", "{tmp}/junk.pt"], "not an lmstats RNN checkpoint"),
+    (["rnn", "train", "{corpus}", "--tie", "--softmax", "adaptive"], "--tie"),
+    (["rnn", "train", "{corpus}", "--softmax", "adaptive"], "cutoffs"),
+    (["rnn", "train", "{corpus}", "--cutoffs", "x"], "--cutoffs takes"),
+    (["rnn", "train", "{corpus}", "--cell", "scratch", "--layers", "2"], "one layer"),
+    (["rnn", "generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "temperature"),
+    (["rnn", "train", "{corpus}", "--device", "cuda"], "no CUDA GPU"),
+])
+def test_bad_input_one_line_exit_2(trained, tmp_path, args, pattern):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    corpus, ckpt, _ = trained
+    corpus_folder(tmp_path / "empty", "\n\n")
+    corpus_folder(tmp_path / "onetoken", "word\n")
+    (tmp_path / "other.txt").write_text("\n".join(f"other words in line {i}" for i in range(40)) + "\n")
+    (tmp_path / "junk.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    result = CliRunner().invoke(main, [a.format(tmp=tmp_path, ckpt=ckpt, corpus=corpus) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lmstats: error: "), result.output
+    assert pattern.lower() in lines[0].lower()
