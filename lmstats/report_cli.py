@@ -39,6 +39,10 @@ def report_command(corpus, config_path, data_dir, mode, rnn_budget, seed, out_di
         config = ReportConfig.from_toml(config_path, **overrides)
     else:
         config = ReportConfig(**{k: v for k, v in overrides.items() if v is not None})
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)  # before the machine description records it
     state = ReportState(config, command="lmstats " + shlex.join(sys.argv[1:]))
     n_stages = 3 + len(config.modes) + len(config.rnn_cells)
     target: dict = {"dir": Path(out_dir) if out_dir else None}
