@@ -58,3 +58,14 @@ def assert_one_line_error(result, pattern: str) -> None:
     assert lines[0].startswith("lmstats: error: "), lines[0]
     assert pattern.lower() in lines[0].lower(), lines[0]
     assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread: tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

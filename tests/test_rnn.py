@@ -15,13 +15,7 @@ from lmstats.rnn import (
 from lmstats.rnn.checkpoint import check_compatible
 from lmstats.rnn.model import FullSoftmax
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # 26 letters + 3 specials: small enough for exhaustive checks, large enough for two tail clusters.

@@ -6,13 +6,7 @@ from click.testing import CliRunner
 
 from lmstats.cli import main
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine threads wait on each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY_NET = ["--embed-size", "8", "--hidden-size", "8", "--seq-len", "8", "--batch-size", "4", "--layers", "1"]
