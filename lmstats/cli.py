@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from lmstats import __version__
-from lmstats.corpus import DEFAULT_CORPUS, FORMATS, LEVELS, TextOptions, load_corpus
+from lmstats.corpus import DEFAULT_CORPUS, FORMATS, LEVELS, load_corpus
 from lmstats.datasets import load_catalogue, locate_corpus
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
@@ -98,14 +98,8 @@ def corpus_options(f):
 
 def read_corpus(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir):
     """Load a corpus from the shared CLI options (the library call behind every command)."""
-    options = None
-    if level is not None or lower or letters_only or text_format != "lines":
-        default_level = level
-        if default_level is None:
-            catalogue = load_catalogue()
-            default_level = catalogue[corpus].level if corpus in catalogue else "word"
-        options = TextOptions(level=default_level, lower=lower, letters_only=letters_only, format=text_format)
-    return load_corpus(corpus, options=options, data_dir=data_dir, seed=seed, fractions=parse_fractions(split_text))
+    return load_corpus(corpus, level=level, lower=lower, letters_only=letters_only, text_format=text_format,
+                       data_dir=data_dir, seed=seed, fractions=parse_fractions(split_text))
 
 
 @click.group(cls=LmstatsGroup, context_settings={"help_option_names": ["-h", "--help"]})

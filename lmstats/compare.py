@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from lmstats.baselines import UniformLM
-from lmstats.corpus import DEFAULT_FRACTIONS, TextOptions, load_corpus
+from lmstats.corpus import DEFAULT_FRACTIONS, load_corpus
 from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate
 from lmstats.lines import EVAL_MODES
@@ -110,11 +110,9 @@ def run_comparison(
     """Run every stage of the comparison, calling ``on_stage`` as each one finishes."""
     say = on_progress or (lambda msg: None)
     started = time.perf_counter()
-    options = None
-    if config.level or config.lower or config.letters_only or config.format != "lines":
-        options = TextOptions(level=config.level or "word", lower=config.lower, letters_only=config.letters_only, format=config.format)
     say("loading the corpus")
-    corpus = load_corpus(config.corpus, options=options, data_dir=config.data_dir, seed=config.seed, fractions=config.fractions)
+    corpus = load_corpus(config.corpus, level=config.level, lower=config.lower, letters_only=config.letters_only, text_format=config.format,
+                         data_dir=config.data_dir, seed=config.seed, fractions=config.fractions)
     vocab = corpus.build_vocab(min_count=config.min_count, max_size=config.max_vocab)
     splits = corpus.encode(vocab)
     on_stage(Stage("corpus", time.perf_counter() - started, data={"stats": corpus_stats(corpus, vocab), "name": corpus.name}))

@@ -172,6 +172,9 @@ def load_corpus(
     *,
     options: TextOptions | None = None,
     level: str | None = None,
+    lower: bool = False,
+    letters_only: bool = False,
+    text_format: str = "lines",
     data_dir: str | Path | None = None,
     seed: int = 0,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
@@ -179,12 +182,12 @@ def load_corpus(
 ) -> Corpus:
     """Read, tokenize and split a corpus (see the module docstring for what ``source`` may be).
 
-    ``options`` sets the text handling; without it the corpus's own level (the catalogue's,
-    e.g. char for tinyshakespeare) or ``level`` is used with the other defaults.
+    ``options`` sets the text handling; without it, ``level`` (default: the corpus's own, e.g.
+    char for the catalogue's tinyshakespeare), ``lower``, ``letters_only`` and ``text_format``.
     """
     text_files, name, predefined, description, default_level = _resolve(source, data_dir=data_dir, download=download)
     if options is None:
-        options = TextOptions(level=level or default_level)
+        options = TextOptions(level=level or default_level, lower=lower, letters_only=letters_only, format=text_format)
     meta: dict = {}
     if predefined:
         parts = {split: [] for split in SPLIT_NAMES}
