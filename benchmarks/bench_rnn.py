@@ -6,6 +6,8 @@ Runs, one after another (each a ``lmstats`` subprocess with ``--json``; logs and
 * ``kn5``: the 5-gram modified Kneser-Ney baseline on WikiText-2 (sentence mode, as KenLM);
 * ``wt2``: WikiText-2, word level, LSTM 2×200 with adaptive softmax, Adam 2e-3, 15-minute budget, 2 threads;
 * ``wt2-fast``: the same with Adam 3e-3 and wider tail clusters (``--div-value 2``);
+* ``wt2-sgd``: SGD lr 20, batch 20 (the PyTorch word_language_model recipe), adaptive softmax, 15 minutes;
+* ``wt2-linear``: Adam 3e-3 with the linear learning-rate schedule over the 15-minute budget;
 * ``wt2-1thread``: ``wt2-fast`` on one thread with a 10-minute budget;
 * ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads.
 
@@ -39,11 +41,16 @@ OUT = ROOT / "lmstats-out" / "bench_rnn"
 WT2_NET = ["--cell", "lstm", "--layers", "2", "--hidden-size", "200", "--embed-size", "200", "--dropout", "0.2",
            "--softmax", "adaptive", "--cutoffs", "2000,10000", "--batch-size", "32", "--seq-len", "35",
            "--optimizer", "adam", "--clip", "0.25", "--epochs", "100"]
+WT2_SGD_NET = [*WT2_NET[:WT2_NET.index("--batch-size")], "--batch-size", "20", "--seq-len", "35", "--optimizer", "sgd", "--lr", "20",
+               "--clip", "0.25", "--epochs", "100", "--div-value", "4"]
 SLOW, FAST = ["--lr", "2e-3", "--div-value", "4"], ["--lr", "3e-3", "--div-value", "2"]  # FAST: learns faster, ends worse
 RUNS = {
     "kn5": ["ngram", "wikitext-2", "--n", "5", "--smoothing", "mkn", "--out", str(OUT / "kn5.npz")],
     "wt2": ["rnn", "train", "wikitext-2", *WT2_NET, *SLOW, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2.pt")],
     "wt2-fast": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-fast.pt")],
+    "wt2-sgd": ["rnn", "train", "wikitext-2", *WT2_SGD_NET, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-sgd.pt")],
+    "wt2-linear": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear", "--time-budget", "900",
+                   "--threads", "2", "--checkpoint", str(OUT / "wt2-linear.pt")],
     "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-1thread.pt")],
     "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
                     "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",

@@ -16,7 +16,7 @@ from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate
 from lmstats.lines import EVAL_MODES
 from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net
-from lmstats.rnn.config import BATCHINGS, CELLS, OPTIMIZERS, SOFTMAXES, RNNConfig
+from lmstats.rnn.config import BATCHINGS, CELLS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
 from lmstats.rnn.generate import generate, render, tokenize_prefix
 from lmstats.rnn.lm import RNNLM
 from lmstats.rnn.model import DEVICES, build_net, count_parameters, resolve_device
@@ -99,7 +99,9 @@ def rnn_command() -> None:
 @click.option("--batching", type=click.Choice(BATCHINGS), default="sequential", show_default=True, help="sequential (state carried) or random (state reset).")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (default 2e-3 adam, 20 sgd).")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True, help="lr factor when validation perplexity does not improve.")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="plateau", show_default=True,
+              help="plateau: multiply lr by --lr-decay when validation does not improve; linear: lr falls linearly to 0 over the budget (epochs or --time-budget).")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True, help="lr factor when validation perplexity does not improve (plateau schedule).")
 @click.option("--clip", type=click.FloatRange(min=0), default=0.25, show_default=True, help="Max global gradient norm (0: off).")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs in all (resumed ones included).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after SECONDS of wall clock (validation included).")
@@ -111,7 +113,7 @@ def rnn_command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def rnn_train(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir, min_count, max_vocab,
               cell, embed_size, hidden_size, num_layers, dropout, tie, softmax, cutoffs_text, div_value, seq_len, batch_size, batching,
-              optimizer, lr, lr_decay, clip, epochs, time_budget, valid_mode, checkpoint, resume, mode, threads, device, verbose, as_json):
+              optimizer, lr, lr_schedule, lr_decay, clip, epochs, time_budget, valid_mode, checkpoint, resume, mode, threads, device, verbose, as_json):
     """Train an RNN language model on the stream of CORPUS's train split.
 
     Prints validation/test perplexity from the shared evaluator and tokens/s.  --seed seeds
@@ -122,7 +124,7 @@ def rnn_train(corpus, level, lower, letters_only, text_format, split_text, seed,
     config = RNNConfig(
         cell=cell, embed_size=embed_size, hidden_size=hidden_size, num_layers=num_layers or (1 if cell == "scratch" else 2),
         dropout=dropout, tie=tie, softmax=softmax, cutoffs=parse_cutoffs(cutoffs_text), div_value=div_value, seq_len=seq_len, batch_size=batch_size,
-        batching=batching, optimizer=optimizer, lr=lr or DEFAULT_LR[optimizer], lr_decay=lr_decay, clip=clip, epochs=epochs,
+        batching=batching, optimizer=optimizer, lr=lr or DEFAULT_LR[optimizer], lr_schedule=lr_schedule, lr_decay=lr_decay, clip=clip, epochs=epochs,
         time_budget=time_budget, valid_mode=valid_mode, seed=seed,
     )
     loaded, vocab, splits = load_splits(corpus_args)

@@ -12,6 +12,7 @@ from lmstats.rnn import (
     AdaptiveSoftmax, RNNConfig, RNNLM, ScratchRNN, build_net, generate, load_checkpoint, load_net, random_batches,
     resolve_device, scratch_bptt, sequential_batches, train_rnn,
 )
+from lmstats.rnn.train import linear_lr
 from lmstats.rnn.checkpoint import check_compatible
 from lmstats.rnn.model import FullSoftmax
 
@@ -233,15 +234,20 @@ def test_training_is_deterministic_and_learns(small_corpus, overrides):
     assert h1.epochs[-1].valid_ppl == pytest.approx(evaluate(RNNLM(net, vocab), splits["valid"], mode="sentence").ppl, rel=1e-12)
 
 
-@pytest.mark.parametrize("batching", ["sequential", "random"])
-def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching):
+@pytest.mark.parametrize("batching, schedule", [("sequential", "plateau"), ("random", "plateau"), ("sequential", "linear")])
+def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, schedule):
     vocab, splits = small_corpus
-    config = RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3)))
+    config = RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3, lr_schedule=schedule)))
     whole = build_net(vocab, config)
     full = train_rnn(whole, splits["train"], splits["valid"], config)
-    # stop after epoch 1, resume to epoch 2
+    # stop after epoch 1, resume to epoch 2 (the linear schedule of the resumed run spans its 2 epochs: stop it by interrupting)
     path = tmp_path / "ck.pt"
-    train_rnn(build_net(vocab, config), splits["train"], splits["valid"], RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3, epochs=1))), checkpoint=str(path))
+    def stop_after_epoch_1(record):
+        if record.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_epoch=stop_after_epoch_1)
     ckpt = load_checkpoint(path)
     net, _, _ = load_net(ckpt)
     resumed = train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt, checkpoint=str(path))
@@ -259,6 +265,27 @@ def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching):
     net, _, _ = load_net(ckpt)
     train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt)
     assert_same_params(params_of(whole), params_of(net))
+
+
+def test_linear_schedule_hand_computed():
+    config = RNNConfig(lr=2.0, epochs=4, lr_schedule="linear")
+    assert linear_lr(config, 0, 0, 10, 0.0) == 2.0
+    assert linear_lr(config, 1, 5, 10, 1e9) == pytest.approx(2.0 * (1 - 1.5 / 4))  # no time budget: the clock is ignored
+    assert linear_lr(config, 4, 0, 10, 0.0) == 0.0
+    timed = RNNConfig(lr=2.0, epochs=4, lr_schedule="linear", time_budget=100.0)
+    assert linear_lr(timed, 1, 5, 10, 50.0) == pytest.approx(1.0)  # half the time used > 1.5 of 4 epochs
+    assert linear_lr(timed, 3, 5, 10, 10.0) == pytest.approx(2.0 * (1 - 3.5 / 4))  # the epochs run out first
+    assert linear_lr(timed, 0, 0, 10, 150.0) == 0.0  # never negative
+
+
+def test_linear_schedule_in_training(small_corpus):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=3, optimizer="sgd", lr=1.0, lr_schedule="linear")))
+    histories = [train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config) for _ in range(2)]
+    assert [e.lr for e in histories[0].epochs] == pytest.approx([1.0, 2 / 3, 1 / 3])  # the rate at each epoch's start
+    assert [e.train_nll_sum for e in histories[0].epochs] == [e.train_nll_sum for e in histories[1].epochs]
+    plateau = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], RNNConfig(**(TRAIN | dict(epochs=3, optimizer="sgd", lr=1.0))))
+    assert plateau.epochs[1].train_nll_sum != histories[0].epochs[1].train_nll_sum  # the rates did change the updates
 
 
 def test_time_budget_stops_training(small_corpus):

@@ -18,6 +18,7 @@ CELLS = ("lstm", "gru", "rnn", "scratch")
 SOFTMAXES = ("full", "adaptive")
 BATCHINGS = ("sequential", "random")
 OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("plateau", "linear")
 ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "tie", "softmax", "cutoffs", "div_value")
 
 
@@ -40,7 +41,8 @@ class RNNConfig:
     # optimisation
     optimizer: str = "adam"
     lr: float = 2e-3
-    lr_decay: float = 0.25  # lr *= lr_decay when validation perplexity does not improve
+    lr_schedule: str = "plateau"  # plateau: lr *= lr_decay when validation does not improve | linear: lr -> 0 over the budget
+    lr_decay: float = 0.25  # lr *= lr_decay when validation perplexity does not improve (plateau schedule)
     clip: float = 0.25  # max global gradient norm (0: no clipping)
     epochs: int = 10
     time_budget: float | None = None  # seconds of wall clock (training + per-epoch validation)
@@ -56,6 +58,7 @@ class RNNConfig:
         need(self.softmax in SOFTMAXES, f"softmax must be one of {SOFTMAXES}, got {self.softmax!r}")
         need(self.batching in BATCHINGS, f"batching must be one of {BATCHINGS}, got {self.batching!r}")
         need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         need(self.valid_mode in EVAL_MODES, f"valid_mode must be one of {EVAL_MODES}, got {self.valid_mode!r}")
         for name in ("embed_size", "hidden_size", "num_layers", "seq_len", "batch_size", "epochs"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")

@@ -7,11 +7,14 @@ batch to batch and detached (truncated backpropagation through time), with ``ran
 reset.  The loss of a step is the mean token NLL of its batch; the reported training
 perplexity is ``exp(Σ nll / Σ tokens)`` over the epoch (sums, not a mean of batch means).
 After every epoch the validation perplexity comes from the shared evaluator, the learning
-rate is multiplied by ``lr_decay`` when it did not improve, and a checkpoint is written.
+rate is multiplied by ``lr_decay`` when it did not improve (``lr_schedule="plateau"``), and a
+checkpoint is written.  ``lr_schedule="linear"`` instead lowers the rate before every step,
+linearly to 0 at the end of the budget (:func:`linear_lr`).
 
 Randomness: batching draws from ``np.random.default_rng(config.seed)``; dropout draws from
 torch's global RNG, which ``train_rnn`` forks and seeds from ``config.seed`` (the caller's RNG
-state is left untouched).  Same seed and same thread count give identical numbers on the CPU.
+state is left untouched).  Same seed and same thread count give identical numbers on the CPU (under a time budget the run
+length, and with the linear schedule the rates, depend on the clock).
 
 Ctrl-C: the current step finishes, a checkpoint of the exact position (mid-epoch included)
 is written, and ``KeyboardInterrupt`` is raised; resuming from it continues identically.
@@ -49,7 +52,7 @@ class EpochRecord:
     train_nll_sum: float
     train_seconds: float  # training steps only (validation excluded)
     valid_ppl: float  # shared evaluator, config.valid_mode
-    lr: float  # learning rate used during the epoch
+    lr: float  # learning rate at the start of the epoch (constant through it under the plateau schedule)
     elapsed: float  # wall-clock seconds since the run began (resumed runs included), after validation
 
     @property
@@ -136,6 +139,26 @@ def make_optimizer(net: nn.Module, config: RNNConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(net.parameters(), lr=config.lr)
 
 
+def linear_lr(config: RNNConfig, epoch: int, step: int, n_steps: int, elapsed: float) -> float:
+    """The linear schedule: ``lr · (1 - progress)``, progress being the used share of the budget.
+
+    The budget is ``config.epochs`` (progress counted in steps) and, when set, ``config.time_budget``
+    (progress counted in wall-clock seconds); whichever is further used up sets the rate, so the
+    rate reaches 0 when the run ends (Li et al. 2020, "Budgeted training").  Under an epoch
+    budget the rates are a function of the step and a seeded run repeats exactly; under a time
+    budget they follow the clock, so two runs agree only as far as their timings do.
+    """
+    progress = (epoch + step / max(n_steps, 1)) / config.epochs
+    if config.time_budget is not None:
+        progress = max(progress, elapsed / config.time_budget)
+    return config.lr * max(0.0, 1.0 - progress)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def _to_device(state, device: torch.device):
     if state is None:
         return None
@@ -214,11 +237,15 @@ def train_rnn(
                 else:  # resumed mid-epoch: draw the same batches again
                     rng.bit_generator.state = pos.rng_epoch_start
                 batches = make_batches(stream, config.batch_size, config.seq_len, rng)
+                if config.lr_schedule == "linear":
+                    set_lr(optimizer, linear_lr(config, pos.epoch, pos.step, len(batches), pos.elapsed))
                 lr = optimizer.param_groups[0]["lr"]
                 net.train()
                 epoch_clock = time.perf_counter() - pos.epoch_seconds
                 while pos.step < len(batches) and not interrupt.raised:
                     X, Y = batches[pos.step]  # (B, T) each
+                    if config.lr_schedule == "linear":
+                        set_lr(optimizer, linear_lr(config, pos.epoch, pos.step, len(batches), time.perf_counter() - clock))
                     state = detach_state(pos.hidden) if carry else None
                     y = torch.from_numpy(np.ascontiguousarray(Y)).to(device).reshape(-1)  # (B*T,)
                     feats, state = net(torch.from_numpy(np.ascontiguousarray(X)).to(device), state)  # (B, T, D)
@@ -246,7 +273,8 @@ def train_rnn(
                 pos.elapsed = time.perf_counter() - clock
                 record = EpochRecord(pos.epoch + 1, pos.step == len(batches), pos.step, pos.epoch_tokens, pos.epoch_nll_sum,
                                      pos.epoch_seconds, valid_ppl, lr, pos.elapsed)
-                scheduler.step(valid_ppl)
+                if config.lr_schedule == "plateau":
+                    scheduler.step(valid_ppl)
                 pos = _Position(epoch=pos.epoch + 1, elapsed=pos.elapsed, history=pos.history + [record.to_dict()])
                 save()
                 if on_epoch is not None:
