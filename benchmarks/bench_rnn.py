@@ -8,6 +8,7 @@ Runs, one after another (each a ``lmstats`` subprocess with ``--json``; logs and
 * ``wt2-fast``: the same with Adam 3e-3 and wider tail clusters (``--div-value 2``);
 * ``wt2-sgd``: SGD lr 20, batch 20 (the PyTorch word_language_model recipe), adaptive softmax, 15 minutes;
 * ``wt2-linear``: Adam 3e-3 with the linear learning-rate schedule over the 15-minute budget;
+* ``wt2-linear-1thread``: ``wt2-linear`` on one thread with a 10-minute budget;
 * ``wt2-1thread``: ``wt2-fast`` on one thread with a 10-minute budget;
 * ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads.
 
@@ -51,6 +52,8 @@ RUNS = {
     "wt2-sgd": ["rnn", "train", "wikitext-2", *WT2_SGD_NET, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-sgd.pt")],
     "wt2-linear": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear", "--time-budget", "900",
                    "--threads", "2", "--checkpoint", str(OUT / "wt2-linear.pt")],
+    "wt2-linear-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
+                           "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-linear-1thread.pt")],
     "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-1thread.pt")],
     "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
                     "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
