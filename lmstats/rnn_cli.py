@@ -90,7 +90,7 @@ def rnn_command() -> None:
 @click.option("--hidden-size", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--layers", "num_layers", type=click.IntRange(min=1), default=None, help="Recurrent layers (default 2; 1 for scratch).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
-@click.option("--tie/--no-tie", default=False, show_default=True, help="Output weights = input embedding (full softmax).")
+@click.option("--tie/--no-tie", default=False, show_default=True, help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails are tied at full dimension and --div-value is unused).")
 @click.option("--softmax", type=click.Choice(SOFTMAXES), default="full", show_default=True, help="adaptive: nn.AdaptiveLogSoftmaxWithLoss, for large vocabularies.")
 @click.option("--cutoffs", "cutoffs_text", default="2000,10000", show_default=True, help="Adaptive softmax cluster boundaries (ids sorted by frequency).")
 @click.option("--div-value", type=click.FloatRange(min=1, min_open=True), default=4.0, show_default=True, help="Adaptive softmax: cluster i projects to hidden/div^i dimensions.")

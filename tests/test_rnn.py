@@ -14,7 +14,7 @@ from lmstats.rnn import (
 )
 from lmstats.rnn.train import linear_lr
 from lmstats.rnn.checkpoint import check_compatible
-from lmstats.rnn.model import FullSoftmax
+from lmstats.rnn.model import FullSoftmax, TiedAdaptiveSoftmax, count_parameters
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,6 +39,8 @@ def net_variants():
         dict(cell="lstm"), dict(cell="gru", num_layers=1), dict(cell="rnn", dropout=0.0), dict(cell="scratch", num_layers=1),
         dict(cell="lstm", tie=True, hidden_size=6), dict(cell="lstm", softmax="adaptive", cutoffs=(10, 20), hidden_size=16),
         dict(cell="scratch", num_layers=1, softmax="adaptive", cutoffs=(8,)),
+        dict(cell="lstm", tie=True, softmax="adaptive", cutoffs=(10, 20)),
+        dict(cell="gru", num_layers=1, tie=True, hidden_size=12, softmax="adaptive", cutoffs=(6,)),
     ]
 
 
@@ -113,6 +115,38 @@ def test_adaptive_softmax_without_mask_equals_torch():
     torch.testing.assert_close(layer.nll(x, targets), -layer.asm(x, targets).output)
 
 
+def test_tied_adaptive_softmax_hand_computed():
+    # V = 7, head = ids 0-2 + two cluster logits, tails {3, 4} and {5, 6}; id 1 masked (as <s>).
+    # With x = (1, 0) each logit is the first column of its vector: e^logit = 2, (masked), 1 | clusters 3, 1;
+    # tail 1: 1, 3; tail 2: 4, 1.  Head total 2 + 1 + 3 + 1 = 7.
+    embedding = torch.nn.Embedding(7, 2)
+    with torch.no_grad():
+        embedding.weight.copy_(torch.tensor([[math.log(2), 5.0], [0.0, 5.0], [0.0, -1.0], [0.0, 2.0], [math.log(3), 0.0],
+                                             [math.log(4), 1.0], [0.0, 3.0]]))
+    layer = TiedAdaptiveSoftmax(embedding, [3, 5], masked_ids=[1])
+    with torch.no_grad():
+        layer.cluster_weight.copy_(torch.tensor([[math.log(3), 7.0], [0.0, -2.0]]))
+    expected = [2 / 7, 0.0, 1 / 7, 3 / 7 * 1 / 4, 3 / 7 * 3 / 4, 1 / 7 * 4 / 5, 1 / 7 * 1 / 5]
+    x = torch.tensor([[1.0, 0.0]])
+    np.testing.assert_allclose(layer.log_probs(x).exp().detach().numpy()[0], expected, rtol=1e-6, atol=1e-12)
+    targets = torch.tensor([0, 2, 3, 4, 5, 6])
+    nll = layer.nll(x.expand(6, 2), targets).detach().numpy()
+    np.testing.assert_allclose(nll, [-math.log(expected[t]) for t in targets.tolist()], rtol=1e-6)
+    # the word vectors are the embedding's own parameter: one tensor, and the output loss reaches it
+    assert layer.weight is embedding.weight
+    layer.nll(x, torch.tensor([6])).sum().backward()
+    assert embedding.weight.grad[6].abs().sum() > 0 and embedding.weight.grad[1].abs().sum() == 0
+
+
+def test_tied_adaptive_net_shares_one_matrix(letters):
+    net = build_net(letters, RNNConfig(**SMALL, tie=True, softmax="adaptive", cutoffs=(10, 20)))
+    assert net.output.weight is net.embedding.weight
+    untied = build_net(letters, RNNConfig(**SMALL, softmax="adaptive", cutoffs=(10, 20), div_value=2.0))
+    # tying drops the output's own word matrices; the biases and the two cluster vectors remain
+    assert count_parameters(net) == count_parameters(untied) - sum(p.numel() for p in untied.output.parameters()) \
+        + len(letters) + 2 * 8 + 2
+
+
 @pytest.mark.parametrize("softmax", ["full", "adaptive"])
 def test_mean_nll_equals_cross_entropy(letters, softmax):
     lm, _ = make_lm(letters, softmax=softmax, cutoffs=(12,))
@@ -131,7 +165,8 @@ def test_mean_nll_equals_cross_entropy(letters, softmax):
 
 
 # -- the protocol adapter: chunking and batching change nothing ------------------------------
-@pytest.mark.parametrize("overrides", [dict(cell="lstm"), dict(cell="gru", softmax="adaptive", cutoffs=(10, 20), hidden_size=16), dict(cell="scratch", num_layers=1)])
+@pytest.mark.parametrize("overrides", [dict(cell="lstm"), dict(cell="gru", softmax="adaptive", cutoffs=(10, 20), hidden_size=16),
+                                       dict(cell="scratch", num_layers=1), dict(cell="lstm", tie=True, softmax="adaptive", cutoffs=(10, 20))])
 def test_chunked_equals_unchunked(letters, overrides, rng):
     lm, _ = make_lm(letters, **overrides)
     lm.net.double()
@@ -234,10 +269,11 @@ def test_training_is_deterministic_and_learns(small_corpus, overrides):
     assert h1.epochs[-1].valid_ppl == pytest.approx(evaluate(RNNLM(net, vocab), splits["valid"], mode="sentence").ppl, rel=1e-12)
 
 
-@pytest.mark.parametrize("batching, schedule", [("sequential", "plateau"), ("random", "plateau"), ("sequential", "linear")])
-def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, schedule):
+@pytest.mark.parametrize("batching, schedule, net", [("sequential", "plateau", {}), ("random", "plateau", {}), ("sequential", "linear", {}),
+                                                     ("sequential", "linear", dict(tie=True, softmax="adaptive", cutoffs=(10, 20)))])
+def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, schedule, net):
     vocab, splits = small_corpus
-    config = RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3, lr_schedule=schedule)))
+    config = RNNConfig(**(TRAIN | dict(batching=batching, dropout=0.3, lr_schedule=schedule) | net))
     whole = build_net(vocab, config)
     full = train_rnn(whole, splits["train"], splits["valid"], config)
     # stop after epoch 1, resume to epoch 2 (the linear schedule of the resumed run spans its 2 epochs: stop it by interrupting)
@@ -250,6 +286,8 @@ def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, sc
         train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_epoch=stop_after_epoch_1)
     ckpt = load_checkpoint(path)
     net, _, _ = load_net(ckpt)
+    if config.tie and config.softmax == "adaptive":  # a loaded net keeps one matrix, so it keeps training it as one
+        assert net.output.weight is net.embedding.weight
     resumed = train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt, checkpoint=str(path))
     assert_same_params(params_of(whole), params_of(net))
     assert [e.valid_ppl for e in resumed.epochs] == [e.valid_ppl for e in full.epochs]
@@ -317,8 +355,6 @@ def test_configuration_errors(letters):
         build_net(letters, RNNConfig(softmax="adaptive", cutoffs=(2000,)))
     with pytest.raises(LmstatsError, match="0-dimensional projection"):
         build_net(letters, RNNConfig(softmax="adaptive", cutoffs=(10, 20), hidden_size=8))
-    with pytest.raises(LmstatsError, match="--tie"):
-        RNNConfig(tie=True, softmax="adaptive")
     with pytest.raises(LmstatsError, match="one layer"):
         RNNConfig(cell="scratch", num_layers=2)
     if not torch.cuda.is_available():

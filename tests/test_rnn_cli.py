@@ -96,7 +96,6 @@ def corpus_folder(root, train_text):
     (["rnn", "train", "{corpus}", *TINY_NET[:2], "--hidden-size", "16", *TINY_NET[4:], "--checkpoint", "{ckpt}", "--resume"], "another architecture"),
     (["rnn", "train", "{corpus}", "--checkpoint", "{tmp}/missing.pt", "--resume"], "no such checkpoint"),
     (["rnn", "eval", "--checkpoint", "{tmp}/junk.pt"], "not an lmstats RNN checkpoint"),
-    (["rnn", "train", "{corpus}", "--tie", "--softmax", "adaptive"], "--tie"),
     (["rnn", "train", "{corpus}", "--softmax", "adaptive"], "cutoffs"),
     (["rnn", "train", "{corpus}", "--cutoffs", "x"], "--cutoffs takes"),
     (["rnn", "train", "{corpus}", "--cell", "scratch", "--layers", "2"], "one layer"),

@@ -30,7 +30,7 @@ class RNNConfig:
     hidden_size: int = 200
     num_layers: int = 2
     dropout: float = 0.2
-    tie: bool = False  # output weights = input embedding (full softmax only)
+    tie: bool = False  # output word vectors = input embedding (full softmax, or adaptive with full-dimension tails)
     softmax: str = "full"  # full | adaptive (nn.AdaptiveLogSoftmaxWithLoss over frequency-sorted ids)
     cutoffs: tuple[int, ...] = (2000, 10000)  # adaptive softmax cluster boundaries (ids); those >= |V| are dropped
     div_value: float = 4.0
@@ -73,8 +73,6 @@ class RNNConfig:
         if self.cell == "scratch":
             need(self.num_layers == 1, f"the scratch RNN has one layer, got num_layers={self.num_layers}; use --layers 1 or --cell rnn")
             need(not self.tie, "the scratch RNN has one-hot inputs and no embedding to tie; drop --tie")
-        if self.tie:
-            need(self.softmax == "full", "--tie shares the output matrix with the embedding, which needs --softmax full")
 
     def architecture(self) -> dict:
         return {name: getattr(self, name) for name in ARCH_FIELDS}

@@ -7,11 +7,12 @@ Every network has one interface, so the trainer, the scorer and the sampler serv
 * ``net.output.log_probs(features) -> (N, V)``: ln P over the whole vocabulary;
 * ``net.output.nll(features, targets) -> (N,)``: ``-ln P(target)`` per row.
 
-Both output layers give ``<s>`` (and ``<pad>``) probability exactly 0 by masking their logits
+Every output layer gives ``<s>`` (and ``<pad>``) probability exactly 0 by masking its logits
 to ``-inf`` before the normalisation, so the distribution sums to 1 over the predictable set
 (the protocol's promise).  :class:`AdaptiveSoftmax` wraps ``nn.AdaptiveLogSoftmaxWithLoss``
 (Grave et al. 2017): the ids are sorted by training frequency (the vocabulary's own order),
 so the cutoffs apply to ids directly and the frequent words, specials included, sit in the head.
+:class:`TiedAdaptiveSoftmax` has the same clusters with the embedding rows as word vectors.
 """
 
 from __future__ import annotations
@@ -54,7 +55,54 @@ class FullSoftmax(nn.Module):
         return F.cross_entropy(self.logits(x), targets, reduction="none")  # (N,), -ln P(target)
 
 
-class AdaptiveSoftmax(nn.Module):
+class _ClusteredSoftmax(nn.Module):
+    """Shared arithmetic of the adaptive softmaxes: a head over ``[0, cutoffs[0])`` plus one
+    logit per tail cluster, and ln P(w) = ln P_head(w) or ln P_head(cluster c) + ln P_c(w).
+
+    Subclasses set ``shortlist``, ``bounds`` (the cutoffs and V), ``n_tails`` and give
+    ``_head_log_probs(x)`` (N, shortlist + n_tails) and ``_tail_log_probs(x, i)`` (N, size of tail i).
+    """
+
+    shortlist: int
+    n_tails: int
+    bounds: torch.Tensor
+
+    def _register_clusters(self, n_classes: int, cutoffs: list[int], masked_ids: list[int]) -> None:
+        self.shortlist = cutoffs[0]
+        self.n_tails = len(cutoffs)
+        self.register_buffer("mask", _mask_bias(self.shortlist + len(cutoffs), masked_ids), persistent=False)
+        self.register_buffer("bounds", torch.tensor(list(cutoffs) + [n_classes]), persistent=False)
+
+    def _head_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _tail_log_probs(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        head = self._head_log_probs(x)
+        parts = [head[:, : self.shortlist]]
+        for i in range(self.n_tails):
+            cluster = head[:, self.shortlist + i : self.shortlist + i + 1]  # (N, 1)
+            parts.append(cluster + self._tail_log_probs(x, i))  # (N, cluster size)
+        return torch.cat(parts, dim=-1)  # (N, V)
+
+    def nll(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        head = self._head_log_probs(x)
+        cluster = torch.bucketize(targets, self.bounds, right=True)  # 0: head, i: tail i-1
+        head_index = torch.where(cluster == 0, targets, self.shortlist + cluster - 1)
+        lp = head.gather(1, head_index.unsqueeze(1)).squeeze(1)  # (N,)
+        for i in range(self.n_tails):
+            rows = torch.nonzero(cluster == i + 1).squeeze(1)
+            if rows.numel() == 0:
+                continue
+            tail_lp = self._tail_log_probs(x.index_select(0, rows), i)  # (n, cluster size)
+            local = (targets.index_select(0, rows) - self.bounds[i]).unsqueeze(1)
+            lp = lp.index_add(0, rows, tail_lp.gather(1, local).squeeze(1))
+        return -lp
+
+
+class AdaptiveSoftmax(_ClusteredSoftmax):
     """``nn.AdaptiveLogSoftmaxWithLoss`` with ``<s>``/``<pad>`` masked in its head.
 
     ln P(w) = ln P_head(w) for ``w < cutoffs[0]``, else ln P_head(cluster c) + ln P_c(w).
@@ -65,34 +113,45 @@ class AdaptiveSoftmax(nn.Module):
     def __init__(self, in_features: int, n_classes: int, cutoffs: list[int], div_value: float, masked_ids: list[int]):
         super().__init__()
         self.asm = nn.AdaptiveLogSoftmaxWithLoss(in_features, n_classes, cutoffs, div_value=div_value)
-        self.shortlist = cutoffs[0]
-        self.register_buffer("mask", _mask_bias(self.shortlist + len(cutoffs), masked_ids), persistent=False)
-        self.register_buffer("bounds", torch.tensor(list(cutoffs) + [n_classes]), persistent=False)
+        self._register_clusters(n_classes, cutoffs, masked_ids)
 
     def _head_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         return F.log_softmax(self.asm.head(x) + self.mask, dim=-1)  # (N, shortlist + clusters)
 
-    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        head = self._head_log_probs(x)
-        parts = [head[:, : self.shortlist]]
-        for i, tail in enumerate(self.asm.tail):
-            cluster = head[:, self.shortlist + i : self.shortlist + i + 1]  # (N, 1)
-            parts.append(cluster + F.log_softmax(tail(x), dim=-1))  # (N, cluster size)
-        return torch.cat(parts, dim=-1)  # (N, V)
+    def _tail_log_probs(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        return F.log_softmax(self.asm.tail[i](x), dim=-1)  # (N, cluster size)
 
-    def nll(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        head = self._head_log_probs(x)
-        cluster = torch.bucketize(targets, self.bounds, right=True)  # 0: head, i: tail i-1
-        head_index = torch.where(cluster == 0, targets, self.shortlist + cluster - 1)
-        lp = head.gather(1, head_index.unsqueeze(1)).squeeze(1)  # (N,)
-        for i, tail in enumerate(self.asm.tail):
-            rows = torch.nonzero(cluster == i + 1).squeeze(1)
-            if rows.numel() == 0:
-                continue
-            tail_lp = F.log_softmax(tail(x.index_select(0, rows)), dim=-1)  # (n, cluster size)
-            local = (targets.index_select(0, rows) - self.bounds[i]).unsqueeze(1)
-            lp = lp.index_add(0, rows, tail_lp.gather(1, local).squeeze(1))
-        return -lp
+
+class TiedAdaptiveSoftmax(_ClusteredSoftmax):
+    """An adaptive softmax whose word vectors are the input embedding's rows (``--tie --softmax adaptive``).
+
+    Same clusters as :class:`AdaptiveSoftmax`: ids below ``cutoffs[0]`` form the head, which
+    also holds one logit per tail cluster, and ln P(w) = ln P_head(w) or
+    ln P_head(cluster c) + ln P_c(w).  Every word's logit is ``x · E[w] + b[w]`` with ``E``
+    the embedding matrix itself (Press & Wolf 2017), at full dimension: the tails get no
+    down-projection, so ``div_value`` plays no part.  ``nn.AdaptiveLogSoftmaxWithLoss`` owns
+    its word matrices and cannot share them, hence this class.  Only the cluster vectors
+    and the biases are parameters of their own.
+    """
+
+    def __init__(self, embedding: nn.Embedding, cutoffs: list[int], masked_ids: list[int]):
+        super().__init__()
+        n_classes, dim = embedding.weight.shape
+        self.weight = embedding.weight  # (V, E), shared: one Parameter, counted and updated once
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+        self.cluster_weight = nn.Parameter(torch.empty(len(cutoffs), dim).uniform_(-0.1, 0.1))
+        self.cluster_bias = nn.Parameter(torch.zeros(len(cutoffs)))
+        self.spans = list(zip(cutoffs, list(cutoffs[1:]) + [n_classes]))  # [lo, hi) of each tail cluster
+        self._register_clusters(n_classes, cutoffs, masked_ids)
+
+    def _head_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        words = F.linear(x, self.weight[: self.shortlist], self.bias[: self.shortlist])  # (N, shortlist)
+        clusters = F.linear(x, self.cluster_weight, self.cluster_bias)  # (N, clusters)
+        return F.log_softmax(torch.cat([words, clusters], dim=-1) + self.mask, dim=-1)
+
+    def _tail_log_probs(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        lo, hi = self.spans[i]
+        return F.log_softmax(F.linear(x, self.weight[lo:hi], self.bias[lo:hi]), dim=-1)  # (N, hi - lo)
 
 
 def resolve_cutoffs(cutoffs: tuple[int, ...], vocab: Vocab) -> list[int]:
@@ -111,7 +170,10 @@ def masked_ids(vocab: Vocab) -> list[int]:
     return [vocab.bos_id] + ([vocab.pad_id] if vocab.has_pad else [])
 
 
-def build_output(in_features: int, vocab: Vocab, config: RNNConfig) -> nn.Module:
+def build_output(in_features: int, vocab: Vocab, config: RNNConfig, embedding: nn.Embedding | None = None) -> nn.Module:
+    """The output layer; with ``config.tie`` its word vectors are ``embedding``'s rows."""
+    if config.tie and config.softmax == "adaptive":
+        return TiedAdaptiveSoftmax(embedding, resolve_cutoffs(config.cutoffs, vocab), masked_ids(vocab))
     if config.softmax == "adaptive":
         cutoffs = resolve_cutoffs(config.cutoffs, vocab)
         if int(in_features // config.div_value ** len(cutoffs)) < 1:
@@ -191,9 +253,9 @@ class RNNNet(nn.Module):
     """The concise version: embedding -> ``nn.LSTM``/``nn.GRU``/``nn.RNN`` layers -> output layer.
 
     Dropout on the embeddings, between layers (torch's own) and on the top layer's outputs
-    (Zaremba et al. 2014).  With ``tie`` the output matrix is the embedding matrix (Press &
-    Wolf 2017; Inan et al. 2017); a linear projection maps ``hidden_size`` to ``embed_size``
-    when they differ.
+    (Zaremba et al. 2014).  With ``tie`` the output word vectors are the embedding matrix (Press &
+    Wolf 2017; Inan et al. 2017), in the full softmax or in :class:`TiedAdaptiveSoftmax`; a linear
+    projection maps ``hidden_size`` to ``embed_size`` when they differ.
     """
 
     CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -207,13 +269,13 @@ class RNNNet(nn.Module):
         self.rnn = cell(E, H, config.num_layers, dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
         self.proj = nn.Linear(H, E) if config.tie and H != E else None
         out_features = E if config.tie else H
-        self.output = build_output(out_features, vocab, config)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        self.output = build_output(out_features, vocab, config, self.embedding)
         if isinstance(self.output, FullSoftmax):
             nn.init.uniform_(self.output.proj.weight, -0.1, 0.1)
             nn.init.zeros_(self.output.proj.bias)
-        if config.tie:
-            self.output.proj.weight = self.embedding.weight
+            if config.tie:
+                self.output.proj.weight = self.embedding.weight
 
     def forward(self, x: torch.Tensor, state=None):
         emb = self.drop(self.embedding(x))  # (B, T, E)
