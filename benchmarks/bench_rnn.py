@@ -9,6 +9,7 @@ Runs, one after another (each a ``lmstats`` subprocess with ``--json``; logs and
 * ``wt2-sgd``: SGD lr 20, batch 20 (the PyTorch word_language_model recipe), adaptive softmax, 15 minutes;
 * ``wt2-linear``: Adam 3e-3 with the linear learning-rate schedule over the 15-minute budget;
 * ``wt2-linear-1thread``: ``wt2-linear`` on one thread with a 10-minute budget;
+* ``wt2-drop01``: ``wt2-linear`` with ``--dropout 0.1`` (the model is under-trained after 4–5 epochs, not over-fitted);
 * ``wt2-1thread``: ``wt2-fast`` on one thread with a 10-minute budget;
 * ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads.
 
@@ -44,6 +45,14 @@ WT2_NET = ["--cell", "lstm", "--layers", "2", "--hidden-size", "200", "--embed-s
            "--optimizer", "adam", "--clip", "0.25", "--epochs", "100"]
 WT2_SGD_NET = [*WT2_NET[:WT2_NET.index("--batch-size")], "--batch-size", "20", "--seq-len", "35", "--optimizer", "sgd", "--lr", "20",
                "--clip", "0.25", "--epochs", "100", "--div-value", "4"]
+
+
+def with_option(args: list[str], option: str, value: str) -> list[str]:
+    """``args`` with ``option``'s value replaced by ``value``."""
+    i = args.index(option)
+    return [*args[: i + 1], value, *args[i + 2 :]]
+
+
 SLOW, FAST = ["--lr", "2e-3", "--div-value", "4"], ["--lr", "3e-3", "--div-value", "2"]  # FAST: learns faster, ends worse
 RUNS = {
     "kn5": ["ngram", "wikitext-2", "--n", "5", "--smoothing", "mkn", "--out", str(OUT / "kn5.npz")],
@@ -54,6 +63,8 @@ RUNS = {
                    "--threads", "2", "--checkpoint", str(OUT / "wt2-linear.pt")],
     "wt2-linear-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
                            "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-linear-1thread.pt")],
+    "wt2-drop01": ["rnn", "train", "wikitext-2", *with_option(WT2_NET, "--dropout", "0.1"), "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
+                   "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-drop01.pt")],
     "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-1thread.pt")],
     "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
                     "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
