@@ -59,17 +59,19 @@ class _ClusteredSoftmax(nn.Module):
     """Shared arithmetic of the adaptive softmaxes: a head over ``[0, cutoffs[0])`` plus one
     logit per tail cluster, and ln P(w) = ln P_head(w) or ln P_head(cluster c) + ln P_c(w).
 
-    Subclasses set ``shortlist``, ``bounds`` (the cutoffs and V), ``n_tails`` and give
+    Subclasses call ``_register_clusters`` (``shortlist``, ``n_tails``, ``spans``, ``bounds``) and give
     ``_head_log_probs(x)`` (N, shortlist + n_tails) and ``_tail_log_probs(x, i)`` (N, size of tail i).
     """
 
     shortlist: int
     n_tails: int
+    spans: list[tuple[int, int]]
     bounds: torch.Tensor
 
     def _register_clusters(self, n_classes: int, cutoffs: list[int], masked_ids: list[int]) -> None:
         self.shortlist = cutoffs[0]
         self.n_tails = len(cutoffs)
+        self.spans = list(zip(cutoffs, list(cutoffs[1:]) + [n_classes]))  # [lo, hi) of each tail cluster
         self.register_buffer("mask", _mask_bias(self.shortlist + len(cutoffs), masked_ids), persistent=False)
         self.register_buffer("bounds", torch.tensor(list(cutoffs) + [n_classes]), persistent=False)
 
@@ -97,7 +99,7 @@ class _ClusteredSoftmax(nn.Module):
             if rows.numel() == 0:
                 continue
             tail_lp = self._tail_log_probs(x.index_select(0, rows), i)  # (n, cluster size)
-            local = (targets.index_select(0, rows) - self.bounds[i]).unsqueeze(1)
+            local = (targets.index_select(0, rows) - self.spans[i][0]).unsqueeze(1)
             lp = lp.index_add(0, rows, tail_lp.gather(1, local).squeeze(1))
         return -lp
 
@@ -141,7 +143,6 @@ class TiedAdaptiveSoftmax(_ClusteredSoftmax):
         self.bias = nn.Parameter(torch.zeros(n_classes))
         self.cluster_weight = nn.Parameter(torch.empty(len(cutoffs), dim).uniform_(-0.1, 0.1))
         self.cluster_bias = nn.Parameter(torch.zeros(len(cutoffs)))
-        self.spans = list(zip(cutoffs, list(cutoffs[1:]) + [n_classes]))  # [lo, hi) of each tail cluster
         self._register_clusters(n_classes, cutoffs, masked_ids)
 
     def _head_log_probs(self, x: torch.Tensor) -> torch.Tensor:
