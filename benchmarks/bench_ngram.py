@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.fileio import atomic_write
-from lmstats.machine import cpu_model
+from lmstats.report.provenance import cpu_model
 from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,11 +126,11 @@ class Laps:
 
 def task_lmstats(spec: dict) -> dict:
     """Fit (and optionally score) an lmstats n-gram model; ``part`` is ``e2e`` or ``model``."""
-    from lmstats import load_corpus
+    from lmstats import CorpusSpec, load_corpus
     from lmstats.ngram import NgramLM
 
     laps = Laps()
-    corpus = load_corpus(spec["source"], data_dir=spec["data_dir"])
+    corpus = load_corpus(CorpusSpec(spec["source"]), data_dir=spec["data_dir"])
     laps.lap("load")
     vocab = corpus.build_vocab()
     laps.lap("vocab")
@@ -160,18 +160,17 @@ def task_lmstats(spec: dict) -> dict:
 
 
 def repeat_lines(lines, times: int):
-    from lmstats.lines import Lines
+    from lmstats.encoded import Lines
 
-    lengths = np.tile(lines.lengths, times)
-    bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    return Lines(np.tile(lines.ids, times), bounds)
+    return Lines.from_lengths(np.tile(lines.ids, times), np.tile(lines.lengths, times))
 
 
 def score_lmstats(model, vocab, test, test_sentences, spec: dict) -> dict:
     """Best-of-R scoring speed on the test sentences and on the test set repeated; perplexity."""
     repeats = spec["score_repeats"]
-    units = test.units("sentence")
+    from lmstats.units import scored_units
+
+    units = scored_units(test, "sentence")
     big = repeat_lines(units, spec["score_times"])
     small_s, lp = best_time(lambda: model.logprobs_lines(units), repeats)
     big_s, _ = best_time(lambda: model.logprobs_lines(big), repeats)

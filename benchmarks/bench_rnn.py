@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from lmstats.machine import cpu_model
+from lmstats.report.provenance import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "corpora"
@@ -87,14 +87,14 @@ def run(name: str, wait: bool) -> dict:
     if wait:
         wait_idle()
     load = os.getloadavg()
-    args = [sys.executable, "-m", "lmstats", *RUNS[name], "--data-dir", str(DATA), "--json"]
+    args = [sys.executable, "-m", "lmstats", *RUNS[name], "--data-dir", str(DATA), "--force", "--json"]
     if name != "kn5":
         args.append("--verbose")
     started = time.time()
     with open(OUT / f"{name}.log", "w") as log:
         done = subprocess.run(args, stdout=subprocess.PIPE, stderr=log, text=True, check=True)
     data = json.loads(done.stdout) | {
-        "bench": {"name": name, "command": "lmstats " + " ".join(RUNS[name]) + f" --data-dir {DATA} --json",
+        "bench": {"name": name, "command": "lmstats " + " ".join(RUNS[name]) + f" --data-dir {DATA} --force --json",
                   "loadavg_at_start": load, "wall_s": time.time() - started,
                   "date": datetime.datetime.now().isoformat(timespec="seconds")}}
     (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))

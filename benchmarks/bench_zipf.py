@@ -22,8 +22,9 @@ import numpy as np
 import scipy
 
 from lmstats.fileio import atomic_write
-from lmstats.zipf import encode_sentences, fit_power_law, frequencies, ngram_type_ids
-from lmstats.machine import cpu_model
+from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids
+from lmstats.zipf.powerlaw import fit_power_law
+from lmstats.report.provenance import cpu_model
 from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +53,12 @@ def main(argv=None) -> int:
             theirs_s, theirs = best_time(lambda: powerlaw.Fit(freqs, discrete=True, verbose=0), args.repeats)
         rows.append({
             "list": name, "types": len(freqs), "distinct": len(np.unique(freqs)), "ours_s": ours_s, "powerlaw_s": theirs_s,
-            "speedup": theirs_s / ours_s, "xmin": ours.xmin, "pl_xmin": int(theirs.xmin), "beta": ours.beta,
+            "speedup": theirs_s / ours_s, "xmin": ours.xmin, "pl_xmin": int(theirs.xmin), "beta": ours.freq_exponent,
             "pl_alpha": float(theirs.alpha), "ks": ours.ks, "pl_ks": float(theirs.D),
         })
         print(f"{name}: {len(freqs):,} types; lmstats {ours_s:.4f} s, powerlaw {theirs_s:.3f} s, "
               f"speed-up {theirs_s / ours_s:.1f}x; x_min {ours.xmin} vs {int(theirs.xmin)}, "
-              f"exponent {ours.beta:.6f} vs {float(theirs.alpha):.6f}", flush=True)
+              f"exponent {ours.freq_exponent:.6f} vs {float(theirs.alpha):.6f}", flush=True)
     command = "python benchmarks/bench_zipf.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     write_report(args.out, rows, args, command, powerlaw.__version__)
     print(f"wrote {args.out}")

@@ -1,18 +1,25 @@
-"""lmstats: language-model statistics with one vocabulary and one evaluator."""
+"""lmstats: language-model statistics with one vocabulary and one evaluator.
 
-from lmstats.baselines import UniformLM
-from lmstats.corpus import Corpus, TextOptions, load_corpus, split_lines, tokenize
+The public API, re-exported here: corpora (:class:`CorpusSpec`, :func:`load_corpus`), the
+shared :class:`Vocab`, encoded text (:class:`Lines`, :class:`EncodedSplit`), the protocol
+every model meets (:class:`LanguageModel`), the evaluator, the uniform baseline and the
+synthetic source.  Models live in :mod:`lmstats.ngram`, :mod:`lmstats.rnn` (torch) and
+Zipf fits in :mod:`lmstats.zipf`.
+"""
+
+from lmstats.corpus import Corpus, CorpusSpec, Splits, VocabSpec, load_corpus, split_lines, tokenize
+from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
-from lmstats.evaluate import EvalResult, evaluate, token_logprobs
-from lmstats.lines import EncodedSplit, Lines
+from lmstats.evaluate import EvalResult, evaluate, evaluate_splits, token_logprobs
 from lmstats.protocol import LanguageModel
 from lmstats.synth import MarkovSource, SourceConfig, SourceLM
+from lmstats.uniform import UniformLM
 from lmstats.vocab import BOS, EOS, PAD, UNK, Vocab
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BOS", "EOS", "PAD", "UNK", "Corpus", "EncodedSplit", "EvalResult", "LanguageModel", "Lines",
-    "LmstatsError", "MarkovSource", "SourceConfig", "SourceLM", "TextOptions", "UniformLM", "Vocab",
-    "__version__", "evaluate", "load_corpus", "split_lines", "token_logprobs", "tokenize",
+    "BOS", "EOS", "PAD", "UNK", "Corpus", "CorpusSpec", "EncodedSplit", "EvalResult", "LanguageModel", "Lines", "LmstatsError",
+    "MarkovSource", "SourceConfig", "SourceLM", "Splits", "UniformLM", "Vocab", "VocabSpec", "__version__", "evaluate",
+    "evaluate_splits", "load_corpus", "split_lines", "token_logprobs", "tokenize",
 ]

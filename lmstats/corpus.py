@@ -1,41 +1,49 @@
-"""Corpora: read text, tokenize it, and split it into train/valid/test.
+"""Corpora: what to read (:class:`CorpusSpec`), reading, tokenizing, splitting, and statistics.
 
 A corpus source is one of
 
-* nothing: the built-in default corpus ``python-docs`` (see :func:`builtin_text`);
-* a catalogue name (``wikitext-2``, ``ptb``, ...; see :mod:`lmstats.datasets`);
+* ``None``: the built-in default corpus ``python-docs`` (see :func:`builtin_text`);
+* a catalogue name (``wikitext-2``, ``ptb``, ...; see :mod:`lmstats.catalogue`);
 * a text file (``.gz``/``.bz2``/``.xz`` too), a folder of text files or a glob pattern.
 
 A folder holding exactly one train, one valid (or dev/validation) and one test file uses
 those as predefined splits; otherwise all text is split by lines with a seed.
 
-Text options (:class:`TextOptions`): ``level`` word (whitespace split) or char (every
-character, so Chinese text works); ``lower``; ``letters_only`` (the d2l normalisation: every
-run of non-letters becomes one space); ``format`` lines (one sentence or paragraph per line)
-or stream (the text is one sequence, lines joined by a space, split by position).
+Text handling (fields of :class:`CorpusSpec`): ``level`` word (whitespace split) or char
+(every character, so Chinese text works); ``lower``; ``letters_only`` (d2l's normalisation,
+with Unicode letters: every run of characters that are not letters or combining marks
+becomes one space); ``format`` lines (one sentence or paragraph per line) or stream (the text
+is one sequence split by position; at char level a line break is the character ``\\n``, at
+word level it separates words like a space).
+
+:class:`CorpusSpec` and :class:`VocabSpec` are the one description of a corpus and its
+vocabulary from the command line to the core: :func:`load_corpus` takes the first, model
+files and checkpoints store both, and report configs nest them.
 """
 
 from __future__ import annotations
 
 import glob
 import re
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from lmstats.datasets import SPLIT_NAMES, load_catalogue, locate_corpus
+from lmstats.catalogue import load_catalogue, locate_corpus
+from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.fileio import read_text
-from lmstats.lines import EncodedSplit, Lines
-from lmstats.vocab import Vocab
+from lmstats.vocab import UNK, Vocab
 
+SPLIT_NAMES = ("train", "valid", "test")
 LEVELS = ("word", "char")
 FORMATS = ("lines", "stream")
 DEFAULT_CORPUS = "python-docs"
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-_NON_LETTERS = re.compile(r"[^A-Za-z]+")
 _SPLIT_PATTERNS = {
     "train": re.compile(r"train", re.I),
     "valid": re.compile(r"valid|(?<![a-z])dev(?![a-z])", re.I),
@@ -44,31 +52,113 @@ _SPLIT_PATTERNS = {
 
 
 @dataclass(frozen=True)
-class TextOptions:
-    level: str = "word"
+class CorpusSpec:
+    """Which text, how it is tokenized and how it is split (see the module docstring)."""
+
+    source: str | None = None  # file, folder, glob or catalogue name; None: the built-in corpus
+    level: str | None = None  # word | char; None: the corpus's own (char for tinyshakespeare)
     lower: bool = False
     letters_only: bool = False
-    format: str = "lines"
+    format: str = "lines"  # lines | stream
+    split: tuple[float, float, float] | None = None  # train/valid/test fractions; None: 0.8,0.1,0.1 where needed
+    seed: int = 0  # seed of the split by lines
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise LmstatsError(f"level must be one of {LEVELS}, got {self.level!r}")
+        if self.source is not None:
+            object.__setattr__(self, "source", str(self.source))
+        if self.level is not None and self.level not in LEVELS:
+            raise LmstatsError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         if self.format not in FORMATS:
-            raise LmstatsError(f"format must be one of {FORMATS}, got {self.format!r}")
+            raise LmstatsError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.split is not None:
+            fractions = tuple(float(f) for f in self.split)
+            _check_fractions(fractions)
+            object.__setattr__(self, "split", fractions)
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        return self.split or DEFAULT_FRACTIONS
+
+    @property
+    def name(self) -> str:
+        """The corpus's name, known without reading it: a catalogue name, a file or folder name, a glob."""
+        if self.source is None or self.source == DEFAULT_CORPUS:
+            return DEFAULT_CORPUS
+        if _is_glob(self.source):
+            return self.source
+        return Path(self.source).name or self.source
+
+    def local_files(self) -> list[Path]:
+        """The local files this spec reads when its source is a file, folder or glob (else [])."""
+        if self.source is None:
+            return []
+        path = Path(self.source)
+        if path.is_file():
+            return [path]
+        if path.is_dir():
+            return [p for p in path.rglob("*") if p.is_file()]
+        if _is_glob(self.source):
+            return [Path(p) for p in glob.glob(self.source, recursive=True) if Path(p).is_file()]
+        return []
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["split"] = list(self.split) if self.split is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CorpusSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if k == "split" and v is not None else v) for k, v in data.items() if k in known})
 
 
-def tokenize(text_lines: Sequence[str], options: TextOptions) -> list[list[str]]:
+@dataclass(frozen=True)
+class VocabSpec:
+    """How the vocabulary is cut from the training split."""
+
+    min_count: int = 1  # types seen fewer times in train become <unk>
+    max_size: int | None = None  # keep at most this many ordinary types (the most frequent)
+
+    def __post_init__(self) -> None:
+        if int(self.min_count) < 1:
+            raise LmstatsError(f"min_count must be >= 1, got {self.min_count}")
+        if self.max_size is not None and int(self.max_size) < 1:
+            raise LmstatsError(f"max_size must be >= 1 ordinary types, got {self.max_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VocabSpec:
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
+
+
+# -- tokenizing ----------------------------------------------------------------------------
+
+
+def _is_letter(ch: str) -> bool:
+    """Unicode letters and the combining marks that belong to them (categories L* and M*)."""
+    return unicodedata.category(ch)[0] in "LM"
+
+
+def _non_letters_table(text_lines: Sequence[str]) -> dict[int, str]:
+    """A ``str.translate`` table sending every non-letter character of the text to a space."""
+    chars = set().union(*map(set, text_lines)) if text_lines else set()
+    return {ord(ch): " " for ch in chars if not _is_letter(ch)}
+
+
+def tokenize(text_lines: Sequence[str], spec: CorpusSpec) -> list[list[str]]:
     """Token lists, one per line (format ``lines``) or one for the whole text (``stream``)."""
-    if options.format == "stream":
-        text_lines = [" ".join(line.strip() for line in text_lines)]
-    out = []
-    for line in text_lines:
-        if options.letters_only:
-            line = _NON_LETTERS.sub(" ", line).strip()
-        if options.lower:
-            line = line.lower()
-        out.append(line.split() if options.level == "word" else list(line.rstrip("\r")))
-    return out
+    level = spec.level or "word"
+    if spec.letters_only:
+        table = _non_letters_table(text_lines)
+        text_lines = [" ".join(line.translate(table).split()) for line in text_lines]
+    if spec.lower:
+        text_lines = [line.lower() for line in text_lines]
+    if spec.format == "stream":
+        # a line break is a separator between words, and the character "\n" at char level
+        text_lines = [("\n" if level == "char" else " ").join(text_lines)]
+    return [line.split() if level == "word" else list(line) for line in text_lines]
 
 
 def split_text_lines(text: str) -> list[str]:
@@ -79,6 +169,27 @@ def split_text_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+# -- the corpus ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """The three splits of a corpus encoded under one vocabulary."""
+
+    train: EncodedSplit
+    valid: EncodedSplit
+    test: EncodedSplit
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.train.vocab
+
+    def __getitem__(self, name: str) -> EncodedSplit:
+        if name not in SPLIT_NAMES:
+            raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}")
+        return getattr(self, name)
+
+
 @dataclass(frozen=True)
 class Corpus:
     """Tokenized train/valid/test splits (lists of token lists) and where they came from."""
@@ -87,33 +198,37 @@ class Corpus:
     train: list[list[str]]
     valid: list[list[str]]
     test: list[list[str]]
-    options: TextOptions
+    spec: CorpusSpec  # resolved: level filled in, split fractions where a seeded split was made
     predefined: bool  # the splits come from the corpus itself (not from a seeded split)
-    sources: tuple[str, ...] = ()
-    seed: int | None = None
+    sources: tuple[str, ...] = ()  # files read ("pydoc_data.topics" for the built-in corpus)
     description: str = ""
     meta: dict = field(default_factory=dict)
 
+    @property
+    def level(self) -> str:
+        return self.spec.level or "word"
+
     def split(self, name: str) -> list[list[str]]:
         if name not in SPLIT_NAMES:
-            raise LmstatsError(f"split must be one of {SPLIT_NAMES}, got {name!r}")
+            raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}")
         return getattr(self, name)
 
-    def build_vocab(self, *, min_count: int = 1, max_size: int | None = None, pad: bool = False) -> Vocab:
-        """The vocabulary of the training split only."""
-        return Vocab.build(self.train, min_count=min_count, max_size=max_size, pad=pad)
+    def all_sentences(self) -> list[list[str]]:
+        """Every line of train, valid and test, in that order."""
+        return [s for name in SPLIT_NAMES for s in self.split(name)]
 
-    def encode(self, vocab: Vocab) -> dict[str, EncodedSplit]:
+    def build_vocab(self, spec: VocabSpec = VocabSpec()) -> Vocab:
+        """The vocabulary of the training split only."""
+        return Vocab.build(self.train, min_count=spec.min_count, max_size=spec.max_size)
+
+    def encode(self, vocab: Vocab) -> Splits:
         """All three splits encoded under ``vocab``."""
         out = {}
         for name in SPLIT_NAMES:
             sentences = self.split(name)
             lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-            bounds = np.zeros(len(sentences) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=bounds[1:])
-            flat = [t for s in sentences for t in s]
-            out[name] = EncodedSplit(name, Lines(vocab.encode(flat), bounds), vocab)
-        return out
+            out[name] = EncodedSplit(name, Lines.from_lengths(vocab.encode(list(chain.from_iterable(sentences))), lengths), vocab)
+        return Splits(**out)
 
 
 def builtin_text(name: str = DEFAULT_CORPUS) -> str:
@@ -150,8 +265,7 @@ def split_lines(lines: Sequence, fractions: Sequence[float], seed: int) -> tuple
     test_idx = np.sort(perm[:n_test])
     valid_idx = np.sort(perm[n_test : n_test + n_valid])
     train_idx = np.sort(perm[n_test + n_valid :])
-    pick = lambda idx: [lines[i] for i in idx]  # noqa: E731
-    return pick(train_idx), pick(valid_idx), pick(test_idx)
+    return tuple([lines[i] for i in idx] for idx in (train_idx, valid_idx, test_idx))  # type: ignore[return-value]
 
 
 def _split_stream(tokens: list[str], fractions: Sequence[float]) -> tuple[list, list, list]:
@@ -162,62 +276,66 @@ def _split_stream(tokens: list[str], fractions: Sequence[float]) -> tuple[list, 
     return [tokens[:a]], [tokens[a:b]], [tokens[b:]]
 
 
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
 def _check_fractions(fractions: Sequence[float]) -> None:
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9 or fractions[0] <= 0:
         raise LmstatsError(f"split fractions must be three numbers >= 0 summing to 1 (train > 0), got {tuple(fractions)}; e.g. 0.8,0.1,0.1")
 
 
-def load_corpus(
-    source: str | Path | None = None,
-    *,
-    options: TextOptions | None = None,
-    level: str | None = None,
-    lower: bool = False,
-    letters_only: bool = False,
-    text_format: str = "lines",
-    data_dir: str | Path | None = None,
-    seed: int = 0,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    download: bool = True,
-) -> Corpus:
-    """Read, tokenize and split a corpus (see the module docstring for what ``source`` may be).
+def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, download: bool = True) -> Corpus:
+    """Read, tokenize and split the corpus ``spec`` describes.
 
-    ``options`` sets the text handling; without it, ``level`` (default: the corpus's own, e.g.
-    char for the catalogue's tinyshakespeare), ``lower``, ``letters_only`` and ``text_format``.
+    ``data_dir`` (or ``LMSTATS_DATA``) holds local copies of catalogue corpora; without one a
+    catalogue corpus comes from the cache or a verified download (unless ``download=False``).
     """
-    text_files, name, predefined, description, default_level = _resolve(source, data_dir=data_dir, download=download)
-    if options is None:
-        options = TextOptions(level=level or default_level, lower=lower, letters_only=letters_only, format=text_format)
+    text_files, name, predefined, description, default_level = _resolve(spec.source, data_dir=data_dir, download=download)
+    if predefined and spec.split is not None:
+        raise LmstatsError(
+            f"{name} has predefined train/valid/test files, so --split does not apply; drop --split "
+            "(to split it your own way, give its text as one file)"
+        )
+    spec = CorpusSpec(source=spec.source or DEFAULT_CORPUS, level=spec.level or default_level, lower=spec.lower,
+                      letters_only=spec.letters_only, format=spec.format, split=None if predefined else spec.fractions, seed=spec.seed)
+    sources = tuple(label for _, label, _ in text_files)
     meta: dict = {}
     if predefined:
         parts = {split: [] for split in SPLIT_NAMES}
         for split, _, text in text_files:
             parts[split].extend(split_text_lines(text))
-        tok = {split: tokenize(parts[split], options) for split in SPLIT_NAMES}
-        corpus = Corpus(name, tok["train"], tok["valid"], tok["test"], options, True, tuple(label for _, label, _ in text_files), None, description)
+        tok = {split: tokenize(parts[split], spec) for split in SPLIT_NAMES}
+        corpus = Corpus(name, tok["train"], tok["valid"], tok["test"], spec, True, sources, description)
     else:
         all_lines = [line for _, _, text in text_files for line in split_text_lines(text)]
-        if options.format == "stream":
-            (stream,) = tokenize(all_lines, options)
-            _require_tokens(name, [stream])
-            train, valid, test = _split_stream(stream, fractions)
+        sentences = tokenize(all_lines, spec)
+        _require_tokens(name, sentences)
+        if spec.format == "stream":
+            train, valid, test = _split_stream(sentences[0], spec.fractions)
             meta["split"] = "contiguous by token position"
         else:
-            sentences = tokenize(all_lines, options)
-            _require_tokens(name, sentences)
-            train, valid, test = split_lines(sentences, fractions, seed)
-            meta["split"] = f"seeded by lines (seed {seed})"
-        meta["fractions"] = list(fractions)
-        corpus = Corpus(name, train, valid, test, options, False, tuple(label for _, label, _ in text_files), seed, description, meta)
+            train, valid, test = split_lines(sentences, spec.fractions, spec.seed)
+            meta["split"] = f"seeded by lines (seed {spec.seed})"
+        corpus = Corpus(name, train, valid, test, spec, False, sources, description, meta)
     _require_tokens(name, corpus.train, what="its train split")
     for split in ("valid", "test"):
         if not any(corpus.split(split)):
-            lines = sum(len(corpus.split(s)) for s in SPLIT_NAMES)
-            raise LmstatsError(
-                f"{name}: the {split} split has no tokens ({len(corpus.split(split))} lines of {lines}); "
-                "the corpus is too small to split — give more text (a few dozen lines at least) or other --split fractions"
-            )
+            raise LmstatsError(_empty_split_message(corpus, split))
     return corpus
+
+
+def _empty_split_message(corpus: Corpus, split: str) -> str:
+    n_lines = sum(len(corpus.split(s)) for s in SPLIT_NAMES)
+    if corpus.predefined:
+        return f"{corpus.name}: its {split} file has no tokens; give a {split} file with text"
+    if corpus.spec.format == "lines":
+        return (
+            f"{corpus.name}: the {split} split has no tokens: the corpus has {n_lines:,} line{'s' if n_lines != 1 else ''} "
+            f"and a seeded split assigns whole lines ({len(corpus.split(split))} went to {split}); "
+            "use --format stream to split the text by token position, or give more lines"
+        )
+    return f"{corpus.name}: the {split} split has no tokens; the text is too short for the fractions {corpus.spec.fractions} — give more text"
 
 
 def _require_tokens(name: str, sentences: Sequence[Sequence[str]], what: str = "it") -> None:
@@ -235,7 +353,7 @@ def _resolve(source, *, data_dir, download):
     if path.is_dir():
         return _resolve_dir(path)
     text = str(source)
-    if any(ch in text for ch in "*?["):
+    if _is_glob(text):
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not files:
             raise LmstatsError(f"{text}: the pattern matches no files; check the path or quote the pattern")
@@ -260,3 +378,39 @@ def _resolve_dir(path: Path):
     if all(len(found[s]) == 1 for s in SPLIT_NAMES) and len({found[s][0] for s in SPLIT_NAMES}) == 3:
         return [(s, str(found[s][0]), read_text(found[s][0])) for s in SPLIT_NAMES], path.name, True, str(path), "word"
     return [("", str(p), read_text(p)) for p in files], path.name, False, str(path), "word"
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def corpus_stats(corpus: Corpus, vocab: Vocab) -> dict:
+    """Per split: lines, tokens, types, OOV count and rate under ``vocab`` (built on train).
+
+    OOV tokens are those read as ``<unk>``: types outside the vocabulary and literal
+    ``<unk>`` tokens of corpora that already contain them (WikiText, PTB).
+    """
+    rows = []
+    for name in SPLIT_NAMES:
+        sentences = corpus.split(name)
+        tokens = list(chain.from_iterable(sentences))
+        n_oov = int(np.count_nonzero(vocab.encode(tokens) == vocab.unk_id))
+        rows.append({
+            "split": name,
+            "lines": len(sentences),
+            "empty_lines": sum(1 for s in sentences if not s),
+            "tokens": len(tokens),
+            "types": len(set(tokens)),
+            "oov": n_oov,
+            "oov_rate": n_oov / len(tokens) if tokens else 0.0,
+            "literal_unk": tokens.count(UNK),
+        })
+    return {
+        "corpus": corpus.name,
+        "description": corpus.description,
+        "sources": list(corpus.sources),
+        "splits_from": "the corpus's own files" if corpus.predefined else corpus.meta.get("split", "seeded"),
+        "spec": corpus.spec.to_dict(),
+        "vocab_size": len(vocab),
+        "vocab_specials": vocab.n_specials,
+        "splits": rows,
+    }

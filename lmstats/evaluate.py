@@ -1,6 +1,6 @@
 """One evaluator for every model: sufficient statistics, then perplexity.
 
-:func:`evaluate` scores the units of a split (see :func:`lmstats.lines.scored_units`: one
+:func:`evaluate` scores the units of a split (see :func:`lmstats.units.scored_units`: one
 per non-empty line in ``sentence`` mode, one stream in ``stream`` mode), keeps sums, and
 derives everything else from them, so results add up across splits and models:
 
@@ -13,14 +13,18 @@ derives everything else from them, so results add up across splits and models:
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
-from lmstats.lines import EVAL_MODES, EncodedSplit, Lines
 from lmstats.protocol import LanguageModel
+from lmstats.units import scored_units
+from lmstats.vocab import check_same_vocab
 
 
 @dataclass(frozen=True)
@@ -57,25 +61,18 @@ class EvalResult:
 
 def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tuple[Lines, NDArray[np.float64]]:
     """The scored units of ``split`` and the model's ln P for each of their tokens."""
-    if mode not in EVAL_MODES:
-        raise LmstatsError(f"evaluation mode must be one of {EVAL_MODES}, got {mode!r}")
-    if model.vocab != split.vocab:
+    if not isinstance(model, LanguageModel):
         raise LmstatsError(
-            f"the model's vocabulary differs from the {split.name} split's ({len(model.vocab)} vs {len(split.vocab)} types); "
-            "perplexities are only comparable under one vocabulary — encode the split with the model's vocab"
+            f"{type(model).__name__} does not implement the LanguageModel protocol (vocab, logprobs, logprobs_lines, "
+            "is_distribution); subclass lmstats.LanguageModel, which supplies logprobs_lines and is_distribution"
         )
-    units = split.units(mode)
-    fast = getattr(model, "logprobs_lines", None)
-    if fast is not None:
-        lp = np.asarray(fast(units), dtype=np.float64)
-    elif len(units):
-        lp = np.concatenate([np.asarray(model.logprobs(u), dtype=np.float64) for u in units])
-    else:
-        lp = np.zeros(0)
+    check_same_vocab(split.vocab, model.vocab, "the model", f"encode the {split.name} split with the model's vocab", against=f"the {split.name} split")
+    units = scored_units(split, mode)
+    lp = np.asarray(model.logprobs_lines(units), dtype=np.float64)
     if lp.shape != units.ids.shape:
-        raise ValueError(f"model returned {lp.shape[0]} log-probabilities for {units.ids.shape[0]} tokens")
+        raise LmstatsError(f"{type(model).__name__} returned {lp.shape[0]} log-probabilities for {units.ids.shape[0]} tokens; logprobs must give one per token")
     if np.isnan(lp).any() or (lp > 1e-9).any():
-        raise ValueError("model returned NaN or positive log-probabilities; logprobs must be ln P <= 0")
+        raise LmstatsError(f"{type(model).__name__} returned NaN or positive log-probabilities; logprobs must be ln P <= 0")
     return units, lp
 
 
@@ -95,3 +92,19 @@ def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence
         nll_sum=float(-lp.sum()),
         nll_sum_no_oov=float(-lp[~oov].sum()),
     )
+
+
+def evaluate_splits(model: LanguageModel, splits, names: Sequence[str], modes: Sequence[str]) -> dict[str, dict[str, dict]]:
+    """``{split: {mode: EvalResult.to_dict() + scoring seconds and tokens/s}}`` for every split and mode.
+
+    ``splits`` maps split names to :class:`EncodedSplit` (a :class:`~lmstats.corpus.Splits`).
+    """
+    out: dict[str, dict[str, dict]] = {}
+    for name in names:
+        out[name] = {}
+        for mode in modes:
+            started = time.perf_counter()
+            result = evaluate(model, splits[name], mode=mode)
+            seconds = time.perf_counter() - started
+            out[name][mode] = result.to_dict() | {"seconds": seconds, "tokens_per_s": result.n_tokens / max(seconds, 1e-9)}
+    return out

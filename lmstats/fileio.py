@@ -1,14 +1,18 @@
-"""Reading text files (plain or compressed) and writing files atomically.
+"""Reading text files (plain or compressed), checking outputs up front, writing files atomically.
 
 Every file lmstats writes goes through :func:`atomic_write`: the data lands in a temporary
 file in the same folder, which is renamed over the target only when writing succeeded, so an
-interrupted run never leaves a half-written output.
+interrupted run (Ctrl-C, or SIGTERM once the CLI has turned it into :class:`Terminated`) never
+leaves a half-written output or a stray temporary file.  New files get the mode the umask
+allows, as ``open`` would give them.  :func:`check_outputs` is called before any work: it
+refuses outputs that cannot be written or that would overwrite an input.
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gzip
 import lzma
 import os
@@ -18,6 +22,14 @@ from pathlib import Path
 from typing import IO
 
 from lmstats.errors import LmstatsError
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (the CLI installs the handler).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that cleanup code (temporary files,
+    checkpoints) runs and ordinary ``except Exception`` blocks do not swallow it.
+    """
 
 COMPRESSED_SUFFIXES = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
@@ -40,7 +52,7 @@ def read_text(path: Path) -> str:
         raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
     except (OSError, EOFError, lzma.LZMAError) as exc:
         raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
-    nul = data.find(b"\x00", 0, 1 << 20)
+    nul = data.find(b"\x00")
     if nul >= 0:
         raise LmstatsError(
             f"{path}: looks binary (NUL byte at offset {nul}), not text; give a UTF-8 text file "
@@ -69,18 +81,90 @@ def _read_bytes(path: Path) -> bytes:
         return fh.read()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Errors of writing a file (not, say, of a download read inside an atomic_write block).
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG, errno.EIO}
+
+
+def _write_error(path: Path, exc: OSError) -> LmstatsError:
+    reason = exc.strerror or str(exc)
+    return LmstatsError(f"cannot write {path}: {reason}; free some space, fix the permissions or choose another path")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success rename it over ``path``, else delete it."""
+    """Open a temporary file beside ``path``; on success rename it over ``path``, else delete it.
+
+    The file gets mode ``0o666 & ~umask``.  An operating-system error (permission denied,
+    disk full, read-only file system) becomes one :class:`LmstatsError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     binary = "b" in mode
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
             yield fh
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise _write_error(path, exc) from None
         raise
+
+
+def _nearest_folder(path: Path) -> Path:
+    """``path``'s folder, or the nearest ancestor of it that exists (mkdir creates the rest)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_writable(path: str | os.PathLike, option: str) -> None:
+    """Refuse, before any work, a file path that cannot be written (``option`` names the flag)."""
+    path = Path(path)
+    if path.is_dir():
+        raise LmstatsError(f"{option} {path}: is a folder; give a file path")
+    folder = _nearest_folder(path.absolute())
+    if not folder.is_dir():
+        raise LmstatsError(f"{option} {path}: {folder} is not a folder; give a path inside a folder")
+    try:  # the only reliable test (permissions, read-only mounts, root) is to create a file there
+        fd, probe = tempfile.mkstemp(prefix=".lmstats-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LmstatsError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}); choose a writable folder or fix its permissions"
+        ) from None
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator | list | tuple = ()) -> None:
+    """Refuse, before any work, outputs that cannot be written, that repeat, or that are inputs.
+
+    ``outputs`` maps the option that names a file (``--out``) to its path (None: not asked
+    for); ``inputs`` are the files the command reads.  Writing over an input (the corpus,
+    a model being scored) would destroy it, so it is an error, never a silent overwrite.
+    """
+    given = {option: Path(p) for option, p in outputs.items() if p is not None}
+    read = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    seen: dict[Path, str] = {}
+    for option, path in given.items():
+        key = path.resolve()
+        if key in seen:
+            raise LmstatsError(f"{option} and {seen[key]} name the same file {path}; give each output its own path")
+        seen[key] = option
+        for source in read:
+            if key == source.resolve() or (path.exists() and os.path.samefile(path, source)):
+                raise LmstatsError(f"{option} {path} is an input of this command; writing it would destroy the input — choose another path")
+        check_writable(path, option)

@@ -10,15 +10,20 @@
     effects.  ``-inf`` is allowed only for a model that can give zero probability (MLE); the
     evaluator counts those tokens.
 
+``logprobs_lines(lines)``
+    The values of ``logprobs`` on every line of a :class:`~lmstats.encoded.Lines`, each line
+    scored from ``<s>``, concatenated; shape ``(lines.n_tokens,)``.  The base class gives a
+    default that calls ``logprobs`` line by line; vectorised models (n-gram, RNN) override
+    it.  The evaluator calls only this method.
+
 Predictable set
     ``vocab`` minus ``<s>`` (and ``<pad>``): ``<unk>`` and ``</s>`` are predictable, and for
     every context ``exp(logprobs)`` over the predictable set sums to 1 (tests check this for
-    every model).  A model that is not a distribution (stupid backoff) says so in its
-    ``is_distribution`` attribute.
+    every model).  A model that is not a distribution (stupid backoff) says so in
+    ``is_distribution``.
 
-Optional fast path
-    ``logprobs_lines(lines)``: the same values as calling ``logprobs`` on each line of a
-    :class:`~lmstats.lines.Lines` separately, concatenated; vectorised models provide it.
+A model subclasses :class:`LanguageModel` (to inherit the defaults) or implements both
+methods and ``vocab`` itself; ``isinstance(model, LanguageModel)`` checks the shape.
 """
 
 from __future__ import annotations
@@ -28,14 +33,23 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import Lines
 from lmstats.vocab import Vocab
 
 
 @runtime_checkable
 class LanguageModel(Protocol):
+    is_distribution: bool = True
+
     @property
     def vocab(self) -> Vocab: ...
 
     def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
         """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
         ...
+
+    def logprobs_lines(self, lines: Lines) -> NDArray[np.float64]:
+        """``logprobs`` of every line, each from ``<s>``, concatenated; shape (lines.n_tokens,)."""
+        if len(lines) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return np.concatenate([np.asarray(self.logprobs(line), dtype=np.float64) for line in lines])

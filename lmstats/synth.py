@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
+from lmstats.protocol import LanguageModel
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -120,6 +119,9 @@ class MarkovSource:
         cls = np.tile(np.arange(K), S)
         vals = self.next_probs[:, :K].ravel()
         keep = vals > 0
+        import scipy.sparse as sp  # here, not at import: scipy adds 0.1-0.2 s to every command's start
+        import scipy.sparse.linalg as spla
+
         Q = sp.csr_matrix((vals[keep], (rows[keep], self.next_state(rows[keep], cls[keep]))), shape=(S, S))
         e = np.zeros(S)
         e[self.start_state] = 1.0
@@ -238,7 +240,7 @@ class MarkovSource:
         }
 
 
-class SourceLM:
+class SourceLM(LanguageModel):
     """The source itself behind the :class:`~lmstats.protocol.LanguageModel` protocol.
 
     Every word the source can emit must be in ``vocab`` (it is when the training text is large
@@ -254,13 +256,17 @@ class SourceLM:
                 f"(e.g. {missing[0]!r}); generate more training text so every word occurs"
             )
         self.source = source
-        self.vocab = vocab
+        self._vocab = vocab
         rank_of = {w: r for r, w in enumerate(source.words)}
         table = np.full(len(vocab), -2, dtype=np.int64)
         for i, tok in enumerate(vocab.tokens):
             table[i] = rank_of.get(tok, -2)
         table[vocab.eos_id] = -1
         self._rank = table
+
+    @property
+    def vocab(self):
+        return self._vocab
 
     def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
         """ln P(ids[t] | <s>, ids[:t]) under the true source; shape (T,)."""

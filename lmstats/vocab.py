@@ -100,11 +100,23 @@ class Vocab:
     def pad_id(self) -> int:
         if not self.has_pad:
             raise LmstatsError("this vocabulary has no <pad>; build it with pad=True")
-        return 3
+        return self._index[PAD]
 
     @property
     def n_specials(self) -> int:
         return 4 if self.has_pad else 3
+
+    @property
+    def unpredictable_ids(self) -> list[int]:
+        """Ids no model ever predicts: ``<s>`` (and ``<pad>``)."""
+        return [self.bos_id] + ([self.pad_id] if self.has_pad else [])
+
+    @property
+    def predictable_mask(self) -> NDArray[np.bool_]:
+        """True at every id a model predicts (all but :attr:`unpredictable_ids`); shape (V,)."""
+        mask = np.ones(len(self), dtype=bool)
+        mask[self.unpredictable_ids] = False
+        return mask
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -139,12 +151,11 @@ class Vocab:
     @property
     def predictable_ids(self) -> NDArray[np.int64]:
         """Ids a model predicts: everything but ``<s>`` (and ``<pad>``).  ``<unk>``, ``</s>`` included."""
-        ids = np.arange(len(self), dtype=np.int64)
-        return ids[(ids != self.bos_id) & ~((ids == 3) & self.has_pad)]
+        return np.flatnonzero(self.predictable_mask).astype(np.int64)
 
     @property
     def n_predictable(self) -> int:
-        return len(self) - (2 if self.has_pad else 1)
+        return len(self) - len(self.unpredictable_ids)
 
     def encode(self, tokens: Sequence[str]) -> NDArray[np.int64]:
         """Ids of text ``tokens``; unknown ones (and literal boundary markers) map to ``unk_id``."""
@@ -195,3 +206,17 @@ class Vocab:
         except json.JSONDecodeError as exc:
             raise LmstatsError(f"{path}: not a vocabulary file (invalid JSON: {exc.msg} at line {exc.lineno}); it is truncated or not ours") from None
         return cls.from_dict(data, source=str(path))
+
+
+def check_same_vocab(expected: Vocab, got: Vocab, what: str, fix: str, *, against: str = "the one it is used with") -> None:
+    """Refuse ``got`` unless it equals ``expected``: the one vocabulary check of the project.
+
+    ``what`` names the thing that brought ``got`` (a model, a checkpoint, a split),
+    ``against`` the owner of ``expected``, ``fix`` says what to do.  Perplexities are only
+    comparable under one vocabulary (KenLM's rule).
+    """
+    if got != expected:
+        raise LmstatsError(
+            f"{what} uses another vocabulary ({len(got):,} types) than {against} ({len(expected):,} types); "
+            f"perplexities are only comparable under one vocabulary — {fix}"
+        )

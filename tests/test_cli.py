@@ -5,7 +5,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 from lmstats.cli import main
 
 
@@ -67,7 +67,7 @@ BAD = [
     (["corpus", "info", "{tmp}/binary.dat"], "binary"),
     (["corpus", "info", "{tmp}/latin1.txt"], "not UTF-8"),
     (["corpus", "info", "no-such-corpus"], "not a known corpus name"),
-    (["corpus", "info", "{tmp}/two.txt"], "too small"),
+    (["corpus", "info", "{tmp}/two.txt"], "the corpus has 2 lines"),
     (["corpus", "info", "--split", "0.5,0.5"], "three fractions"),
     (["corpus", "info", "--min-count", "0"], "min-count"),
     (["corpus", "info", "--level", "byte"], "level"),

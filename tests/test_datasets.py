@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from lmstats import LmstatsError, load_corpus
-from lmstats.datasets import CatalogueEntry, CatalogueFile, fetch_file, load_catalogue, locate_corpus
+from lmstats import CorpusSpec, LmstatsError, load_corpus
+from lmstats.catalogue import CatalogueEntry, CatalogueFile, fetch_file, load_catalogue, locate_corpus
 
 TEXT = b"".join(b"word%d and more words here\n" % i for i in range(60))
 
@@ -107,4 +107,4 @@ def test_archive_members_are_extracted_and_verified(tmp_path):
 
 def test_data_dir_must_hold_the_files(tmp_path):
     with pytest.raises(LmstatsError, match="not found under the data folder"):
-        load_corpus("ptb", data_dir=tmp_path)
+        load_corpus(CorpusSpec("ptb"), data_dir=tmp_path)

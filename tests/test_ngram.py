@@ -208,7 +208,7 @@ def test_scoring_a_split_of_another_vocabulary_is_refused():
     model = fit("kn", order=2)
     other = Vocab.build([["x", "y"]])
     split = EncodedSplit("test", Lines.from_seqs([other.encode(["x"])]), other)
-    with pytest.raises(LmstatsError, match="vocabulary differs"):
+    with pytest.raises(LmstatsError, match="uses another vocabulary"):
         evaluate(model, split)
 
 
@@ -222,3 +222,65 @@ def test_lower_order_from_higher_counts_equals_fitting_that_order():
         np.testing.assert_array_equal(big.with_order(order, smoothing="kn").logprobs_lines(units), direct.logprobs_lines(units))
     with pytest.raises(LmstatsError, match="fitted order"):
         big.with_order(5)
+
+
+@pytest.mark.parametrize("smoothing, kw", [("laplace", {}), ("lidstone", {"k": 0.1}), ("eps", {"eps": 0.3}), ("kn", {})])
+@pytest.mark.parametrize("order", [2, 3])
+def test_boundary_markers_get_probability_zero_so_the_whole_vocabulary_sums_to_one(smoothing, kw, order):
+    """Summed over the *whole* vocabulary (not only the predictable set), <s> adds nothing."""
+    model = fit(smoothing, order=order, **kw)
+    vocab = model.vocab
+    for ctx in ([], ["a"], ["a", "b"], ["zebra"]):
+        base = vocab.encode(ctx)
+        units = Lines.from_seqs([np.append(base, w) for w in range(len(vocab))])
+        lp = model.logprobs_lines(units)[units.bounds[1:] - 1]
+        assert lp[vocab.bos_id] == -math.inf, (smoothing, ctx)
+        assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-12), (smoothing, ctx)
+
+
+def test_add_k_default_is_one_value_everywhere():
+    """The library, the CLI and the report use the same lidstone k."""
+    import inspect
+
+    from lmstats.cli.ngram import ngram_command
+    from lmstats.ngram.smoothing import DEFAULT_ADD_K, SmoothingSpec
+
+    assert inspect.signature(NgramLM).parameters["k"].default == DEFAULT_ADD_K == SmoothingSpec().k == 0.5
+    assert next(p for p in ngram_command.params if p.name == "add_k").default == DEFAULT_ADD_K
+    assert p(fit("lidstone"), "a", "b") == pytest.approx((2 + 0.5) / (3 + 0.5 * 6))
+
+
+@pytest.mark.parametrize("smoothing, kw, pattern", [
+    ("eps", {"eps": 1e-300}, "eps=1e-300 is so small that some probabilities underflow"),
+    ("eps", {"eps": (1.0, 1e-310)}, "underflow"),
+    ("lidstone", {"k": 1e-320}, "k=1e-320 is so small"),
+])
+def test_parameters_that_underflow_are_refused(smoothing, kw, pattern):
+    with pytest.raises(LmstatsError, match=pattern):
+        fit(smoothing, **kw)
+    model = fit(smoothing, **{k: 1e-30 if not isinstance(v, tuple) else (1.0, 1e-30) for k, v in kw.items()})
+    assert model.estimate_.probs[0].min() >= 0 and np.isfinite(model.logprobs(model.vocab.encode(["zebra", "a"]))).all()
+
+
+def test_resmooth_rejects_unknown_parameters_and_bad_values():
+    model = fit("kn", order=2)
+    with pytest.raises(TypeError, match="epss"):
+        model.resmooth(epss=0.1)
+    with pytest.raises(LmstatsError, match="eps must be > 0"):
+        model.resmooth(smoothing="eps", eps=-1.0)
+    assert model.resmooth(smoothing="eps", eps=0.5).eps == 0.5
+
+
+def test_describe_names_each_parameter_where_it_belongs():
+    eps = fit("eps", eps=(1.0, 2.0)).describe()
+    assert eps["eps"] == [1.0, 2.0] and "discounts" not in eps and "k" not in eps
+    mkn = fit("mkn").describe()
+    assert set(mkn["discounts"]) == {"1", "2"} and "eps" not in mkn
+    assert fit("lidstone", k=0.25).describe()["k"] == 0.25
+
+
+def test_from_estimate_builds_a_fitted_model_without_touching_attributes():
+    model = fit("wb", order=2)
+    again = NgramLM.from_estimate(model.vocab, model.counts_, model.estimate_, smoothing="wb")
+    ids = model.vocab.encode(["a", "b", "zebra"])
+    np.testing.assert_array_equal(again.logprobs(ids), model.logprobs(ids))

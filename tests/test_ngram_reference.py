@@ -6,10 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from conftest import shared_corpus
-from lmstats import EncodedSplit, Lines, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
+from helpers import shared_corpus
+from lmstats import CorpusSpec, EncodedSplit, Lines, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
 from lmstats.ngram import NgramLM
-from lmstats.ngram.arpa import log10_sentence_scores, read_arpa, write_arpa
+from lmstats.ngram.arpa import read_arpa, write_arpa
+from lmstats.units import scored_units
+from oracles import log10_sentence_scores
 
 TRAIN = [s.split() for s in [
     "the cat sat on the mat", "the dog sat on the log", "a cat and a dog", "the mat was red",
@@ -61,7 +63,7 @@ def test_kenlm_reads_our_arpa_and_agrees(tmp_path, smoothing):
     model = NgramLM(vocab, 3, smoothing, eps=(0.5, 1.0, 2.0)).fit(encoded(TRAIN, vocab))
     write_arpa(model, tmp_path / "m.arpa")
     ken = kenlm.Model(str(tmp_path / "m.arpa"))
-    ours = log10_sentence_scores(model, encoded(TEST, vocab).units("sentence"))
+    ours = log10_sentence_scores(model, scored_units(encoded(TEST, vocab), "sentence"))
     theirs = [_kenlm_sentence_log10(ken, s) for s in TEST]
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
     assert ken.order == 3
@@ -74,8 +76,8 @@ def test_arpa_round_trip_scores_the_same(tmp_path):
     again = read_arpa(tmp_path / "m.arpa")
     assert again.vocab.tokens[:3] == ["<unk>", "<s>", "</s>"]
     test = encoded(TEST, vocab, "test")
-    ours = model.logprobs_lines(test.units("sentence"))
-    with_vocab = read_arpa(tmp_path / "m.arpa", vocab=vocab).logprobs_lines(test.units("sentence"))
+    ours = model.logprobs_lines(scored_units(test, "sentence"))
+    with_vocab = read_arpa(tmp_path / "m.arpa", vocab=vocab).logprobs_lines(scored_units(test, "sentence"))
     np.testing.assert_allclose(with_vocab, ours, rtol=1e-6)
 
 
@@ -85,7 +87,7 @@ def test_arpa_escapes_whitespace_tokens_of_char_models(tmp_path):
     model = NgramLM(vocab, 2, "kn").fit(encoded(sents, vocab))
     write_arpa(model, tmp_path / "c.arpa")
     again = read_arpa(tmp_path / "c.arpa", vocab=vocab)
-    units = encoded(sents, vocab).units("sentence")
+    units = scored_units(encoded(sents, vocab), "sentence")
     np.testing.assert_allclose(again.logprobs_lines(units), model.logprobs_lines(units), rtol=1e-6)
 
 
@@ -102,6 +104,16 @@ def test_truncated_arpa_is_refused(tmp_path):
     (tmp_path / "no.arpa").write_text("hello\n")
     with pytest.raises(LmstatsError, match="not an ARPA file"):
         read_arpa(tmp_path / "no.arpa")
+    n2 = int(text.split("ngram 2=")[1].split()[0])
+    (tmp_path / "low.arpa").write_text(text.replace(f"ngram 2={n2}", f"ngram 2={n2 - 1}"))
+    with pytest.raises(LmstatsError, match=f"promises {n2 - 1} 2-grams but the file has {n2}; the header's count is wrong"):
+        read_arpa(tmp_path / "low.arpa")
+    lines = text.split("\n")
+    row = next(i for i, line in enumerate(lines) if line.startswith("\\2-grams:")) + 2
+    lines[row - 1] = "abc\t" + lines[row - 1].split("\t", 1)[1]
+    (tmp_path / "nan.arpa").write_text("\n".join(lines))
+    with pytest.raises(LmstatsError, match=rf"nan.arpa, line {row}: .* not a number"):
+        read_arpa(tmp_path / "nan.arpa")
 
 
 def _synthetic_gap(n_tokens, order_model):
@@ -137,7 +149,7 @@ def test_wikitext2_mkn_matches_kenlm():
     """KenLM lmplz -o 3 on WikiText-2 train (non-empty lines, <unk> an ordinary word) gives test
     perplexity 230.89 (query, OOVs included), and -o 5 gives 224.81; lmstats within 0.1%."""
     folder = shared_corpus("wikitext-2")
-    corpus = load_corpus("wikitext-2", data_dir=folder.parent)
+    corpus = load_corpus(CorpusSpec("wikitext-2"), data_dir=folder.parent)
     vocab = corpus.build_vocab()
     splits = corpus.encode(vocab)
     model = NgramLM(vocab, 5, "mkn").fit(splits["train"])
@@ -154,7 +166,7 @@ def test_ptb_mkn_matches_lmplz():
     """lmplz -o 3 / -o 5 on PTB train (built from the kenlm sdist, see reports/ngram_benchmark.md)
     give test perplexity 148.28 and 141.19 (query, sentence mode); lmstats within 0.1%."""
     folder = shared_corpus("ptb")
-    corpus = load_corpus("ptb", data_dir=folder.parent)
+    corpus = load_corpus(CorpusSpec("ptb"), data_dir=folder.parent)
     vocab = corpus.build_vocab()
     splits = corpus.encode(vocab)
     model = NgramLM(vocab, 5, "mkn").fit(splits["train"])

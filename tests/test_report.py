@@ -1,14 +1,19 @@
 """``lmstats report``: every stage, every output file, reproducibility, interruption, and the
 HTML rendered in headless Chromium."""
 
+import csv
 import json
 import shutil
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 from lmstats.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CONFIG = """
 orders = [1, 2]
@@ -36,7 +41,7 @@ def report_setup(tmp_path, text_file):
 
 
 def run_report(corpus, config, out, *extra):
-    return CliRunner().invoke(main, ["report", "--corpus", str(corpus), "--config", str(config), "--out-dir", str(out), "--json", *extra], catch_exceptions=False)
+    return CliRunner().invoke(main, ["report", str(corpus), "--config", str(config), "--out-dir", str(out), "--json", *extra], catch_exceptions=False)
 
 
 @pytest.mark.slow
@@ -61,6 +66,17 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert uniform["ppl"] == pytest.approx(data["corpus"]["vocab_size"] - 1)
     md = (out / "report.md").read_text()
     assert "Headline" in md and "kn" in md and "![zipf](zipf.png)" in md
+    assert "1 layer (the scratch RNN: 1), hidden 16" in md and "2-layer" not in md  # the config's layer count
+    html = (out / "report.html").read_text()
+    assert "`" not in html and "<code>lmstats report " in html  # code is marked up, not left as backticks
+    with open(out / "results.csv", newline="") as fh:
+        orders = [row["order"] for row in csv.DictReader(fh)]
+    assert {o for o in orders if o} <= {"0", "1", "2"} and "" in orders  # whole numbers; empty for the RNN rows
+    lstm = next(r for r in rows if r["model"] == "lstm")
+    history = data["rnn_histories"]["rnn-lstm"]
+    seconds = sum(e["train_seconds"] for e in history["epochs"])
+    assert lstm["train_tokens_per_s"] == pytest.approx(sum(e["train_tokens"] for e in history["epochs"]) / seconds)  # the mean, not the last epoch's
+    assert lstm["score_seconds"] > 0 and history["elapsed"] <= 3.0 + 1.0  # the budget covers training and validation
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")
     assert again.exit_code == 0, again.output
@@ -71,14 +87,14 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkeypatch):
-    import lmstats.compare
+    import lmstats.report.run
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lmstats.compare, "rnn_baseline", interrupted)
+    monkeypatch.setattr(lmstats.report.run, "rnn_baseline", interrupted)
     corpus, config = report_setup
-    result = CliRunner().invoke(main, ["report", "--corpus", str(corpus), "--config", str(config), "--out-dir", str(tmp_path / "c")])
+    result = CliRunner().invoke(main, ["report", str(corpus), "--config", str(config), "--out-dir", str(tmp_path / "c")])
     assert result.exit_code == 130
     data = json.loads((tmp_path / "c" / "results.json").read_text())
     assert data["complete"] is False
@@ -87,13 +103,42 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     assert not list((tmp_path / "c").glob(".*.tmp"))
 
 
-def test_bad_config_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("text, pattern", [
+    ("orders = [1, 2]\nsmoothing = ['kn']\n", "unknown keys ['smoothing']"),
+    ("modes = ['both-ways']\n", "modes must be among"),
+    ('orders = "abc"\n', "orders = 'abc' must be a list of int values"),
+    ("orders = [1, 'two']\n", "must be a list of int values"),
+    ("rnn_budget = true\n", "rnn_budget = True has the wrong type; expected int or float"),
+    ("rnn_hidden = 1.5\n", "rnn_hidden = 1.5 has the wrong type; expected int"),
+    ("rnn_cells = ['lstm', 'transformer']\n", "unknown rnn_cells ['transformer']"),
+    ("rnn_dropout = 1.5\n", "RNN settings: dropout must be in [0, 1)"),
+    ("threads = 0\n", "threads must be >= 1"),
+    ("[corpus]\nsource = 'ptb'\nlevle = 'char'\n", "[corpus]: unknown keys ['levle']"),
+    ("[corpus]\nlower = 'yes'\n", "lower = 'yes' has the wrong type; expected bool"),
+    ("[corpus]\nformat = 'csv'\n", "format must be one of lines, stream"),
+    ("[vocab]\nmin_count = 0\n", "min_count must be >= 1"),
+    ("corpus = 'ptb'\n", "[corpus] must be a table"),
+    ("orders = [1,\n", "not a readable TOML file"),
+])
+def test_bad_config_is_one_line_error_before_any_work(tmp_path, monkeypatch, text, pattern):
+    monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.toml"
-    bad.write_text("orders = [1, 2]\nsmoothing = ['kn']\n")
-    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), "unknown keys")
-    bad.write_text("modes = ['both-ways']\n")
-    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), "modes")
+    bad.write_text(text)
+    started = time.perf_counter()
+    assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), pattern)
+    assert time.perf_counter() - started < 5 and not (tmp_path / "reports").exists()  # refused at once: nothing ran, nothing written
+
+
+def test_missing_config_file(tmp_path):
     assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(tmp_path / "none.toml")]), "no such config file")
+
+
+def test_committed_configs_are_valid():
+    from lmstats.report.config import ReportConfig
+
+    for name in ("ptb", "wikitext-2"):
+        config = ReportConfig.from_toml(ROOT / "reports" / "configs" / f"{name}.toml")
+        assert config.corpus.source == name and config.rnn_cells == ("rnn", "gru", "lstm")
 
 
 def _chromium():

@@ -7,14 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmstats import EncodedSplit, Lines, LmstatsError, Vocab, evaluate, load_corpus
+from lmstats import CorpusSpec, EncodedSplit, Lines, LmstatsError, Vocab, evaluate, load_corpus
 from lmstats.rnn import (
     AdaptiveSoftmax, RNNConfig, RNNLM, ScratchRNN, build_net, generate, load_checkpoint, load_net, random_batches,
-    resolve_device, scratch_bptt, sequential_batches, train_rnn,
+    resolve_device, sequential_batches, train_rnn,
 )
 from lmstats.rnn.train import linear_lr
 from lmstats.rnn.checkpoint import check_compatible
-from lmstats.rnn.model import FullSoftmax, TiedAdaptiveSoftmax, count_parameters
+from lmstats.rnn.nets import count_parameters
+from lmstats.rnn.softmax import FullSoftmax, TiedAdaptiveSoftmax
+from oracles import next_log_probs, scratch_bptt
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -90,7 +92,7 @@ def test_sums_to_one_over_the_predictable_set(letters, overrides):
     lm, _ = make_lm(letters, **overrides)
     predictable = letters.predictable_ids
     for context in ([], [3], [4, 5, 2, 9]):
-        lp = lm.next_log_probs(np.array(context))
+        lp = next_log_probs(lm, context)
         assert math.fsum(np.exp(lp[predictable])) == pytest.approx(1.0, abs=1e-6)
         assert lp[letters.bos_id] == -math.inf
         # the protocol gives the same values, one candidate at a time
@@ -102,7 +104,7 @@ def test_pad_is_never_predicted():
     vocab = Vocab.build(LETTERS, pad=True)
     for softmax in ("full", "adaptive"):
         lm, _ = make_lm(vocab, softmax=softmax, cutoffs=(10,))
-        lp = lm.next_log_probs(np.array([5, 6]))
+        lp = next_log_probs(lm, [5, 6])
         assert lp[vocab.pad_id] == -math.inf and lp[vocab.bos_id] == -math.inf
         assert np.exp(lp[vocab.predictable_ids]).sum() == pytest.approx(1.0, abs=1e-6)
 
@@ -237,7 +239,7 @@ def test_too_short_stream_is_refused():
 def small_corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("rnn") / "small.txt"
     path.write_text("\n".join(f"the cat sat on the mat number {i % 7} and the dog ran" for i in range(60)) + "\n")
-    corpus = load_corpus(str(path))
+    corpus = load_corpus(CorpusSpec(path))
     vocab = corpus.build_vocab()
     return vocab, corpus.encode(vocab)
 
@@ -331,7 +333,63 @@ def test_time_budget_stops_training(small_corpus):
     config = RNNConfig(**(TRAIN | dict(epochs=1000, time_budget=0.3)))
     history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
     assert history.stopped == "time budget" and len(history.epochs) < 1000
-    assert history.elapsed >= 0.3 and math.isfinite(history.epochs[-1].valid_ppl)
+    assert math.isfinite(history.epochs[-1].valid_ppl)
+
+
+def test_the_budget_covers_validation(small_corpus, monkeypatch):
+    """Validation that takes 0.4 s inside a 1.2 s budget: training stops early enough to validate within it."""
+    import time
+
+    import lmstats.rnn.train
+
+    real = lmstats.rnn.train.evaluate
+
+    def slow(*args, **kwargs):
+        time.sleep(0.4)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lmstats.rnn.train, "evaluate", slow)
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=1000, time_budget=1.2)))
+    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
+    assert history.stopped == "time budget" and history.epochs
+    assert 1.2 - 0.4 <= history.elapsed <= 1.2 + 0.2  # the probe and every validation inside the budget, give or take a step
+    assert history.valid_seconds >= 0.4 * (len(history.epochs) + 1)  # the probe and one validation per epoch, counted
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_resume_after_ctrl_c_during_validation_equals_an_uninterrupted_run(small_corpus, tmp_path, monkeypatch, presses):
+    """Ctrl-C while epoch 1 is being validated (once: the validation finishes; twice: it is cut short)."""
+    import os
+    import signal
+
+    import lmstats.rnn.train
+
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=3, dropout=0.3)))
+    whole = build_net(vocab, config)
+    full = train_rnn(whole, splits["train"], splits["valid"], config)
+    real, calls = lmstats.rnn.train.evaluate, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the validation of epoch 1
+            os.kill(os.getpid(), signal.SIGINT)
+            if presses == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lmstats.rnn.train, "evaluate", interrupted)
+    path = tmp_path / "ck.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path))
+    monkeypatch.setattr(lmstats.rnn.train, "evaluate", real)
+    ckpt = load_checkpoint(path)
+    net, _, _ = load_net(ckpt)
+    resumed = train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt)
+    assert resumed.resumed_from == {"epoch": 1 if presses == 1 else 0, "step": 0 if presses == 1 else ckpt["training"]["position"]["step"]}
+    assert [e.valid_ppl for e in resumed.epochs] == [e.valid_ppl for e in full.epochs]
+    assert_same_params(params_of(whole), params_of(net))
 
 
 def test_checkpoint_of_another_vocabulary_or_architecture_is_refused(small_corpus, letters, tmp_path):
@@ -360,7 +418,8 @@ def test_configuration_errors(letters):
     if not torch.cuda.is_available():
         with pytest.raises(LmstatsError, match="no CUDA GPU"):
             resolve_device("cuda")
-    assert resolve_device("auto").type in ("cpu", "cuda")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
 
 
 # -- generation -------------------------------------------------------------------------------
@@ -373,5 +432,5 @@ def test_generation_is_seeded_and_greedy_is_argmax(letters):
     greedy = generate(lm.net, letters, prefix, 5, greedy=True)
     context = list(prefix)
     for token in greedy:  # each greedy token is the argmax of the protocol's distribution
-        assert token == int(np.argmax(lm.next_log_probs(np.array(context))))
+        assert token == int(np.argmax(next_log_probs(lm, context)))
         context.append(token)

@@ -16,6 +16,12 @@ def run(args):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    """Default outputs (lmstats-out/) land in a fresh folder, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 40-line corpus file and a checkpoint trained on it for two epochs (JSON output)."""
@@ -25,7 +31,7 @@ def trained(tmp_path_factory):
     ckpt = folder / "m.pt"
     result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "2", "--checkpoint", str(ckpt), "--json"])
     assert result.exit_code == 0, result.output
-    return corpus, ckpt, json.loads(result.output)
+    return corpus, ckpt, json.loads(result.stdout)
 
 
 def test_train_json_reports_both_modes_and_speed(trained):
@@ -44,7 +50,7 @@ def test_eval_reproduces_the_training_figures(trained):
     corpus, ckpt, data = trained
     result = run(["rnn", "eval", "--checkpoint", str(ckpt), "--mode", "stream", "--json"])  # corpus from the checkpoint
     assert result.exit_code == 0, result.output
-    again = json.loads(result.output)["results"]
+    again = json.loads(result.stdout)["results"]
     assert set(again["test"]) == {"stream"}
     assert again["test"]["stream"]["nll_sum"] == pytest.approx(data["results"]["test"]["stream"]["nll_sum"], rel=1e-9)
     text = run(["rnn", "eval", str(corpus), "--checkpoint", str(ckpt)])
@@ -54,8 +60,8 @@ def test_eval_reproduces_the_training_figures(trained):
 def test_generate_is_seeded(trained):
     _, ckpt, _ = trained
     args = ["rnn", "generate", "--checkpoint", str(ckpt), "--prefix", "the cat", "--length", "12", "--json"]
-    a = json.loads(run(args + ["--seed", "3"]).output)
-    b = json.loads(run(args + ["--seed", "3"]).output)
+    a = json.loads(run(args + ["--seed", "3"]).stdout)
+    b = json.loads(run(args + ["--seed", "3"]).stdout)
     assert a["ids"] == b["ids"] and len(a["ids"]) == 12 and a["level"] == "word"
     greedy = run(["rnn", "generate", "--checkpoint", str(ckpt), "--prefix", "the cat", "--greedy", "--length", "5"])
     assert greedy.exit_code == 0 and greedy.output.startswith("the cat ")
@@ -67,7 +73,9 @@ def test_resume_continues_to_more_epochs(trained, tmp_path):
     copy.write_bytes(ckpt.read_bytes())
     result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "3", "--checkpoint", str(copy), "--resume", "--json", "--mode", "sentence"])
     assert result.exit_code == 0, result.output
-    resumed = json.loads(result.output)
+    resumed = json.loads(result.stdout)
+    assert "resumed from" in result.stderr and "epoch 3, step 0" in result.stderr
+    assert resumed["history"]["resumed_from"] == {"epoch": 2, "step": 0}
     assert [e["valid_ppl"] for e in resumed["history"]["epochs"][:2]] == [e["valid_ppl"] for e in data["history"]["epochs"]]
     assert len(resumed["history"]["epochs"]) == 3 and set(resumed["results"]["test"]) == {"sentence"}
 
@@ -100,12 +108,17 @@ def corpus_folder(root, train_text):
     (["rnn", "train", "{corpus}", "--cutoffs", "x"], "--cutoffs takes"),
     (["rnn", "train", "{corpus}", "--cell", "scratch", "--layers", "2"], "one layer"),
     (["rnn", "generate", "--checkpoint", "{ckpt}", "--temperature", "0"], "temperature"),
+    (["rnn", "train", "{corpus}", "--checkpoint", "{ckpt}"], "exists and would be overwritten; add --resume"),
+    (["rnn", "train", "{corpus}", "--checkpoint", "{corpus}", "--force"], "is an input of this command"),
+    (["rnn", "train", "{corpus}", "--checkpoint", "/proc/lmstats-test/m.pt"], "cannot write in /proc"),
+    (["rnn", "eval", "--checkpoint", "{ckpt}", "--level", "char"], "--level describes CORPUS, but none was given"),
     (["rnn", "train", "{corpus}", "--device", "cuda"], "no CUDA GPU"),
 ])
 def test_bad_input_one_line_exit_2(trained, tmp_path, args, pattern):
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     corpus, ckpt, _ = trained
+    before = (corpus.read_bytes(), ckpt.read_bytes())
     corpus_folder(tmp_path / "empty", "\n\n")
     corpus_folder(tmp_path / "onetoken", "word\n")
     (tmp_path / "other.txt").write_text("\n".join(f"other words in line {i}" for i in range(40)) + "\n")
@@ -115,3 +128,13 @@ def test_bad_input_one_line_exit_2(trained, tmp_path, args, pattern):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("lmstats: error: "), result.output
     assert pattern.lower() in lines[0].lower()
+    assert (corpus.read_bytes(), ckpt.read_bytes()) == before  # the corpus and the checkpoint are untouched
+
+
+def test_force_overwrites_a_checkpoint(trained, tmp_path):
+    corpus, ckpt, _ = trained
+    path = tmp_path / "f.pt"
+    path.write_bytes(ckpt.read_bytes())
+    result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "1", "--checkpoint", str(path), "--force", "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["history"]["epochs"]) == 1 and "resumed" not in result.stderr

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from lmstats import LmstatsError, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
+from lmstats import CorpusSpec, LmstatsError, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
 
 
 def test_entropy_rate_hand_computed():
@@ -42,7 +42,7 @@ def test_source_lm_plugs_into_the_evaluator(tmp_path):
     src = MarkovSource(SourceConfig(vocab_size=200, n_classes=5, order=1, branching=2, seed=2))
     path = tmp_path / "synth.txt"
     path.write_text(src.text(src.sample(60_000, np.random.default_rng(0))))
-    corpus = load_corpus(path, seed=0)
+    corpus = load_corpus(CorpusSpec(path, seed=0))
     vocab = corpus.build_vocab()
     splits = corpus.encode(vocab)
     truth = SourceLM(src, vocab)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from lmstats import BOS, EOS, PAD, UNK, LmstatsError, Vocab
+from lmstats import CorpusSpec, BOS, EOS, PAD, UNK, LmstatsError, Vocab
 
 
 def test_specials_first_then_descending_count_ties_lexicographic(tiny):
@@ -77,7 +77,7 @@ def test_load_rejects_files_that_are_not_ours(tmp_path, content):
 def test_vocab_is_built_from_train_only(text_file):
     from lmstats import load_corpus
 
-    corpus = load_corpus(text_file, seed=0)
+    corpus = load_corpus(CorpusSpec(text_file, seed=0))
     vocab = corpus.build_vocab()
     train_types = {t for s in corpus.train for t in s}
     assert set(vocab.tokens[3:]) == train_types

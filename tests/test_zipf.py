@@ -8,25 +8,15 @@ import pytest
 from click.testing import CliRunner
 from scipy import optimize, special
 
-from conftest import TINY, assert_one_line_error, shared_corpus
+from helpers import TINY, assert_one_line_error, shared_corpus
 from lmstats.cli import main
 from lmstats.errors import LmstatsError
-from lmstats.zipf import (
-    analyse_zipf,
-    check_frequencies,
-    encode_sentences,
-    fit_heaps,
-    fit_least_squares,
-    fit_mandelbrot,
-    fit_power_law,
-    fit_rank_mle,
-    frequencies,
-    heaps_curve,
-    ngram_type_ids,
-    power_law_ccdf,
-    power_law_pmf,
-    sample_power_law,
-)
+from lmstats.zipf import analyse_zipf
+from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids
+from lmstats.zipf.heaps import fit_heaps, heaps_curve
+from lmstats.zipf.powerlaw import fit_power_law, power_law_ccdf, power_law_pmf, sample_power_law
+from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
+from oracles import zipf_frame
 
 
 def run(args, **kw):
@@ -146,17 +136,17 @@ def test_csn_exponent_is_the_exact_mle_at_its_xmin():
     tail = freqs[freqs >= fit.xmin].astype(float)
     nll = lambda b: b * np.log(tail).sum() + len(tail) * math.log(special.zeta(b, fit.xmin))  # noqa: E731
     direct = optimize.minimize_scalar(nll, bounds=(1.01, 10), method="bounded", options={"xatol": 1e-10})
-    assert fit.beta == pytest.approx(direct.x, abs=1e-6)
+    assert fit.freq_exponent == pytest.approx(direct.x, abs=1e-6)
     assert fit.n_tail == len(tail)
-    assert fit.beta_se == pytest.approx((fit.beta - 1) / math.sqrt(fit.n_tail))
-    assert fit.alpha == pytest.approx(1 / (fit.beta - 1))  # rank exponent of the same law
-    assert fit.beta == pytest.approx(2.3, abs=4 * fit.beta_se)
+    assert fit.freq_exponent_se == pytest.approx((fit.freq_exponent - 1) / math.sqrt(fit.n_tail))
+    assert fit.rank_exponent == pytest.approx(1 / (fit.freq_exponent - 1))  # rank exponent of the same law
+    assert fit.freq_exponent == pytest.approx(2.3, abs=4 * fit.freq_exponent_se)
 
 
 def test_csn_fits_exponents_above_three():
     freqs = power_law_sample(3.5, 1, 20_000, seed=5)
     fit = fit_power_law(freqs, compare=False)
-    assert fit.beta == pytest.approx(3.5, abs=4 * fit.beta_se) and fit.beta > 3.2
+    assert fit.freq_exponent == pytest.approx(3.5, abs=4 * fit.freq_exponent_se) and fit.freq_exponent > 3.2
     assert any("powerlaw 2.0.0 would discard" in w for w in fit.warnings)
 
 
@@ -192,7 +182,7 @@ def assert_agrees(freqs):
     ours = fit_power_law(freqs, compare=False)
     theirs = powerlaw_fit(freqs)
     assert ours.xmin == theirs.xmin
-    assert ours.beta == pytest.approx(theirs.alpha, abs=1e-3)
+    assert ours.freq_exponent == pytest.approx(theirs.alpha, abs=1e-3)  # powerlaw's alpha is our frequency exponent
     assert ours.ks == pytest.approx(theirs.D, abs=1e-4)
     return ours, theirs
 
@@ -211,7 +201,7 @@ def test_agrees_with_powerlaw_on_real_text(order):
 def test_powerlaw_caps_alpha_below_three_and_we_do_not():
     freqs = power_law_sample(3.5, 1, 20_000, seed=5)
     assert powerlaw_fit(freqs).alpha < 3  # its valid range is (0, 3): the true 3.5 cannot come out
-    assert fit_power_law(freqs, compare=False).beta > 3.2
+    assert fit_power_law(freqs, compare=False).freq_exponent > 3.2
 
 
 # -- the analysis, the frame, bad input --------------------------------------------------
@@ -220,9 +210,9 @@ def test_powerlaw_caps_alpha_below_three_and_we_do_not():
 def test_bigram_exponents_are_smaller_than_unigram_ones_on_real_text():
     path = shared_corpus("timemachine") / "timemachine.txt"
     sentences = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
-    frame = analyse_zipf(sentences, (1, 2), compare=False).to_frame()
+    frame = zipf_frame(analyse_zipf(sentences, (1, 2), compare=False))
     assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2]
-    for column in ("ls_alpha", "mle_alpha", "zm_alpha", "csn_alpha"):
+    for column in ("ls_alpha", "mle_alpha", "zm_alpha", "csn_rank_exponent"):
         assert frame.loc[1, column] > frame.loc[2, column], column
 
 
@@ -250,7 +240,9 @@ def test_cli_json_on_the_default_corpus():
     assert (uni["order"], bi["order"]) == (1, 2)
     assert uni["n_types"] < bi["n_types"] and 0 < uni["hapax_ratio"] < 1
     pl = uni["power_law"]
-    assert pl["alpha"] == pytest.approx(1 / (pl["beta"] - 1)) and pl["p_value"] is None
+    assert "alpha" not in pl and "beta" not in pl  # unambiguous: Clauset's alpha is our frequency exponent
+    assert pl["rank_exponent"] == pytest.approx(1 / (pl["freq_exponent"] - 1)) and pl["p_value"] is None
+    assert "Clauset" in data["notation"]["power_law.freq_exponent"]
     assert {c["alternative"] for c in pl["comparisons"]} == {"exponential", "lognormal"}
     assert uni["least_squares"]["alpha"] > bi["least_squares"]["alpha"]
     assert "freqs" not in uni and "scan_ks" not in pl

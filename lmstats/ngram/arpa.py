@@ -13,7 +13,6 @@ ARPA separates words by whitespace.  ``<s>`` gets log10 P = -99, as in lmplz's o
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, read_text
 from lmstats.ngram.counts import NgramCounts, OrderTable
-from lmstats.ngram.model import NgramLM
+from lmstats.ngram.model import ARPA, NgramLM
 from lmstats.ngram.smoothing import Estimate
 from lmstats.vocab import BOS, EOS, UNK, Vocab
 
@@ -54,17 +53,6 @@ def arpa_refusal(smoothing: str, eps_variant: str = "recursive") -> str | None:
     return reasons.get(smoothing)
 
 
-def _why(model: NgramLM) -> str:
-    est = model.estimate_
-    if est.low == "unigram":
-        return "the textbook eps variant interpolates every order with the unigram"
-    if est.low == "uniform":
-        return "add-k backs off to the uniform distribution at every order"
-    if est.gamma_unseen == 0.0:
-        return "MLE gives unseen events probability 0"
-    return "stupid backoff multiplies by 0.4 even for unseen contexts"
-
-
 def _word_matrix(counts: NgramCounts, k: int, cache: dict) -> np.ndarray:
     """(n_k, k) word ids of the stored k-grams, built from the packed prefix rows."""
     if k in cache:
@@ -81,19 +69,19 @@ def _word_matrix(counts: NgramCounts, k: int, cache: dict) -> np.ndarray:
 
 def write_arpa(model: NgramLM, path: str | Path) -> None:
     """Write ``model`` as an ARPA file (atomically)."""
-    model._fitted()
+    model.check_fitted()
     est = model.estimate_
-    if est.low != "lower" or est.gamma_unseen != 1.0:
+    why = arpa_refusal(model.smoothing, model.eps_variant)
+    if why is not None:
         raise LmstatsError(
             f"ARPA is a backoff format whose unseen contexts weigh 1 and whose lower distribution is the next order; "
-            f"the {model.smoothing} model does not have that form ({_why(model)}) — save it with --out MODEL.npz instead"
+            f"the {model.smoothing} model does not have that form ({why}) — save it with --out MODEL.npz instead"
         )
     if any(0xE000 <= ord(ch) <= 0xE020 for tok in model.vocab for ch in tok):
         raise LmstatsError("the vocabulary already uses the private-use characters lmstats uses to escape whitespace in ARPA files")
     vocab = model.vocab
     tokens = np.array([escape_token(t) for t in vocab.tokens], dtype=object)
     counts = model.counts_
-    pad_id = 3 if vocab.has_pad else None
     cache: dict = {}
     sections = []
     sizes = []
@@ -101,8 +89,8 @@ def write_arpa(model: NgramLM, path: str | Path) -> None:
         words = _word_matrix(counts, k, cache)
         prob = est.probs[k - 1]
         keep = np.ones(len(prob), dtype=bool)
-        if k == 1 and pad_id is not None:
-            keep[pad_id] = False
+        if k == 1 and vocab.has_pad:
+            keep[vocab.pad_id] = False
         with np.errstate(divide="ignore"):
             logp = np.log10(prob)
         if k == 1:
@@ -132,7 +120,8 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
     """An :class:`NgramLM` that scores exactly as the ARPA file says (backoff semantics).
 
     Without ``vocab`` the vocabulary is the file's unigrams: ``<unk> <s> </s>`` first, then the
-    others in file order (counts unknown, stored as 0).
+    others in file order (counts unknown, stored as 0).  A malformed file is an
+    :class:`LmstatsError` naming the file and the line.
     """
     text = read_text(Path(path))
     lines = text.split("\n")
@@ -143,16 +132,24 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
     sizes = {}
     i = start + 1
     while i < len(lines) and lines[i].startswith("ngram "):
-        k, n = lines[i][6:].split("=")
-        sizes[int(k)] = int(n)
+        m = re.fullmatch(r"ngram (\d+)=(\d+)\s*", lines[i])
+        if not m:
+            raise LmstatsError(f"{path}, line {i + 1}: malformed header line {lines[i][:60]!r}; expected 'ngram K=COUNT'")
+        sizes[int(m.group(1))] = int(m.group(2))
         i += 1
     if not sizes or sorted(sizes) != list(range(1, len(sizes) + 1)):
         raise LmstatsError(f"{path}: malformed ARPA header (ngram counts {sizes})")
     order = len(sizes)
-    sections = _sections(lines[i:], path)
+    sections = _sections(lines, i, path)
     for k, n in sizes.items():
-        if len(sections.get(k, ())) != n:
-            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {len(sections.get(k, ()))}; it is truncated")
+        found = len(sections.get(k, ()))
+        if found < n:
+            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; it is truncated")
+        if found > n:
+            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; the header's count is wrong — fix it to {found}")
+    extra = sorted(set(sections) - set(sizes))
+    if extra:
+        raise LmstatsError(f"{path}: the file has \\{extra[0]}-grams: entries that the header does not announce")
     uni_words = [unescape_token(w) for w in _columns(sections[1], 1, path)[1]]
     if vocab is None:
         specials = [UNK, BOS, EOS]
@@ -189,18 +186,16 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
         tables.append(OrderTable(k, keys[sort], np.zeros(len(keys), dtype=np.int64), suffix[sort], ids[sort, 0]))
         probs.append(10.0 ** logp[sort])
         backoffs.append(10.0 ** logb[sort])
-    model = NgramLM(vocab, order, "arpa")
-    model.counts_ = NgramCounts(V, vocab.bos_id, tuple(tables), 0)
-    model.estimate_ = Estimate(tuple(probs), tuple(backoffs[:-1]), "lower", 1.0, True, {}, ())
-    model.n_train_tokens_ = 0
-    return model
+    counts = NgramCounts(V, vocab.bos_id, tuple(tables), 0)
+    est = Estimate(tuple(probs), tuple(backoffs[:-1]), "lower", 1.0, True, {}, ())
+    return NgramLM.from_estimate(vocab, counts, est, smoothing=ARPA)
 
 
-def _sections(lines: list[str], path) -> dict[int, list[str]]:
-    """The entry lines of each ``\\k-grams:`` section."""
-    out: dict[int, list[str]] = {}
+def _sections(lines: list[str], first: int, path) -> dict[int, list[tuple[int, str]]]:
+    """The entry lines of each ``\\k-grams:`` section, with their 1-based line numbers."""
+    out: dict[int, list[tuple[int, str]]] = {}
     current = None
-    for line in lines:
+    for number, line in enumerate(lines[first:], first + 1):
         if not line or line.isspace():
             continue
         if line[0] == "\\":
@@ -208,28 +203,31 @@ def _sections(lines: list[str], path) -> dict[int, list[str]]:
                 break
             m = re.fullmatch(r"\\(\d+)-grams:\s*", line)
             if not m:
-                raise LmstatsError(f"{path}: unexpected line {line[:40]!r}")
+                raise LmstatsError(f"{path}, line {number}: unexpected line {line[:40]!r}")
             current = out.setdefault(int(m.group(1)), [])
             continue
         if current is None:
-            raise LmstatsError(f"{path}: n-gram entries before any \\k-grams: section")
-        current.append(line)
+            raise LmstatsError(f"{path}, line {number}: n-gram entries before any \\k-grams: section")
+        current.append((number, line))
     return out
 
 
-def _columns(entries: list[str], k: int, path):
+def _columns(entries: list[tuple[int, str]], k: int, path):
     """log10 probabilities, word strings ("w1 w2 .."), log10 backoffs (0 where absent)."""
     logp = np.empty(len(entries))
     logb = np.zeros(len(entries))
     words = []
-    for j, line in enumerate(entries):
+    for j, (number, line) in enumerate(entries):
         fields = _FIELDS.split(line.strip(" \t\r"))
         if len(fields) not in (k + 1, k + 2):
-            raise LmstatsError(f"{path}: malformed {k}-gram line {line[:60]!r}")
-        logp[j] = float(fields[0])
+            raise LmstatsError(f"{path}, line {number}: malformed {k}-gram line {line[:60]!r}; expected log10 P, {k} words and an optional backoff")
+        try:
+            logp[j] = float(fields[0])
+            if len(fields) == k + 2:
+                logb[j] = float(fields[k + 1])
+        except ValueError:
+            raise LmstatsError(f"{path}, line {number}: {line[:60]!r} has a field that is not a number where log10 P or the backoff belongs") from None
         words.append(" ".join(fields[1 : k + 1]))
-        if len(fields) == k + 2:
-            logb[j] = float(fields[k + 1])
     return logp, words, logb
 
 
@@ -245,9 +243,3 @@ def _rows_of(tables: list[OrderTable], ids: np.ndarray, V: int, path) -> np.ndar
             raise LmstatsError(f"{path}: an n-gram's prefix or suffix is missing from the lower order; the ARPA file is inconsistent")
         rows = pos
     return rows
-
-
-def log10_sentence_scores(model: NgramLM, units) -> np.ndarray:
-    """Total log10 probability of each unit (what KenLM's ``score(sentence)`` returns)."""
-    lp = model.logprobs_lines(units) / math.log(10)
-    return np.add.reduceat(lp, units.bounds[:-1]) if len(units) else np.zeros(0)

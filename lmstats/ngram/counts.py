@@ -10,7 +10,7 @@ stay below ``rows_{k-1} * V`` (< 2^63 for any realistic corpus), and all k-grams
 context are contiguous.  For each k-gram the table also keeps the row of its suffix
 (w_2 .. w_k) in the table of order k-1, which gives continuation counts and the backoff chain.
 
-Sequences are counted as ``<s> w_1 .. w_T`` (the scored units of :mod:`lmstats.lines`, which
+Sequences are counted as ``<s> w_1 .. w_T`` (the scored units of :mod:`lmstats.units`, which
 end with ``</s>``): an n-gram never reaches before the ``<s>`` of its unit, so contexts at the
 start of a sentence are shorter than N-1 (KenLM's convention), and ``<s>`` is never predicted.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.lines import Lines
+from lmstats.encoded import Lines
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,7 +178,7 @@ def build_indexes(counts: NgramCounts) -> list[KeyIndex | None]:
     return [None] + [KeyIndex(t.keys) for t in counts.tables[1:]]
 
 
-def lookup_rows(counts: NgramCounts, pos: Positions, indexes: list[KeyIndex | None] | None = None) -> list[NDArray[np.int64]]:
+def lookup_rows(counts: NgramCounts, pos: Positions, indexes: list[KeyIndex | None]) -> list[NDArray[np.int64]]:
     """For every order k, the row of the k-gram ending at each position (-1 if not in the model)."""
     V = counts.vocab_size
     ids = pos.ids
@@ -191,24 +191,7 @@ def lookup_rows(counts: NgramCounts, pos: Positions, indexes: list[KeyIndex | No
         cand = cand[prev[cand - 1] >= 0]
         if len(cand) and len(table):
             keys = prev[cand - 1] * V + ids[cand]
-            out[cand] = indexes[k - 1].find(keys) if indexes is not None else find_keys(table.keys, keys)
+            out[cand] = indexes[k - 1].find(keys)
         rows.append(out)
     return rows
 
-
-def find_keys(sorted_keys: NDArray[np.int64], queries: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Index of each query in ``sorted_keys``, -1 where absent.
-
-    Queries are sorted first: ``searchsorted`` with sorted needles walks the table in order
-    (cache-friendly), which is several times faster on large tables than random probes.
-    """
-    if len(sorted_keys) == 0:
-        return np.full(len(queries), -1, dtype=np.int64)
-    order = np.argsort(queries)
-    ordered = queries[order]
-    idx = np.searchsorted(sorted_keys, ordered)
-    idx[idx == len(sorted_keys)] = 0
-    idx[sorted_keys[idx] != ordered] = -1
-    out = np.empty(len(queries), dtype=np.int64)
-    out[order] = idx
-    return out

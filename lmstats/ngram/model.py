@@ -8,8 +8,9 @@ position and each order k = 2..N whose full context exists in the sentence,
         = gamma_unseen · low          otherwise,
 
 starting from the unigram ``p_1 = P_1(w)``; a context shorter than k-1 (the start of a
-sentence, KenLM's convention) keeps ``p_{k-1}``.  One ``searchsorted`` per order finds the
-rows for all positions at once.
+sentence, KenLM's convention) keeps ``p_{k-1}``.  Words outside the predictable set
+(``<s>``, ``<pad>``) get probability 0 whatever the smoother's arithmetic says.  A hash
+index per order finds the rows of all positions at once.
 """
 
 from __future__ import annotations
@@ -22,23 +23,28 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.corpus import CorpusSpec, VocabSpec
+from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
-from lmstats.lines import EVAL_MODES, EncodedSplit, Lines
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
-from lmstats.ngram.smoothing import Estimate, SmoothingSpec, estimate, predictable_mask
-from lmstats.vocab import Vocab
+from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
+from lmstats.protocol import LanguageModel
+from lmstats.units import check_mode, scored_units
+from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
+ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 _FORMAT = "lmstats-ngram"
 
 
-class NgramLM:
+class NgramLM(LanguageModel):
     """An n-gram language model over a fixed vocabulary (scikit-learn shape: fit -> self).
 
     ``NgramLM(vocab, order=3, smoothing="mkn")``; ``eps`` (one value or one per order) and
     ``eps_variant`` for ``eps``; ``k`` for ``lidstone``; ``mode`` says how training text is cut
-    into units (``sentence`` or ``stream``, as in the evaluator).
+    into units (``sentence`` or ``stream``, as in the evaluator).  Every parameter is checked
+    here, so a bad value (or, through :meth:`resmooth`, a misspelt name) fails at once.
     """
 
     def __init__(
@@ -49,45 +55,65 @@ class NgramLM:
         *,
         eps: float | tuple[float, ...] = 1.0,
         eps_variant: str = "recursive",
-        k: float = 1.0,
+        k: float = DEFAULT_ADD_K,
         mode: str = "sentence",
         discount_fallback: bool = True,
     ):
-        self.vocab = vocab
-        self.order = order
+        if not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
+            raise LmstatsError(f"n-gram order must be an integer in 1..{MAX_ORDER}, got {order!r}; e.g. --n 3")
+        self._vocab = vocab
+        self.order = int(order)
         self.smoothing = smoothing
-        self.eps = eps
+        self.eps = tuple(float(e) for e in eps) if isinstance(eps, (tuple, list)) else eps
         self.eps_variant = eps_variant
         self.k = k
-        self.mode = mode
+        self.mode = check_mode(mode)
         self.discount_fallback = discount_fallback
+        if smoothing != ARPA:
+            spec = self._spec()
+            if smoothing == "eps":
+                spec.eps_for(self.order)  # one ε or one per order
 
-    # -- fitting --------------------------------------------------------------------------
-    def _check(self) -> SmoothingSpec:
-        if not isinstance(self.order, (int, np.integer)) or not 1 <= self.order <= MAX_ORDER:
-            raise LmstatsError(f"n-gram order must be an integer in 1..{MAX_ORDER}, got {self.order!r}; e.g. --n 3")
-        if self.mode not in EVAL_MODES:
-            raise LmstatsError(f"mode must be one of {EVAL_MODES}, got {self.mode!r}")
+    @property
+    def vocab(self) -> Vocab:
+        return self._vocab
+
+    def _spec(self) -> SmoothingSpec:
         return SmoothingSpec(self.smoothing, self.eps, self.eps_variant, self.k, self.discount_fallback)
 
+    def params(self) -> dict:
+        """The constructor's keyword arguments (JSON-ready)."""
+        eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
+        return {
+            "order": self.order, "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
+            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
+        }
+
+    # -- fitting --------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None) -> NgramLM:
         """Count the training split (cut into units by ``mode``) and smooth.
 
         ``on_order(k)`` is called as each order is counted (progress reporting).
         """
-        spec = self._check()
-        if train.vocab != self.vocab:
-            raise LmstatsError("the training split is encoded with another vocabulary than the model's; encode it with the model's vocab")
-        units = train.units(self.mode)
+        if self.smoothing == ARPA:
+            raise LmstatsError("a model read from an ARPA file has no counts to refit; fit a new NgramLM with a smoother")
+        check_same_vocab(self.vocab, train.vocab, "the training split", "encode it with the model's vocab", against="the model")
+        units = scored_units(train, self.mode)
         if units.n_tokens == 0:
             raise LmstatsError("the training split has no tokens; give a larger corpus")
         self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
-        self.estimate_ = estimate(self.counts_, spec, self._mask())
+        self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
         self.n_train_tokens_ = units.n_tokens
         return self
 
-    def _mask(self):
-        return predictable_mask(len(self.vocab), self.vocab.bos_id, 3 if self.vocab.has_pad else None)
+    @classmethod
+    def from_estimate(cls, vocab: Vocab, counts: NgramCounts, est: Estimate, *, n_train_tokens: int = 0, **params) -> NgramLM:
+        """A fitted model from its count tables and probabilities (a saved model, an ARPA file)."""
+        model = cls(vocab, counts.order, **params)
+        model.counts_ = counts
+        model.estimate_ = est
+        model.n_train_tokens_ = n_train_tokens
+        return model
 
     def resmooth(self, **params) -> NgramLM:
         """A copy with other smoothing parameters, reusing the fitted counts (no recount)."""
@@ -97,37 +123,34 @@ class NgramLM:
         """A model of a lower ``order`` (and other smoothing ``params``) from these counts.
 
         The count tables of orders 1..order are exactly what fitting that order would count,
-        so a comparison over orders counts the text once.
+        so a comparison over orders counts the text once.  ``params`` are constructor
+        arguments; an unknown name is a ``TypeError``, a bad value an :class:`LmstatsError`.
         """
-        self._fitted()
+        self.check_fitted()
+        if self.smoothing == ARPA:
+            raise LmstatsError("a model read from an ARPA file has no counts to smooth again")
         if not 1 <= order <= self.order:
             raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
+        kwargs = {k: v for k, v in self.params().items() if k != "order"} | params
         counts = self.counts_
         sliced = NgramCounts(counts.vocab_size, counts.bos_id, counts.tables[:order], counts.n_units)
-        model = NgramLM.__new__(NgramLM)
-        model.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_") and not k.startswith("_")})
-        model.order = order
-        for name, value in params.items():
-            setattr(model, name, value)
-        spec = model._check()
-        model.counts_ = sliced
-        model.n_train_tokens_ = self.n_train_tokens_
-        model.estimate_ = estimate(sliced, spec, model._mask())
-        return model
+        model = NgramLM(self.vocab, order, **kwargs)
+        return NgramLM.from_estimate(self.vocab, sliced, estimate(sliced, model._spec(), self.vocab.predictable_mask),
+                                     n_train_tokens=self.n_train_tokens_, **kwargs)
 
-    def _fitted(self) -> None:
+    def check_fitted(self) -> None:
         if not hasattr(self, "estimate_"):
             raise LmstatsError("this n-gram model is not fitted; call fit(train) or load a saved model")
 
     @property
     def is_distribution(self) -> bool:
-        self._fitted()
+        self.check_fitted()
         return self.estimate_.is_distribution
 
     # -- scoring --------------------------------------------------------------------------
     def build_index(self) -> NgramLM:
         """Build the hash lookup tables scoring uses now (otherwise done at the first scoring call)."""
-        self._fitted()
+        self.check_fitted()
         self._indexes()
         return self
 
@@ -139,16 +162,17 @@ class NgramLM:
 
     def logprobs_lines(self, units: Lines) -> NDArray[np.float64]:
         """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,)."""
-        self._fitted()
+        self.check_fitted()
         est = self.estimate_
         if len(units.ids) and (units.ids.min() < 0 or units.ids.max() >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
         pos = layout(units, self.vocab.bos_id)
         rows = lookup_rows(self.counts_, pos, self._indexes())
         ids = pos.ids
+        mask = self.vocab.predictable_mask
         p = est.probs[0][ids]
         p1 = p.copy() if est.low == "unigram" else None
-        uniform = 1.0 / self._mask().sum()
+        uniform = 1.0 / mask.sum()
         # Only the positions whose full context of order k exists change at order k.  For the
         # interpolated smoothers (gamma_unseen = 1, recursive), a context that is not stored
         # leaves p as it is, so only positions with a stored context are touched.
@@ -166,31 +190,29 @@ class NgramLM:
             gamma = np.where(h >= 0, est.backoffs[k - 2][np.maximum(h, 0)], est.gamma_unseen)
             low = p[at] if est.low == "lower" else (p1[at] if est.low == "unigram" else uniform)
             p[at] = np.where(g >= 0, est.probs[k - 1][np.maximum(g, 0)], gamma * low)
+        p[~mask[ids]] = 0.0  # <s>/<pad> are never predicted (add-k's uniform part would give them mass)
         with np.errstate(divide="ignore"):
             return np.log(p[pos.scored])
 
     def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
         """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        return self.logprobs_lines(Lines(ids, np.array([0, len(ids)], dtype=np.int64)))
+        return self.logprobs_lines(Lines.single(ids))
 
     # -- persistence ----------------------------------------------------------------------
-    def params(self) -> dict:
-        eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
-        return {
-            "order": int(self.order), "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
-            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
-        }
+    def save(self, path: str | Path, *, corpus: CorpusSpec | None = None, vocab_spec: VocabSpec | None = None) -> None:
+        """Compact binary save: numpy arrays in an uncompressed .npz, loaded without parsing.
 
-    def save(self, path: str | Path) -> None:
-        """Compact binary save: numpy arrays in an uncompressed .npz, loaded without parsing."""
-        self._fitted()
+        ``corpus``/``vocab_spec``: how the training text and vocabulary were made; stored so
+        that ``lmstats ngram --load`` can score the same corpus without being told again.
+        """
+        self.check_fitted()
         est = self.estimate_
         meta = {
             "format": _FORMAT, "version": 1, "params": self.params(), "vocab": self.vocab.to_dict(),
             "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
             "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
             "n_units": self.counts_.n_units, "n_train_tokens": self.n_train_tokens_,
+            "corpus": corpus.to_dict() if corpus else None, "vocab_spec": vocab_spec.to_dict() if vocab_spec else None,
         }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
         for t in self.counts_.tables:
@@ -203,6 +225,7 @@ class NgramLM:
 
     @classmethod
     def load(cls, path: str | Path) -> NgramLM:
+        """A model written by :meth:`save`; ``corpus_spec_``/``vocab_spec_`` say what it was trained on (or None)."""
         path = Path(path)
         if not path.is_file():
             raise LmstatsError(f"{path}: no such model file")
@@ -211,31 +234,35 @@ class NgramLM:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
                 if meta.get("format") != _FORMAT:
                     raise KeyError("format")
-                order = meta["params"]["order"]
                 arrays = {name: data[name] for name in data.files}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
             raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; refit and save it again") from None
         vocab = Vocab.from_dict(meta["vocab"], source=str(path))
         params = meta["params"]
-        eps = tuple(params["eps"]) if isinstance(params["eps"], list) else params["eps"]
-        model = cls(vocab, order, params["smoothing"], eps=eps, eps_variant=params["eps_variant"], k=params["k"], mode=params["mode"], discount_fallback=params["discount_fallback"])
-        try:
-            tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"]) for k in range(1, order + 1))
-            probs = tuple(arrays[f"prob{k}"] for k in range(1, order + 1))
-            backoffs = tuple(arrays[f"backoff{k}"] for k in range(1, order))
-        except KeyError:
-            raise LmstatsError(f"{path}: the model file lacks arrays; it is truncated or not ours") from None
-        model.counts_ = NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"])
-        model.estimate_ = Estimate(probs, backoffs, meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()}, tuple(meta["warnings"]))
-        model.n_train_tokens_ = meta["n_train_tokens"]
+        order = params.pop("order")
+        missing = [name for k in range(1, order + 1) for name in (f"keys{k}", f"counts{k}", f"suffix{k}", f"first{k}", f"prob{k}")
+                   + ((f"backoff{k}",) if k < order else ()) if name not in arrays]
+        if missing:
+            raise LmstatsError(f"{path}: the model file lacks the arrays {', '.join(missing)}; it is truncated or not ours — refit and save it again")
+        tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"]) for k in range(1, order + 1))
+        est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
+                       meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
+                       tuple(meta["warnings"]))
+        model = cls.from_estimate(vocab, NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"]), est,
+                                  n_train_tokens=meta["n_train_tokens"], **params)
+        model.corpus_spec_ = CorpusSpec.from_dict(meta["corpus"]) if meta.get("corpus") else None
+        model.vocab_spec_ = VocabSpec.from_dict(meta["vocab_spec"]) if meta.get("vocab_spec") else None
         return model
 
     def describe(self) -> dict:
-        self._fitted()
-        return self.params() | {
-            "ngrams_per_order": [len(t) for t in self.counts_.tables],
-            "discounts": {str(k): v for k, v in self.estimate_.discounts.items()},
-            "is_distribution": self.estimate_.is_distribution,
-            "warnings": list(self.estimate_.warnings),
-        }
-
+        """Parameters and fitted facts (JSON-ready); ``discounts`` only for the discounting smoothers."""
+        self.check_fitted()
+        out = self.params() | {"ngrams_per_order": [len(t) for t in self.counts_.tables]}
+        if self.smoothing != "eps":
+            out.pop("eps")
+            out.pop("eps_variant")
+        if self.smoothing != "lidstone":
+            out.pop("k")
+        if self.estimate_.discounts:
+            out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
+        return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}

@@ -23,7 +23,8 @@ T(h) = number of distinct w after h):
              P(w) = (c(w) + ε₁/V) / (n + ε₁), P(w|h) = (c(hw) + ε_k·P_low(w)) / (C(h) + ε_k);
              P_low is the next-lower order (``recursive``, default) or the unigram
              (``textbook``, exactly d2l's formulas).
-``laplace``  NLTK's Laplace: (c(hw) + 1) / (C(h) + V); ``lidstone``: add-k with any k > 0.
+``laplace``  NLTK's Laplace: (c(hw) + 1) / (C(h) + V); ``lidstone``: add-k with any k > 0
+             (default :data:`DEFAULT_ADD_K` = 0.5, the Jeffreys-Perks "expected likelihood" value).
 ``mle``      c(hw) / C(h); unseen events get probability 0 (infinite perplexity, counted).
 ``wb``       interpolated Witten-Bell: (c(hw) + T(h)·P_low(w)) / (C(h) + T(h)), uniform below unigrams.
 ``abs``      interpolated absolute discounting, D_k = n₁/(n₁ + 2n₂) per order.
@@ -37,6 +38,7 @@ T(h) = number of distinct w after h):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +52,7 @@ EPS_VARIANTS = ("recursive", "textbook")
 # KenLM's --discount_fallback defaults, used where counts-of-counts leave a discount undefined
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
 STUPID_ALPHA = 0.4
+DEFAULT_ADD_K = 0.5  # lidstone's k, the same in the library, the CLI and reports
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +62,7 @@ class Estimate:
     low: str  # lower | unigram | uniform
     gamma_unseen: float
     is_distribution: bool
-    discounts: dict = field(default_factory=dict)  # order -> list of discounts
+    discounts: dict = field(default_factory=dict)  # order -> list of discounts (abs, kn, mkn only)
     warnings: tuple[str, ...] = ()
 
 
@@ -70,7 +73,7 @@ class SmoothingSpec:
     name: str = "mkn"
     eps: tuple[float, ...] | float = 1.0
     eps_variant: str = "recursive"
-    k: float = 1.0  # lidstone's additive constant
+    k: float = DEFAULT_ADD_K  # lidstone's additive constant
     discount_fallback: bool = True
 
     def __post_init__(self) -> None:
@@ -94,18 +97,38 @@ class SmoothingSpec:
         return tuple(float(e) for e in eps)
 
 
-def predictable_mask(vocab_size: int, bos_id: int, pad_id: int | None) -> NDArray[np.bool_]:
-    mask = np.ones(vocab_size, dtype=bool)
-    mask[bos_id] = False
-    if pad_id is not None:
-        mask[pad_id] = False
-    return mask
-
-
 def estimate(counts: NgramCounts, spec: SmoothingSpec, mask: NDArray[np.bool_]) -> Estimate:
-    """Probabilities and backoff weights of every stored n-gram under ``spec``."""
-    fn = _SMOOTHERS[spec.name]
-    return fn(counts, spec, mask)
+    """Probabilities and backoff weights of every stored n-gram under ``spec``.
+
+    ``mask`` is the vocabulary's predictable set (``Vocab.predictable_mask``).  Raises
+    :class:`LmstatsError` when a parameter is so small that some probability underflows to 0.
+    """
+    est = _SMOOTHERS[spec.name](counts, spec, mask)
+    if est.is_distribution and est.gamma_unseen > 0:  # not MLE (zeros by design) nor stupid backoff
+        _check_no_underflow(est, mask, spec)
+    return est
+
+
+def _check_no_underflow(est: Estimate, mask: NDArray[np.bool_], spec: SmoothingSpec) -> None:
+    """The smallest probability the model can give a predictable word must be a positive float.
+
+    A lower bound of every probability: the smallest unigram, then per order the smallest
+    backoff weight times the bound of what it multiplies (the order below, the unigram or
+    the uniform 1/V); stored n-grams get at least that much.
+    """
+    with np.errstate(divide="ignore"):
+        log_p1 = float(np.log(est.probs[0][mask].min()))
+        log_bound = log_p1
+        for gamma in est.backoffs:
+            low = {"lower": log_bound, "unigram": log_p1, "uniform": -math.log(mask.sum())}[est.low]
+            log_gamma = float(np.log(gamma.min())) if len(gamma) else 0.0
+            log_bound = min(log_bound, log_gamma + low)
+    if not log_bound > math.log(np.finfo(np.float64).tiny):
+        what = {"eps": f"eps={spec.eps!r}", "lidstone": f"k={spec.k!r}"}.get(spec.name, f"the {spec.name} smoothing")
+        raise LmstatsError(
+            f"{what} is so small that some probabilities underflow to 0 in float64 (the smallest would be e^{log_bound:.4g}); "
+            "give a larger value (e.g. --eps 1e-6), or use --smoothing mle for zero probabilities on purpose"
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -175,14 +198,14 @@ def _eps(counts, spec, mask):
     eps = spec.eps_for(counts.order)
     low = "lower" if spec.eps_variant == "recursive" else "unigram"
     probs, backoffs = _additive(counts, spec, mask, eps, low)
-    return Estimate(tuple(probs), tuple(backoffs), low, 1.0, True, {"eps": list(eps), "variant": spec.eps_variant})
+    return Estimate(tuple(probs), tuple(backoffs), low, 1.0, True)
 
 
 def _add_k(counts, spec, mask, k):
     B = int(mask.sum())
     # add-k at every order: (c + k) / (C + kB); the unigram is the same with ε₁ = kB, ε₁/B = k.
     probs, backoffs = _additive(counts, spec, mask, (k * B,) * counts.order, "uniform", unigram_eps=k)
-    return Estimate(tuple(probs), tuple(backoffs), "uniform", 1.0, True, {"k": k, "bins": B})
+    return Estimate(tuple(probs), tuple(backoffs), "uniform", 1.0, True)
 
 
 def _laplace(counts, spec, mask):
@@ -331,7 +354,7 @@ def _mkn(counts, spec, mask):
 
 def _stupid(counts, spec, mask):
     probs, backoffs = _relative_frequencies(counts, mask, STUPID_ALPHA)
-    return Estimate(probs, backoffs, "lower", STUPID_ALPHA, False, {"alpha": STUPID_ALPHA})
+    return Estimate(probs, backoffs, "lower", STUPID_ALPHA, False)
 
 
 _SMOOTHERS = {

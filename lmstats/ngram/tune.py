@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
-from lmstats.lines import EncodedSplit
+from lmstats.encoded import EncodedSplit
+from lmstats.errors import LmstatsError
 from lmstats.ngram.model import NgramLM
+from lmstats.units import scored_units
 
 LOG10_BOUNDS = (-4.0, 7.0)
 
@@ -30,11 +31,13 @@ def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: flo
     value for every order, or a starting value per order (e.g. the tuned ε of a lower-order
     model followed by 1.0).  Deterministic.
     """
-    model._fitted()
-    units = valid.units(model.mode)
+    from scipy.optimize import minimize_scalar  # here: scipy costs every command 0.1-0.2 s of start-up
+
+    model.check_fitted()
+    units = scored_units(valid, model.mode)
     eps = [float(e) for e in start] if isinstance(start, tuple) else [float(start)] * model.order
     if len(eps) != model.order:
-        raise ValueError(f"start needs {model.order} values, got {len(eps)}")
+        raise LmstatsError(f"start needs one ε or {model.order} (one per order), got {len(eps)}")
     curve: list[tuple[int, float, float]] = []
 
     def valid_ppl(order_idx: int, log_e: float) -> float:

@@ -1,21 +1,27 @@
 """RNN language models: the from-scratch RNN and torch's RNN/GRU/LSTM, full or adaptive softmax.
 
 ``RNNConfig`` -> :func:`build_net` -> :func:`train_rnn` -> :class:`RNNLM` (the protocol
-adapter the shared evaluator scores); checkpoints in :mod:`lmstats.rnn.checkpoint`,
-sampling in :mod:`lmstats.rnn.generate`.
+adapter the shared evaluator scores); output layers in :mod:`lmstats.rnn.softmax`, networks in
+:mod:`lmstats.rnn.nets`, checkpoints in :mod:`lmstats.rnn.checkpoint`, sampling in
+:mod:`lmstats.rnn.sampling`.  The names below are imported on first use, so that
+the CLI can read :mod:`lmstats.rnn.config` without importing torch (2-3 s of start-up).
 """
 
-from lmstats.rnn.batching import random_batches, sequential_batches
-from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net
-from lmstats.rnn.config import RNNConfig
-from lmstats.rnn.generate import generate
-from lmstats.rnn.lm import RNNLM
-from lmstats.rnn.model import AdaptiveSoftmax, FullSoftmax, RNNNet, ScratchRNN, TiedAdaptiveSoftmax, build_net, resolve_device, scratch_bptt
-from lmstats.rnn.train import EpochRecord, TrainHistory, train_rnn
+import importlib
 
-__all__ = [
-    "AdaptiveSoftmax", "EpochRecord", "FullSoftmax", "RNNConfig", "RNNLM", "RNNNet", "ScratchRNN", "TiedAdaptiveSoftmax",
-    "TrainHistory",
-    "build_net", "check_compatible", "generate", "load_checkpoint", "load_net", "random_batches", "resolve_device",
-    "scratch_bptt", "sequential_batches", "train_rnn",
-]
+_EXPORTS = {
+    "random_batches": "batching", "sequential_batches": "batching",
+    "check_compatible": "checkpoint", "load_checkpoint": "checkpoint", "load_net": "checkpoint",
+    "RNNConfig": "config", "generate": "sampling", "RNNLM": "lm",
+    "RNNNet": "nets", "ScratchRNN": "nets", "build_net": "nets", "resolve_device": "nets",
+    "AdaptiveSoftmax": "softmax", "FullSoftmax": "softmax", "TiedAdaptiveSoftmax": "softmax",
+    "EpochRecord": "train", "TrainHistory": "train", "train_rnn": "train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """The public names, imported on first use (PEP 562): ``lmstats.rnn.config`` stays free of torch."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lmstats.rnn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"lmstats.rnn.{_EXPORTS[name]}"), name)

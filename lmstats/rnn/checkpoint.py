@@ -2,7 +2,8 @@
 
 Contents (plain tensors, numbers, strings, lists and dicts, so ``torch.load(weights_only=True)``
 reads it): the vocabulary and its fingerprint, the :class:`RNNConfig`, the caller's ``meta``
-(the CLI stores how the corpus was read), the parameters, and under ``training`` the optimizer,
+(:func:`corpus_meta`: the :class:`~lmstats.corpus.CorpusSpec` and
+:class:`~lmstats.corpus.VocabSpec` of the training text), the parameters, and under ``training`` the optimizer,
 scheduler, RNG states, carried hidden state, position in the epoch and the history.  Files are
 written atomically: an interrupted save leaves the previous checkpoint in place.
 """
@@ -14,14 +15,26 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.rnn.config import RNNConfig
-from lmstats.rnn.model import build_net
-from lmstats.vocab import Vocab
+from lmstats.rnn.nets import build_net
+from lmstats.vocab import Vocab, check_same_vocab
 
 FORMAT = "lmstats-rnn"
-VERSION = 1
+VERSION = 2  # 2: meta holds the corpus and vocabulary specs; resume restores the epoch's batch draw
+
+
+def corpus_meta(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir: str | None = None) -> dict:
+    """What a checkpoint records about its training text (so ``rnn eval`` can find it again)."""
+    return {"corpus": corpus.to_dict(), "vocab_spec": vocab_spec.to_dict(), "data_dir": data_dir}
+
+
+def stored_corpus(ckpt: dict) -> tuple[CorpusSpec | None, VocabSpec | None]:
+    meta = ckpt.get("meta") or {}
+    corpus, vocab = meta.get("corpus"), meta.get("vocab_spec")
+    return (CorpusSpec.from_dict(corpus) if corpus else None), (VocabSpec.from_dict(vocab) if vocab else None)
 
 
 def checkpoint_payload(net: nn.Module, vocab: Vocab, config: RNNConfig, meta: dict | None, training: dict | None) -> dict:
@@ -65,12 +78,9 @@ def checkpoint_config(ckpt: dict) -> RNNConfig:
 
 def check_compatible(ckpt: dict, vocab: Vocab, config: RNNConfig | None = None, *, source: str = "checkpoint") -> None:
     """Refuse a checkpoint trained under another vocabulary (or, given ``config``, another architecture)."""
-    if ckpt["vocab_fingerprint"] != vocab.fingerprint:
-        raise LmstatsError(
-            f"{source}: the checkpoint was trained with another vocabulary ({len(ckpt['vocab']['tokens'])} types) than "
-            f"this corpus's train vocabulary ({len(vocab)} types); perplexities are only comparable under one vocabulary — "
-            "use the corpus and options it was trained with, or train anew (another --checkpoint, no --resume)"
-        )
+    check_same_vocab(vocab, checkpoint_vocab(ckpt), f"{source}: the checkpoint",
+                     "use the corpus and options it was trained with, or train anew (another --checkpoint, no --resume)",
+                     against="this corpus's training split")
     if config is not None:
         saved = checkpoint_config(ckpt).architecture()
         differ = [f"{k} {saved[k]!r} vs {v!r}" for k, v in config.architecture().items() if saved[k] != v]

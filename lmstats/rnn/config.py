@@ -12,13 +12,14 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from lmstats.errors import LmstatsError
-from lmstats.lines import EVAL_MODES
+from lmstats.units import EVAL_MODES
 
 CELLS = ("lstm", "gru", "rnn", "scratch")
 SOFTMAXES = ("full", "adaptive")
 BATCHINGS = ("sequential", "random")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("plateau", "linear")
+DEVICES = ("auto", "cpu", "cuda")
 ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "tie", "softmax", "cutoffs", "div_value")
 
 

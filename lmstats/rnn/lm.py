@@ -20,7 +20,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from lmstats.lines import Lines
+from lmstats.encoded import Lines
+from lmstats.protocol import LanguageModel
 from lmstats.vocab import Vocab
 
 
@@ -36,10 +37,8 @@ def inference(net: nn.Module):
         net.train(was_training)
 
 
-class RNNLM:
-    """The protocol adapter over a network from :func:`lmstats.rnn.model.build_net`."""
-
-    is_distribution = True
+class RNNLM(LanguageModel):
+    """The protocol adapter over a network from :func:`lmstats.rnn.nets.build_net`."""
 
     def __init__(self, net: nn.Module, vocab: Vocab, *, device: str | torch.device = "cpu",
                  chunk_len: int = 2048, batch_tokens: int = 8192, output_rows: int = 2048):
@@ -110,10 +109,3 @@ class RNNLM:
         keep_t = torch.from_numpy(keep).to(self.device)
         nll = self._nll(feats[keep_t], torch.from_numpy(Y[keep]).to(self.device))  # row-major = src order
         out[src] = -nll.double().cpu().numpy()
-
-    def next_log_probs(self, context: NDArray[np.int64]) -> NDArray[np.float64]:
-        """ln P(w | <s>, context) for every id w (the full distribution after ``context``); shape (V,)."""
-        inputs = np.concatenate([[self.vocab.bos_id], np.asarray(context, dtype=np.int64)]).astype(np.int64)
-        with inference(self.net):
-            feats, _ = self.net(torch.from_numpy(inputs).to(self.device)[None], None)  # (1, T, D)
-            return self.net.output.log_probs(feats[0, -1:])[0].double().cpu().numpy()

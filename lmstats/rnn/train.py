@@ -16,8 +16,18 @@ torch's global RNG, which ``train_rnn`` forks and seeds from ``config.seed`` (th
 state is left untouched).  Same seed and same thread count give identical numbers on the CPU (under a time budget the run
 length, and with the linear schedule the rates, depend on the clock).
 
-Ctrl-C: the current step finishes, a checkpoint of the exact position (mid-epoch included)
-is written, and ``KeyboardInterrupt`` is raised; resuming from it continues identically.
+Budget: ``config.time_budget`` is wall-clock seconds for training *and* per-epoch validation.
+Before each step the trainer compares the time spent plus the expected cost of the
+validation that closes the epoch with the budget, and stops (then validates) when the next
+step would not leave time for it.  The expected cost comes from a short timed probe of the
+validation split at the start (a prefix of its lines, scaled by tokens) and, after each
+validation, from the last one measured.  Final scoring of valid/test is the caller's, timed
+apart.
+
+Ctrl-C: the current step (or validation) finishes, a checkpoint of the exact position is
+written, and ``KeyboardInterrupt`` is raised; resuming from it continues identically, wherever
+the interruption came (mid-epoch, during validation, or between epochs): the batches of an
+epoch are always redrawn from the random state saved at the epoch's start.
 """
 
 from __future__ import annotations
@@ -33,14 +43,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate
-from lmstats.lines import EncodedSplit
+from lmstats.encoded import EncodedSplit, Lines
 from lmstats.rnn.batching import check_stream, random_batches, sequential_batches
 from lmstats.rnn.checkpoint import checkpoint_payload, save_checkpoint
 from lmstats.rnn.config import RNNConfig
 from lmstats.rnn.lm import RNNLM
-from lmstats.rnn.model import detach_state
+from lmstats.vocab import check_same_vocab
+from lmstats.rnn.nets import detach_state
+from lmstats.units import scored_units
 
 
 @dataclass(frozen=True)
@@ -71,15 +82,24 @@ class EpochRecord:
 class TrainHistory:
     epochs: tuple[EpochRecord, ...]
     stopped: str  # "epochs" | "time budget"
-    elapsed: float
+    elapsed: float  # wall-clock seconds of training and validation (resumed runs included)
+    valid_seconds: float = 0.0  # of which per-epoch validation (and the budget probe)
+    resumed_from: dict | None = None  # {"epoch": finished epochs, "step": batches into the next} when resumed
 
     @property
     def best_valid_ppl(self) -> float:
         return min((e.valid_ppl for e in self.epochs), default=math.nan)
 
+    @property
+    def tokens_per_s(self) -> float:
+        """Mean training speed of the run: all training tokens over all training seconds."""
+        seconds = sum(e.train_seconds for e in self.epochs)
+        return sum(e.train_tokens for e in self.epochs) / seconds if seconds > 0 else math.nan
+
     def to_dict(self) -> dict:
         return {"epochs": [e.to_dict() for e in self.epochs], "stopped": self.stopped, "elapsed": self.elapsed,
-                "best_valid_ppl": self.best_valid_ppl}
+                "valid_seconds": self.valid_seconds, "resumed_from": self.resumed_from, "best_valid_ppl": self.best_valid_ppl,
+                "tokens_per_s": self.tokens_per_s}
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,8 @@ class _Position:
     epoch_nll_sum: float = 0.0
     epoch_tokens: int = 0
     rng_epoch_start: dict | None = None  # numpy bit-generator state the epoch's batches were drawn from
+    valid_seconds: float = 0.0  # validation (and probe) seconds so far
+    valid_rate: float | None = None  # seconds per validation token, last measured (None: not yet)
     hidden: object = None
     history: list = field(default_factory=list)
 
@@ -167,6 +189,19 @@ def _to_device(state, device: torch.device):
     return state.to(device)
 
 
+def _probe_seconds_per_token(scorer: RNNLM, valid: EncodedSplit, mode: str, tokens: int = 2000) -> float:
+    """Seconds per token of validating ``valid``, timed on a prefix of about ``tokens`` tokens of its lines."""
+    lines = valid.lines
+    end = min(tokens, lines.n_tokens)
+    n = max(int(np.searchsorted(lines.bounds, end, side="left")), 1)  # lines that start before `end`
+    lengths = lines.lengths[:n].copy()
+    lengths[-1] -= lines.bounds[n] - end if lines.bounds[n] > end else 0  # the last one cut at `end`
+    prefix = EncodedSplit(valid.name, Lines.from_lengths(lines.ids[:end], lengths), valid.vocab)
+    started = time.perf_counter()
+    result = evaluate(scorer, prefix, mode=mode)
+    return (time.perf_counter() - started) / max(result.n_tokens, 1)
+
+
 def train_rnn(
     net: nn.Module,
     train: EncodedSplit,
@@ -185,15 +220,16 @@ def train_rnn(
     ``checkpoint``: path written after every epoch and on Ctrl-C.  ``resume``: a checkpoint
     loaded with :func:`lmstats.rnn.checkpoint.load_checkpoint` (its parameters already in
     ``net``) to continue from.  ``config.epochs`` counts all epochs, resumed ones included;
-    ``config.time_budget`` all wall-clock seconds (checked after every step; the epoch it ends
-    is validated, recorded as incomplete, and a run resumed from there starts the next epoch).
+    ``config.time_budget`` all wall-clock seconds of training and validation (see the module
+    docstring; the epoch it ends is validated, recorded as incomplete, and a run resumed from
+    there starts the next epoch).
     """
     device = torch.device(device)
     vocab = train.vocab
-    if valid.vocab != vocab:
-        raise LmstatsError("the validation split is encoded with another vocabulary than the training split; encode both with one vocab")
-    stream = np.concatenate([[vocab.bos_id], train.units("stream").ids]).astype(np.int64)  # <s>, lines each + </s>
+    check_same_vocab(vocab, valid.vocab, "the validation split", "encode train and valid with one vocab", against="the training split")
+    stream = np.concatenate([[vocab.bos_id], scored_units(train, "stream").ids]).astype(np.int64)  # <s>, lines each + </s>
     check_stream(stream, config.batch_size, config.seq_len)
+    n_valid_tokens = scored_units(valid, config.valid_mode).n_tokens
     make_batches = sequential_batches if config.batching == "sequential" else random_batches
     carry = config.batching == "sequential"
     net.to(device)
@@ -203,6 +239,7 @@ def train_rnn(
     scorer = RNNLM(net, vocab, device=device)
     cuda = [device] if device.type == "cuda" else []
     pos = _Position()
+    resumed_from = None
 
     def save() -> None:
         if checkpoint is None:
@@ -216,6 +253,12 @@ def train_rnn(
         }
         save_checkpoint(checkpoint, checkpoint_payload(net, vocab, config, meta, training))
 
+    def validation_fits(now: float) -> bool:
+        """True while the budget leaves room for one more step and the closing validation."""
+        if config.time_budget is None:
+            return True
+        return now + (pos.valid_rate or 0.0) * n_valid_tokens < config.time_budget
+
     with torch.random.fork_rng(devices=cuda), _InterruptFlag() as interrupt:
         torch.manual_seed(config.seed)
         if resume is not None:
@@ -225,16 +268,21 @@ def train_rnn(
             rng.bit_generator.state = training["rng"]
             torch.set_rng_state(training["torch_rng"])
             pos = _Position(**training["position"], hidden=_to_device(training["hidden"], device), history=list(training["history"]))
+            resumed_from = {"epoch": pos.epoch, "step": pos.step}
         clock = time.perf_counter() - pos.elapsed
+        if config.time_budget is not None and pos.valid_rate is None:  # what will the validation at the epoch's end cost?
+            probe_started = time.perf_counter()
+            pos.valid_rate = _probe_seconds_per_token(scorer, valid, config.valid_mode)
+            pos.valid_seconds += time.perf_counter() - probe_started
         stopped = "epochs"
         try:
             while pos.epoch < config.epochs:
-                if config.time_budget is not None and time.perf_counter() - clock >= config.time_budget:
-                    stopped = "time budget"
+                if pos.step == 0 and pos.epoch > 0 and not validation_fits(time.perf_counter() - clock):
+                    stopped = "time budget"  # (the first epoch always takes a step: a run trains at least once)
                     break
-                if pos.step == 0:
+                if pos.rng_epoch_start is None:
                     pos.rng_epoch_start = rng.bit_generator.state
-                else:  # resumed mid-epoch: draw the same batches again
+                else:  # resumed inside this epoch (or at its start after drawing): draw the same batches again
                     rng.bit_generator.state = pos.rng_epoch_start
                 batches = make_batches(stream, config.batch_size, config.seq_len, rng)
                 if config.lr_schedule == "linear":
@@ -243,6 +291,9 @@ def train_rnn(
                 net.train()
                 epoch_clock = time.perf_counter() - pos.epoch_seconds
                 while pos.step < len(batches) and not interrupt.raised:
+                    if pos.step > 0 and not validation_fits(time.perf_counter() - clock):
+                        stopped = "time budget"
+                        break
                     X, Y = batches[pos.step]  # (B, T) each
                     if config.lr_schedule == "linear":
                         set_lr(optimizer, linear_lr(config, pos.epoch, pos.step, len(batches), time.perf_counter() - clock))
@@ -264,18 +315,18 @@ def train_rnn(
                     pos.elapsed = time.perf_counter() - clock
                     if on_batch is not None:
                         on_batch(BatchProgress(pos.epoch + 1, pos.step, len(batches), int(y.numel()), nll_sum, pos.elapsed))
-                    if config.time_budget is not None and pos.elapsed >= config.time_budget:
-                        stopped = "time budget"
-                        break
                 if interrupt.raised:
                     raise KeyboardInterrupt
+                valid_started = time.perf_counter()
                 valid_ppl = evaluate(scorer, valid, mode=config.valid_mode).ppl
+                valid_seconds = time.perf_counter() - valid_started
                 pos.elapsed = time.perf_counter() - clock
                 record = EpochRecord(pos.epoch + 1, pos.step == len(batches), pos.step, pos.epoch_tokens, pos.epoch_nll_sum,
                                      pos.epoch_seconds, valid_ppl, lr, pos.elapsed)
                 if config.lr_schedule == "plateau":
                     scheduler.step(valid_ppl)
-                pos = _Position(epoch=pos.epoch + 1, elapsed=pos.elapsed, history=pos.history + [record.to_dict()])
+                pos = _Position(epoch=pos.epoch + 1, elapsed=pos.elapsed, valid_seconds=pos.valid_seconds + valid_seconds,
+                                valid_rate=valid_seconds / max(n_valid_tokens, 1), history=pos.history + [record.to_dict()])
                 save()
                 if on_epoch is not None:
                     on_epoch(record)
@@ -284,7 +335,7 @@ def train_rnn(
         except KeyboardInterrupt:
             save()
             raise
-    return TrainHistory(tuple(_record(d) for d in pos.history), stopped, pos.elapsed)
+    return TrainHistory(tuple(_record(d) for d in pos.history), stopped, pos.elapsed, pos.valid_seconds, resumed_from)
 
 
 def _record(data: dict) -> EpochRecord:

@@ -1,11 +1,9 @@
-"""RNN language-model networks: the from-scratch RNN, the concise torch cells, two output layers.
+"""Output layers of the RNN language models: a full softmax and two adaptive softmaxes.
 
-Every network has one interface, so the trainer, the scorer and the sampler serve them all:
+Every output layer has one interface, so the trainer, the scorer and the sampler serve them all:
 
-* ``net(x, state) -> (features, state)``: ``x`` ids ``(B, T)``, features ``(B, T, D)``;
-  ``state=None`` is the zero initial state;
-* ``net.output.log_probs(features) -> (N, V)``: ln P over the whole vocabulary;
-* ``net.output.nll(features, targets) -> (N,)``: ``-ln P(target)`` per row.
+* ``layer.log_probs(features) -> (N, V)``: ln P over the whole vocabulary;
+* ``layer.nll(features, targets) -> (N,)``: ``-ln P(target)`` per row.
 
 Every output layer gives ``<s>`` (and ``<pad>``) probability exactly 0 by masking its logits
 to ``-inf`` before the normalisation, so the distribution sums to 1 over the predictable set
@@ -27,10 +25,7 @@ from lmstats.errors import LmstatsError
 from lmstats.rnn.config import RNNConfig
 from lmstats.vocab import Vocab
 
-DEVICES = ("auto", "cpu", "cuda")
 
-
-# -- output layers ------------------------------------------------------------------------
 def _mask_bias(size: int, masked_ids: list[int]) -> torch.Tensor:
     bias = torch.zeros(size)
     bias[masked_ids] = -math.inf
@@ -166,15 +161,10 @@ def resolve_cutoffs(cutoffs: tuple[int, ...], vocab: Vocab) -> list[int]:
     return kept
 
 
-def masked_ids(vocab: Vocab) -> list[int]:
-    """Ids that are never predicted: ``<s>`` (and ``<pad>``)."""
-    return [vocab.bos_id] + ([vocab.pad_id] if vocab.has_pad else [])
-
-
 def build_output(in_features: int, vocab: Vocab, config: RNNConfig, embedding: nn.Embedding | None = None) -> nn.Module:
     """The output layer; with ``config.tie`` its word vectors are ``embedding``'s rows."""
     if config.tie and config.softmax == "adaptive":
-        return TiedAdaptiveSoftmax(embedding, resolve_cutoffs(config.cutoffs, vocab), masked_ids(vocab))
+        return TiedAdaptiveSoftmax(embedding, resolve_cutoffs(config.cutoffs, vocab), vocab.unpredictable_ids)
     if config.softmax == "adaptive":
         cutoffs = resolve_cutoffs(config.cutoffs, vocab)
         if int(in_features // config.div_value ** len(cutoffs)) < 1:
@@ -182,146 +172,5 @@ def build_output(in_features: int, vocab: Vocab, config: RNNConfig, embedding: n
                 f"the adaptive softmax's last cluster would get a 0-dimensional projection ({in_features} features / "
                 f"{config.div_value:g}^{len(cutoffs)} clusters); use fewer --cutoffs or a larger --hidden-size"
             )
-        return AdaptiveSoftmax(in_features, len(vocab), cutoffs, config.div_value, masked_ids(vocab))
-    return FullSoftmax(in_features, len(vocab), masked_ids(vocab))
-
-
-# -- networks -----------------------------------------------------------------------------
-class ScratchRNN(nn.Module):
-    """The textbook RNN with explicit parameters and one-hot inputs (d2l, ch. 9.5).
-
-    ``H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)`` and ``O_t = H_t W_hq + b_q`` where ``X_t`` is
-    the one-hot row of the input id; ``W_hq``/``b_q`` live in ``output`` (a full or adaptive
-    softmax).  State: ``H`` of shape ``(B, H)``.
-    """
-
-    def __init__(self, vocab_size: int, hidden_size: int, output: nn.Module):
-        super().__init__()
-        self.vocab_size = vocab_size
-        self.W_xh = nn.Parameter(torch.randn(vocab_size, hidden_size) * 0.01)
-        self.W_hh = nn.Parameter(torch.randn(hidden_size, hidden_size) * 0.01)
-        self.b_h = nn.Parameter(torch.zeros(hidden_size))
-        self.output = output
-
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        batch, steps = x.shape  # (B, T) ids
-        H = state if state is not None else self.W_hh.new_zeros(batch, self.W_hh.shape[0])  # (B, H)
-        X = F.one_hot(x, self.vocab_size).to(self.W_xh.dtype)  # (B, T, V)
-        XW = X @ self.W_xh  # (B, T, H): X_t W_xh for every t at once
-        outputs = []
-        for t in range(steps):
-            H = torch.tanh(XW[:, t] + H @ self.W_hh + self.b_h)
-            outputs.append(H)
-        return torch.stack(outputs, dim=1), H  # (B, T, H), (B, H)
-
-
-def scratch_bptt(
-    W_xh: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor, W_hq: torch.Tensor, b_q: torch.Tensor,
-    x: torch.Tensor, y: torch.Tensor, H0: torch.Tensor, mask: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss ``Σ -ln softmax(O_t)[y_t]`` and its gradients by hand-written backpropagation through time.
-
-    ``x``, ``y``: ``(B, T)`` ids; ``H0``: ``(B, H)``; ``mask``: ``-inf`` at ids never predicted.
-    The reference that autograd's gradients of :class:`ScratchRNN` are tested against.
-    """
-    batch, steps = x.shape
-    V = W_xh.shape[0]
-    Xs = F.one_hot(x, V).to(W_xh.dtype)  # (B, T, V)
-    Hs, Ps = [H0], []
-    loss = W_xh.new_zeros(())
-    for t in range(steps):
-        Hs.append(torch.tanh(Xs[:, t] @ W_xh + Hs[-1] @ W_hh + b_h))  # (B, H)
-        O = Hs[-1] @ W_hq + b_q + (mask if mask is not None else 0)  # (B, V)
-        P = torch.softmax(O, dim=-1)
-        loss = loss - torch.log(P.gather(1, y[:, t : t + 1])).sum()
-        Ps.append(P)
-    grads = {name: torch.zeros_like(p) for name, p in (("W_xh", W_xh), ("W_hh", W_hh), ("b_h", b_h), ("W_hq", W_hq), ("b_q", b_q))}
-    dH_next = torch.zeros_like(H0)  # dL/dH_t coming from step t+1
-    for t in reversed(range(steps)):
-        dO = Ps[t] - F.one_hot(y[:, t], V).to(W_xh.dtype)  # (B, V): softmax minus one-hot target
-        grads["W_hq"] += Hs[t + 1].T @ dO
-        grads["b_q"] += dO.sum(0)
-        dH = dO @ W_hq.T + dH_next  # (B, H)
-        dZ = dH * (1 - Hs[t + 1] ** 2)  # through tanh
-        grads["W_xh"] += Xs[:, t].T @ dZ
-        grads["W_hh"] += Hs[t].T @ dZ
-        grads["b_h"] += dZ.sum(0)
-        dH_next = dZ @ W_hh.T
-    return loss, grads
-
-
-class RNNNet(nn.Module):
-    """The concise version: embedding -> ``nn.LSTM``/``nn.GRU``/``nn.RNN`` layers -> output layer.
-
-    Dropout on the embeddings, between layers (torch's own) and on the top layer's outputs
-    (Zaremba et al. 2014).  With ``tie`` the output word vectors are the embedding matrix (Press &
-    Wolf 2017; Inan et al. 2017), in the full softmax or in :class:`TiedAdaptiveSoftmax`; a linear
-    projection maps ``hidden_size`` to ``embed_size`` when they differ.
-    """
-
-    CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-    def __init__(self, vocab: Vocab, config: RNNConfig):
-        super().__init__()
-        V, E, H = len(vocab), config.embed_size, config.hidden_size
-        self.embedding = nn.Embedding(V, E)
-        self.drop = nn.Dropout(config.dropout)
-        cell = self.CELLS[config.cell]
-        self.rnn = cell(E, H, config.num_layers, dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
-        self.proj = nn.Linear(H, E) if config.tie and H != E else None
-        out_features = E if config.tie else H
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        self.output = build_output(out_features, vocab, config, self.embedding)
-        if isinstance(self.output, FullSoftmax):
-            nn.init.uniform_(self.output.proj.weight, -0.1, 0.1)
-            nn.init.zeros_(self.output.proj.bias)
-            if config.tie:
-                self.output.proj.weight = self.embedding.weight
-
-    def forward(self, x: torch.Tensor, state=None):
-        emb = self.drop(self.embedding(x))  # (B, T, E)
-        out, state = self.rnn(emb, state)  # (B, T, H); state (L, B, H) or a pair of them (LSTM)
-        out = self.drop(out)
-        if self.proj is not None:
-            out = self.proj(out)  # (B, T, E)
-        return out, state
-
-
-def build_net(vocab: Vocab, config: RNNConfig) -> nn.Module:
-    """A freshly initialised network; the initial weights depend only on ``config.seed``.
-
-    The parameters are drawn inside ``torch.random.fork_rng``, so torch's global RNG is left
-    as it was.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        if config.cell == "scratch":
-            return ScratchRNN(len(vocab), config.hidden_size, build_output(config.hidden_size, vocab, config))
-        return RNNNet(vocab, config)
-
-
-def detach_state(state):
-    """The hidden state cut from the graph (truncated BPTT); ``None`` stays ``None``."""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
-
-def count_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())  # tied weights are counted once
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    if name not in DEVICES:
-        raise LmstatsError(f"device must be one of {DEVICES}, got {name!r}")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise LmstatsError(
-            f"--device cuda: no CUDA GPU is available (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
-            "use --device cpu or --device auto"
-        )
-    return torch.device(name)
+        return AdaptiveSoftmax(in_features, len(vocab), cutoffs, config.div_value, vocab.unpredictable_ids)
+    return FullSoftmax(in_features, len(vocab), vocab.unpredictable_ids)

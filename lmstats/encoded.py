@@ -14,8 +14,6 @@ from numpy.typing import NDArray
 
 from lmstats.vocab import Vocab
 
-EVAL_MODES = ("sentence", "stream")
-
 
 @dataclass(frozen=True, eq=False)
 class Lines:
@@ -25,12 +23,25 @@ class Lines:
     bounds: NDArray[np.int64]  # shape (n_lines + 1,), bounds[0] == 0, bounds[-1] == len(ids)
 
     @classmethod
+    def from_lengths(cls, ids: NDArray[np.int64], lengths: NDArray[np.int64]) -> Lines:
+        """Lines of the given ``lengths`` laid end to end in ``ids`` (``sum(lengths) == len(ids)``)."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=bounds[1:])
+        if bounds[-1] != len(ids):
+            raise ValueError(f"line lengths add up to {bounds[-1]} ids, but {len(ids)} were given")
+        return cls(np.asarray(ids, dtype=np.int64), bounds)
+
+    @classmethod
     def from_seqs(cls, seqs: Sequence[Sequence[int]]) -> Lines:
         lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-        bounds = np.zeros(len(seqs) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=bounds[1:])
         ids = np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs]) if len(seqs) else np.zeros(0, np.int64)
-        return cls(ids.astype(np.int64, copy=False), bounds)
+        return cls.from_lengths(ids, lengths)
+
+    @classmethod
+    def single(cls, ids: NDArray[np.int64]) -> Lines:
+        """One line holding all of ``ids``."""
+        return cls(np.asarray(ids, dtype=np.int64), np.array([0, len(ids)], dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
@@ -57,41 +68,22 @@ class Lines:
             return self
         starts = self.bounds[:-1][keep]
         lengths = self.lengths[keep]
-        bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=bounds[1:])
-        idx = np.repeat(starts - bounds[:-1], lengths) + np.arange(bounds[-1])
-        return Lines(self.ids[idx], bounds)
+        # position j of kept line i sits at starts[i] + j in the old ids
+        idx = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        return Lines.from_lengths(self.ids[idx], lengths)
 
     def with_eos(self, eos_id: int) -> Lines:
         """Each line followed by ``eos_id`` (the token the evaluator predicts at a line end)."""
-        n = len(self)
-        lengths = self.lengths + 1
-        bounds = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=bounds[1:])
-        ids = np.empty(bounds[-1], dtype=np.int64)
-        is_eos = np.zeros(bounds[-1], dtype=bool)
-        is_eos[bounds[1:] - 1] = True
-        ids[is_eos] = eos_id
-        ids[~is_eos] = self.ids
-        return Lines(ids, bounds)
+        out = Lines.from_lengths(np.empty(len(self.ids) + len(self), dtype=np.int64), self.lengths + 1)
+        is_eos = np.zeros(len(out.ids), dtype=bool)
+        is_eos[out.bounds[1:] - 1] = True
+        out.ids[is_eos] = eos_id
+        out.ids[~is_eos] = self.ids
+        return out
 
     def as_stream(self) -> Lines:
         """All lines as one line (their ids concatenated in order)."""
-        return Lines(self.ids, np.array([0, len(self.ids)], dtype=np.int64))
-
-
-def scored_units(lines: Lines, eos_id: int, mode: str) -> Lines:
-    """The sequences a model scores in an evaluation ``mode``, each ending with ``</s>``.
-
-    ``sentence``: every non-empty line on its own, ``</s>`` appended (KenLM/SRILM).
-    ``stream``: one sequence, every line (empty ones too) followed by ``</s>`` as the
-    end-of-line token (PyTorch word_language_model).  Training uses the same units.
-    """
-    if mode == "sentence":
-        return lines.nonempty().with_eos(eos_id)
-    if mode == "stream":
-        return lines.with_eos(eos_id).as_stream()
-    raise ValueError(f"evaluation mode must be one of {EVAL_MODES}, got {mode!r}")
+        return Lines.single(self.ids)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +101,3 @@ class EncodedSplit:
     @property
     def n_oov(self) -> int:
         return int(np.count_nonzero(self.lines.ids == self.vocab.unk_id))
-
-    def units(self, mode: str) -> Lines:
-        return scored_units(self.lines, self.vocab.eos_id, mode)

@@ -27,9 +27,6 @@ from pathlib import Path
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 
-SPLIT_NAMES = ("train", "valid", "test")
-
-
 @dataclass(frozen=True)
 class CatalogueFile:
     split: str  # train | valid | test | all
@@ -53,7 +50,8 @@ class CatalogueEntry:
 
     @property
     def predefined_splits(self) -> bool:
-        return {f.split for f in self.files} == set(SPLIT_NAMES)
+        """True when the files are train/valid/test; False for one file (split "all") split by lines."""
+        return all(f.split != "all" for f in self.files)
 
 
 def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:

@@ -1,8 +1,9 @@
-"""Rendering a comparison: report.md, a self-contained report.html, results.csv/.json, plots.
+"""Rendering a report: report.md, a self-contained report.html, results.csv/.json and the plots.
 
-Formatting only: the figures come from :mod:`lmstats.compare`.  Every file is written
+Formatting only: the figures come from :mod:`lmstats.report.run`.  Every file is written
 atomically, and :func:`write_report` can be called after every stage, so an interrupted run
-leaves a complete report of what it finished.
+leaves a complete report of what it finished.  Text marks code with backticks; the HTML turns
+them into ``<code>`` elements.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import io
 import json
 import math
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 
-import pandas as pd
-
-from lmstats.compare import ReportConfig, Stage, config_dict
-from lmstats.machine import machine_info
 from lmstats.fileio import atomic_write
+from lmstats.report.plots import make_plots
+from lmstats.report.run import ReportState
 
 PUBLISHED = {
     "ptb": [
@@ -31,23 +29,6 @@ PUBLISHED = {
 }
 
 
-@dataclass
-class ReportState:
-    config: ReportConfig
-    command: str
-    started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    stages: list[Stage] = field(default_factory=list)
-    complete: bool = False
-    machine: dict = field(default_factory=machine_info)
-
-    @property
-    def rows(self) -> list[dict]:
-        return [row for stage in self.stages for row in stage.rows]
-
-    def stage(self, name: str) -> Stage | None:
-        return next((s for s in self.stages if s.name == name), None)
-
-
 def results_json(state: ReportState) -> dict:
     from lmstats import __version__
 
@@ -56,7 +37,7 @@ def results_json(state: ReportState) -> dict:
     return {
         "lmstats": __version__,
         "command": state.command,
-        "config": config_dict(state.config),
+        "config": state.config.to_dict(),
         "seed": state.config.seed,
         "machine": state.machine,
         "started": state.started,
@@ -81,99 +62,15 @@ def _clean(value):
     return value
 
 
-def results_frame(state: ReportState) -> pd.DataFrame:
+def results_frame(state: ReportState):
+    """One row per (model, mode); nested values as JSON text; ``order`` a whole number (empty for RNNs)."""
+    import pandas as pd
+
     rows = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()} for row in state.rows]
-    return pd.DataFrame(rows)
-
-
-# -- plots ---------------------------------------------------------------------------------
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
-
-
-def plot_orders(state: ReportState):
-    from matplotlib.figure import Figure
-
-    rows = [r for r in state.rows if r["family"] == "ngram"]
-    if not rows:
-        return None
-    modes = [m for m in state.config.modes if any(r["mode"] == m for r in rows)]
-    fig = Figure(figsize=(6 * len(modes), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(modes), squeeze=False)[0]
-    for ax, mode in zip(axes, modes):
-        for smoothing in state.config.smoothers:
-            pts = sorted((r["order"], r["ppl"]) for r in rows if r["mode"] == mode and r["smoothing"] == smoothing and r["ppl"] is not None)
-            if pts:
-                ax.plot(*zip(*pts), "o-", label=smoothing)
-        for r in state.rows:
-            if r["family"] == "rnn" and r["mode"] == mode and r["ppl"] is not None:
-                ax.axhline(r["ppl"], ls="--", lw=1, color="grey")
-                ax.annotate(r["model"], (max(state.config.orders), r["ppl"]), fontsize=7, va="bottom", ha="right")
-        ax.set(yscale="log", xlabel="n-gram order", ylabel="test perplexity", title=f"perplexity vs order ({mode} mode)")
-        ax.set_xticks(sorted(state.config.orders))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
-def plot_eps(state: ReportState):
-    from matplotlib.figure import Figure
-
-    curves = {s.name.removeprefix("ngram-"): s.data.get("eps_curves") or {} for s in state.stages if s.name.startswith("ngram-")}
-    curves = {m: c for m, c in curves.items() if c}
-    if not curves:
-        return None
-    fig = Figure(figsize=(6 * len(curves), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(curves), squeeze=False)[0]
-    for ax, (mode, by_order) in zip(axes, curves.items()):
-        model_order = max(int(o) for o in by_order)
-        trials = [t for t in by_order[str(model_order)]]
-        for k in sorted({t[0] for t in trials}):
-            pts = sorted((t[1], t[2]) for t in trials if t[0] == k)
-            ax.plot(*zip(*pts), ".-", label=f"ε{k} (order {k})")
-        ax.set(xscale="log", yscale="log", xlabel="ε", ylabel="validation perplexity",
-               title=f"ε sensitivity, {model_order}-gram, one ε varied at a time ({mode} mode)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
-def plot_rnn(state: ReportState):
-    from matplotlib.figure import Figure
-
-    histories = {s.name.removeprefix("rnn-"): s.data.get("history") for s in state.stages if s.name.startswith("rnn-")}
-    histories = {k: v for k, v in histories.items() if v and v["epochs"]}
-    if not histories:
-        return None
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for i, (cell, hist) in enumerate(histories.items()):
-        t = [e["elapsed"] for e in hist["epochs"]]
-        ax.plot(t, [e["valid_ppl"] for e in hist["epochs"]], "o-", color=f"C{i}", label=f"{cell} valid")
-        ax.plot(t, [e["train_ppl"] for e in hist["epochs"]], "x:", color=f"C{i}", label=f"{cell} train")
-    best = [r for r in state.rows if r["family"] == "ngram" and r.get("valid_ppl") and r["mode"] == state.config.modes[0]]
-    if best:
-        top = min(best, key=lambda r: r["valid_ppl"])
-        ax.axhline(top["valid_ppl"], ls="--", color="grey", lw=1)
-        ax.annotate(f"best n-gram valid ({top['model']})", (0, top["valid_ppl"]), fontsize=7, va="bottom")
-    ax.set(yscale="log", xlabel="wall-clock seconds", ylabel="perplexity", title="RNN baselines: train and validation perplexity")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def make_plots(state: ReportState) -> dict[str, bytes]:
-    from lmstats.zipf import plot_zipf
-
-    figures = {"perplexity_vs_order": plot_orders(state), "eps_sensitivity": plot_eps(state), "rnn_curves": plot_rnn(state)}
-    zipf = state.stage("zipf")
-    if zipf is not None:
-        figures["zipf"] = plot_zipf(zipf.data["analysis"])
-    return {name: _png(fig) for name, fig in figures.items() if fig is not None}
+    frame = pd.DataFrame(rows)
+    if "order" in frame:
+        frame["order"] = frame["order"].astype("Int64")
+    return frame
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -219,7 +116,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_html_text(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -235,18 +132,19 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
         stats = corpus.data["stats"]
         rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), f"{r['oov_rate']:.2%}"] for r in stats["splits"]]
         out.append((f"Corpus: {stats['corpus']}", ["split", "lines", "tokens", "types", "OOV", "OOV rate"], rows,
-                    f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; level {stats['options']['level']}."))
+                    f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; level {stats['spec']['level']}."))
     zipf = state.stage("zipf")
     if zipf:
         rows = []
         for fit in zipf.data["analysis"].fits:
             pl = fit.power_law
             rows.append([str(fit.order), _fmt(fit.n_tokens), _fmt(fit.n_types), f"{fit.hapax_ratio:.3f}",
-                         f"{fit.least_squares.alpha:.3f}", f"{fit.rank_mle.alpha:.3f}", f"{pl.beta:.3f} (x_min {pl.xmin})",
-                         f"{pl.alpha:.3f}", f"{fit.mandelbrot.alpha:.3f}, b={fit.mandelbrot.b:.2f}", f"{fit.heaps.beta:.3f}"])
+                         f"{fit.least_squares.alpha:.3f}", f"{fit.rank_mle.alpha:.3f}", f"{pl.freq_exponent:.3f} (x_min {pl.xmin})",
+                         f"{pl.rank_exponent:.3f}", f"{fit.mandelbrot.alpha:.3f}, b={fit.mandelbrot.b:.2f}", f"{fit.heaps.beta:.3f}"])
         out.append(("Zipf and Heaps", ["n", "tokens", "types", "hapax ratio", "α least squares (textbook)", "α rank MLE",
-                                       "β CSN", "α = 1/(β−1)", "Zipf–Mandelbrot α", "Heaps β"], rows,
-                    "All text of the corpus; n-grams within lines. See the plot for the fits."))
+                                       "β CSN (frequency exponent)", "rank α = 1/(β−1)", "Zipf–Mandelbrot α", "Heaps exponent"], rows,
+                    "All text of the corpus; n-grams within lines. α: Zipf's rank exponent, f_r ∝ r^-α. β: exponent of the frequency "
+                    "distribution, P(f) ∝ f^-β, which Clauset et al. and the powerlaw package call α. Heaps: V(N) = K·N^exponent."))
     ngram = [r for r in state.rows if r["family"] == "ngram"]
     for mode in modes:
         sub = [r for r in ngram if r["mode"] == mode]
@@ -261,17 +159,21 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                 cells.append(_fmt(r["ppl"]) if r else "–")
             rows.append([smoothing] + cells)
         out.append((f"N-gram test perplexity by order ({mode} mode)", ["smoothing"] + [f"n={o}" for o in orders], rows,
-                    "eps: ε tuned per order on valid (recursive variant); laplace: add-one; wb: Witten-Bell; kn/mkn: interpolated (modified) Kneser-Ney as KenLM."))
+                    _ngram_note(state)))
     rnn = [r for r in state.rows if r["family"] == "rnn"]
     if rnn:
         rows = []
         for r in rnn:
             hist = next((s.data["history"] for s in state.stages if s.name == f"rnn-{r['model']}"), None)
             epochs = len(hist["epochs"]) if hist else 0
-            tps = (hist["epochs"][-1]["tokens_per_s"] if hist and hist["epochs"] else None)
-            rows.append([r["model"], r["mode"], _fmt(r["ppl"]), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0), _fmt(tps, 0)])
-        out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s"], rows,
-                    f"2-layer, hidden {state.config.rnn_hidden}, Adam lr {state.config.rnn_lr}, {state.config.rnn_budget:g} s budget each (wall clock, validation included)."))
+            rows.append([r["model"], r["mode"], _fmt(r["ppl"]), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0),
+                         _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
+        c = state.config
+        layers = "1 layer" if c.rnn_layers == 1 else f"{c.rnn_layers} layers"
+        out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s", "test scoring seconds"], rows,
+                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, Adam lr {c.rnn_lr}; {c.rnn_budget:g} s budget each, wall clock, "
+                    "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
+                    "test scoring is timed apart."))
     name = corpus.data["name"] if corpus else ""
     if name in PUBLISHED:
         out.append(("Published reference figures (quoted, not ours)", ["model", "test ppl"], [[m, f"{p}"] for m, p in PUBLISHED[name]],
@@ -281,14 +183,32 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     return out
 
 
+def _ngram_note(state: ReportState) -> str:
+    from lmstats.ngram.smoothing import DEFAULT_ADD_K
+
+    names = {"eps": "ε tuned per order on valid (recursive variant)", "laplace": "add-one", "lidstone": f"add-k with k = {DEFAULT_ADD_K:g}",
+             "wb": "Witten-Bell", "abs": "absolute discounting", "kn": "interpolated Kneser-Ney as KenLM",
+             "mkn": "interpolated modified Kneser-Ney as KenLM", "mle": "maximum likelihood (unseen: probability 0)",
+             "stupid": "stupid backoff (not a distribution)"}
+    return "; ".join(f"{s}: {names[s]}" for s in state.config.smoothers) + "."
+
+
 def _provenance(state: ReportState) -> list[str]:
     m = state.machine
+    threads = f"{m['torch_threads']} torch threads" if m.get("torch_threads") else "torch not used"
+    gpu = {True: "yes", False: "no", None: "not checked"}[m.get("gpu")]
+    load = f", load {m['load_at_start']:.2f} at start" if m.get("load_at_start") is not None else ""
     return [
         f"command: `{state.command}`",
         f"seed {state.config.seed}; started {state.started}; {'complete' if state.complete else 'INCOMPLETE (interrupted or still running): only finished stages are shown'}",
-        f"machine: {m['cpu_model']}, {m['cores']} cores, {m['torch_threads']} torch threads, GPU: {'yes' if m['gpu'] else 'no'}; "
+        f"machine: {m['cpu_model']}, {m['cores']} cores{load}, {threads}, GPU: {gpu}; "
         f"Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}",
     ]
+
+
+def _html_text(text: str) -> str:
+    """Escaped text with `code` spans as <code> elements (no literal backticks in the page)."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
 
 
 def render_markdown(state: ReportState, plots: dict[str, bytes]) -> str:
@@ -308,11 +228,11 @@ def render_html(state: ReportState, plots: dict[str, bytes]) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}"
              "td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}.note{color:#555;font-size:.9em}")
-    body = [f"<h1>Perplexity report: {title}</h1>", "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _provenance(state)) + "</ul>"]
+    body = [f"<h1>Perplexity report: {title}</h1>", "<ul>" + "".join(f"<li>{_html_text(x)}</li>" for x in _provenance(state)) + "</ul>"]
     for heading, header, rows, note in sections(state):
         body.append(f"<h2>{html.escape(heading)}</h2>{_html_table(header, rows)}")
         if note:
-            body.append(f'<p class="note">{html.escape(note)}</p>')
+            body.append(f'<p class="note">{_html_text(note)}</p>')
     for name, png in plots.items():
         data = base64.b64encode(png).decode("ascii")
         body.append(f'<h2>{html.escape(name.replace("_", " "))}</h2><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
@@ -338,3 +258,7 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
         fh.write(render_html(state, plots))
     written.update({k: str(out_dir / k) for k in ("results.json", "results.csv", "report.md", "report.html")})
     return written
+
+
+REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
+                "rnn_curves.png", "zipf.png")

@@ -5,48 +5,43 @@ from __future__ import annotations
 import math
 
 import click
-import numpy as np
 
-from lmstats.cli import _echo_json, corpus_options, read_corpus
-from lmstats.datasets import SPLIT_NAMES
-from lmstats.fileio import atomic_write
-from lmstats.zipf import ZipfAnalysis, ZipfFit, analyse_zipf, order_name, plot_zipf
+from lmstats.cli.options import corpus_options, echo, json_option
+from lmstats.corpus import load_corpus
+from lmstats.fileio import atomic_write, check_outputs
 
 
 @click.command("zipf")
-@corpus_options
+@corpus_options(vocab=False)
 @click.option("--n", "order", type=click.IntRange(min=1), default=3, show_default=True, help="Fit n-gram orders 1..N.")
 @click.option("--min-rank", type=click.IntRange(min=1), default=1, show_default=True, help="First rank of the least-squares line.")
 @click.option("--max-rank", type=click.IntRange(min=3), default=None, help="Last rank of the least-squares line (default: all ranks).")
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0, show_default=True, help="Bootstrap samples for the CSN goodness-of-fit p-value (0: skip; ~100 for p to ±0.05).")
 @click.option("--compare/--no-compare", default=True, show_default=True, help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def zipf_command(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir, min_count, max_vocab,
-                 order, min_rank, max_rank, n_bootstrap, compare, plot_path, as_json):
+@json_option
+def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, as_json):
     """Zipf's and Heaps' laws of CORPUS for unigrams, bigrams, ... (orders 1..N).
 
     The statistics use all text of the corpus: train, valid and test concatenated in that
     order (no held-out evaluation happens here; the Heaps curve follows that order).  N-grams
-    are counted within lines, without boundary tokens.  Every token string is a type
-    (--min-count/--max-vocab do not apply).  --seed also seeds the bootstrap.
+    are counted within lines, without boundary tokens.  Every token string is a type.
+    --seed also seeds the bootstrap.
     """
-    loaded = read_corpus(corpus, level, lower, letters_only, text_format, split_text, seed, data_dir)
-    sentences = [s for name in SPLIT_NAMES for s in loaded.split(name)]
-    text = f"all text (train+valid+test), {loaded.options.level} level, n-grams within lines"
-    analysis = analyse_zipf(sentences, range(1, order + 1), corpus=loaded.name, text=text, level=loaded.options.level,
-                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap,
-                            rng=np.random.default_rng([seed, 4]), compare=compare)
+    import numpy as np
+
+    from lmstats.zipf import NOTATION, analyse_zipf, plot_zipf
+
+    check_outputs({"--plot": plot_path}, inputs=corpus.local_files())
+    loaded = load_corpus(corpus, data_dir=data_dir)
+    text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
+    analysis = analyse_zipf(loaded.all_sentences(), range(1, order + 1), corpus=loaded.name, text=text, level=loaded.level,
+                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]), compare=compare)
     if plot_path is not None:
-        figure = plot_zipf(analysis)
         with atomic_write(plot_path, "wb") as fh:
-            figure.savefig(fh, format="png", dpi=110)
-    if as_json:
-        _echo_json(analysis.to_dict() | ({"plot": str(plot_path)} if plot_path else {}))
-        return
-    click.echo(format_analysis(analysis))
-    if plot_path is not None:
-        click.echo(f"wrote {plot_path}")
+            plot_zipf(analysis).savefig(fh, format="png", dpi=110)
+    echo({"notation": NOTATION} | analysis.to_dict() | ({"plot": str(plot_path)} if plot_path else {}), as_json,
+         lambda _: format_analysis(analysis) + ([f"wrote {plot_path}"] if plot_path else []))
 
 
 def _pm(value: float, se: float, digits: int = 3) -> str:
@@ -54,7 +49,9 @@ def _pm(value: float, se: float, digits: int = 3) -> str:
     return f"{value:.{digits}f} ± {se_text}"
 
 
-def format_fit(fit: ZipfFit) -> list[str]:
+def format_fit(fit) -> list[str]:
+    from lmstats.zipf import order_name
+
     ls, mle, zm, pl, hp = fit.least_squares, fit.rank_mle, fit.mandelbrot, fit.power_law, fit.heaps
     out = [
         f"{order_name(fit.order)} (n={fit.order}): {fit.n_tokens:,} tokens, {fit.n_types:,} types, "
@@ -63,7 +60,7 @@ def format_fit(fit: ZipfFit) -> list[str]:
         f"  {'rank MLE, finite V':<26} P(r) ∝ r^-α, r = 1..{mle.n_types:,}: α = {_pm(mle.alpha, mle.alpha_se, 4)}",
         f"  {'Zipf-Mandelbrot MLE':<26} P(r) ∝ (r+b)^-α: α = {_pm(zm.alpha, zm.alpha_se)}, b = {_pm(zm.b, zm.b_se, 2)}",
         f"  {'CSN discrete power law':<26} P(f) ∝ f^-β, f ≥ x_min = {pl.xmin:,} ({pl.n_tail:,} types, KS {pl.ks:.4f}): "
-        f"β = {_pm(pl.beta, pl.beta_se)} -> α = 1/(β-1) = {_pm(pl.alpha, pl.alpha_se)}",
+        f"β = {_pm(pl.freq_exponent, pl.freq_exponent_se)} -> rank α = 1/(β-1) = {_pm(pl.rank_exponent, pl.rank_exponent_se)}",
     ]
     if pl.n_bootstrap:
         out.append(f"  {'':<26} bootstrap goodness of fit: p = {pl.p_value:.3f} ({pl.n_bootstrap} samples; p < 0.1 rejects the power law)")
@@ -71,14 +68,16 @@ def format_fit(fit: ZipfFit) -> list[str]:
         verdict = "favours power law" if lr.R > 0 else "favours " + lr.alternative
         sig = "significant at p < 0.1, Clauset et al." if math.isfinite(lr.p) and lr.p < 0.1 else "not significant at p < 0.1"
         out.append(f"  {'':<26} vs {lr.alternative}: normalised R = {lr.normalized_R:+.2f}, p = {lr.p:.3g} ({verdict}, {sig})")
-    out.append(f"  {'Heaps':<26} V(N) = K·N^β, N = {hp.n_min:,}-{hp.n_max:,}: β = {_pm(hp.beta, hp.beta_se, 4)}, K = {hp.k:.3f}  (R² {hp.r_squared:.4f})")
+    out.append(f"  {'Heaps':<26} V(N) = K·N^b, N = {hp.n_min:,}-{hp.n_max:,}: b = {_pm(hp.beta, hp.beta_se, 4)}, K = {hp.k:.3f}  (R² {hp.r_squared:.4f})")
     out.extend(f"  warning: {note}" for note in (*fit.warnings, *pl.warnings))
     return out
 
 
-def format_analysis(analysis: ZipfAnalysis) -> str:
-    lines = [f"zipf {analysis.corpus}: {analysis.text}", "α: rank exponent (f_r ∝ r^-α); β: frequency exponent (P(f) ∝ f^-β); β = 1 + 1/α", ""]
+def format_analysis(analysis) -> list[str]:
+    lines = [f"zipf {analysis.corpus}: {analysis.text}",
+             "α: Zipf's rank exponent (f_r ∝ r^-α); β: exponent of the frequency distribution (P(f) ∝ f^-β; "
+             "Clauset et al. and powerlaw call it α); β = 1 + 1/α", ""]
     for fit in analysis.fits:
         lines.extend(format_fit(fit))
         lines.append("")
-    return "\n".join(lines).rstrip()
+    return lines[:-1]

@@ -1,0 +1,87 @@
+"""The ``lmstats`` command line: thin click commands over library calls.
+
+One module per command (:mod:`~lmstats.cli.corpus`, :mod:`~lmstats.cli.ngram`,
+:mod:`~lmstats.cli.zipf`, :mod:`~lmstats.cli.rnn`, :mod:`~lmstats.cli.report`), shared
+options in :mod:`~lmstats.cli.options`.  Every command takes ``--json`` (one JSON document on
+stdout).  User mistakes (a missing file, an empty corpus, a bad option value, an output that
+cannot be written) print one line ``lmstats: error: ...`` on stderr and exit with code 2;
+Ctrl-C exits with 130 and SIGTERM with 143, both after removing temporary files.  Heavy
+libraries (torch, scipy, matplotlib, pandas) are imported inside the commands that use them,
+so ``--help`` and the n-gram commands start without them.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+import threading
+
+import click
+
+from lmstats import __version__
+from lmstats.cli.corpus import corpus_group
+from lmstats.cli.ngram import ngram_command
+from lmstats.cli.report import report_command
+from lmstats.cli.rnn import rnn_group
+from lmstats.cli.zipf import zipf_command
+from lmstats.errors import LmstatsError
+from lmstats.fileio import Terminated
+
+# click reads "--eps=-1" as the flag --eps followed by an option "-1" when the value is
+# optional; a leading space keeps it a value (float() ignores it), so the check of the value
+# itself reports it.
+_OPTIONAL_VALUE = re.compile(r"^(--eps=)(-)")
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+class LmstatsGroup(click.Group):
+    """A click group whose errors are one line on stderr with exit code 2, never a traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
+        args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
+        try:
+            return super().main(args, prog_name or "lmstats", complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            message = exc.format_message()
+            if re.match(r"No such option '-[\d.]", message):
+                message += ": a negative number was read as an option; values such as --eps and --k must be > 0"
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(f"{message}{hint}", 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), 2)
+        except LmstatsError as exc:
+            _fail(str(exc), 2)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            _fail("interrupted; finished outputs were kept, nothing half-written was left", 130)
+        except Terminated:
+            _fail("terminated (SIGTERM); finished outputs were kept, temporary files were removed", 143)
+        except BrokenPipeError:
+            sys.exit(1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"lmstats: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=LmstatsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lmstats")
+def main() -> None:
+    """Language-model statistics: corpora, n-gram smoothers, Zipf fits, RNN baselines,
+    all scored by one perplexity evaluator on one vocabulary.
+
+    With no CORPUS argument, commands use the built-in corpus 'python-docs' (the Python
+    reference text shipped with every Python), so everything works offline.
+    """
+
+
+for command in (corpus_group, ngram_command, zipf_command, rnn_group, report_command):
+    main.add_command(command)

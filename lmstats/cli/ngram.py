@@ -1,0 +1,101 @@
+"""``lmstats ngram``: fit an n-gram model (or load one), write it, score train/valid/test."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import click
+
+from lmstats.cli.options import corpus_options, default_output, echo, flag, given, json_option, progress_bar, results_table, stored_corpus
+from lmstats.corpus import SPLIT_NAMES, load_corpus
+from lmstats.errors import LmstatsError
+from lmstats.evaluate import evaluate_splits
+from lmstats.fileio import check_outputs
+from lmstats.ngram.arpa import arpa_refusal, write_arpa
+from lmstats.ngram.model import MAX_ORDER, NgramLM
+from lmstats.ngram.recipe import NgramRecipe, fit_recipe
+from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
+from lmstats.units import EVAL_MODES
+
+TUNE = "tune"
+RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k", "mode", "out")
+
+
+def parse_eps(text: str | None) -> tuple[float, ...] | None:
+    """``--eps 0.1`` -> (0.1,), ``--eps 1,0.1,0.01`` -> one per order; bare ``--eps`` (tune) and no --eps -> None."""
+    if text is None or text == TUNE:
+        return None
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise LmstatsError(f"--eps takes a number, one number per order (e.g. 1,0.1,0.01), or no value to tune; got {text.strip()!r}") from None
+    if any(not math.isfinite(v) or v <= 0 for v in values):
+        raise LmstatsError(f"--eps must be > 0 for every order, got {text.strip()}: eps=0 gives unseen n-grams probability 0 and infinite perplexity; use e.g. --eps 0.1")
+    return values
+
+
+@click.command("ngram")
+@corpus_options
+@click.option("--n", "order", type=click.IntRange(1, MAX_ORDER), default=3, show_default=True, help="Order of the model.")
+@click.option("--smoothing", type=click.Choice(SMOOTHERS), default=None, help="Smoother (default: eps when --eps is given, else mkn).")
+@click.option("--eps", "eps_text", is_flag=False, flag_value=TUNE, default=None, help="ε for --smoothing eps: one value, one per order (1,0.1,0.01), or no value to tune each on valid.")
+@click.option("--eps-variant", type=click.Choice(EPS_VARIANTS), default="recursive", show_default=True, help="eps interpolates towards the next-lower order (recursive) or the unigram (textbook, d2l's formulas).")
+@click.option("--k", "add_k", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_ADD_K, show_default=True, help="Additive constant of --smoothing lidstone.")
+@click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True, help="Train and score sentences (KenLM) or one stream (PyTorch).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Model file to write (binary .npz). Default: lmstats-out/ngram-CORPUS-NSMOOTHING.npz")
+@click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
+@click.option("--load", "load_path", type=click.Path(dir_okay=False), default=None, help="Score a saved model (on the corpus it was trained on, unless CORPUS is given).")
+@json_option
+def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, arpa, load_path, as_json):
+    """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
+
+    Every split is scored by the one evaluator under the train vocabulary.  The model is
+    written before any scoring, so a failure in scoring never loses a fit.
+    """
+    if load_path:
+        conflicting = given(*RECIPE_OPTIONS)
+        if conflicting:
+            raise LmstatsError(f"{', '.join(flag(n) for n in conflicting)} describe a model to fit; "
+                               "--load scores the saved model as it is (its own order and smoothing) — drop them, or fit without --load")
+        model = NgramLM.load(load_path)
+        corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
+        recipe, mode = None, model.mode
+    else:
+        recipe = NgramRecipe(order, smoothing or ("eps" if eps_text else "mkn"), parse_eps(eps_text), eps_variant, add_k, mode)
+        out = out or default_output("ngram", corpus, f"{order}{recipe.smoothing}.npz")
+    subject = model if recipe is None else recipe  # both say their smoothing and eps variant
+    why_not_arpa = arpa and arpa_refusal(subject.smoothing, subject.eps_variant)
+    if why_not_arpa:
+        raise LmstatsError(f"--arpa: ARPA cannot express this model ({why_not_arpa}); drop --arpa, the .npz model file keeps it exactly")
+    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path])
+    loaded = load_corpus(corpus, data_dir=data_dir)
+    splits = loaded.encode(loaded.build_vocab(vocab_spec))
+    started, tuning, fit_seconds = time.perf_counter(), None, 0.0
+    if recipe is not None:
+        with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar, \
+             progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
+            model, tuning = fit_recipe(recipe, splits, on_order=lambda k: bar.update(1), on_trial=lambda k, e, ppl: trials.update(1))
+        fit_seconds = time.perf_counter() - started
+        model.save(out, corpus=loaded.spec, vocab_spec=vocab_spec)
+    if arpa:
+        write_arpa(model, arpa)
+    info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
+            "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl, "evaluations": tuning.evaluations},
+            "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, SPLIT_NAMES, (mode,)),
+            "written": {k: v for k, v in (("model", str(out) if recipe else None), ("arpa", arpa)) if v}}
+    for w in info["model"]["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    echo(info, as_json, format_ngram)
+
+
+def format_ngram(info: dict) -> list[str]:
+    m = info["model"]
+    kind = "distribution" if m["is_distribution"] else "not a distribution"
+    source = f"loaded from {info['loaded']}" if info["loaded"] else f"fit {info['fit_seconds']:.2f} s"
+    out = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types, {info['mode']} mode",
+           f"model: {m['order']}-gram {m['smoothing']} ({kind}), n-grams per order {m['ngrams_per_order']}, {source}"]
+    if info["eps_tuning"]:
+        t = info["eps_tuning"]
+        out.append(f"eps tuned on valid: {', '.join(f'{e:.4g}' for e in t['eps'])} (valid ppl {t['valid_ppl']:.2f}, {t['evaluations']} evaluations)")
+    return out + results_table(info["results"]) + [f"wrote {kind}: {path}" for kind, path in info["written"].items()]

@@ -1,0 +1,78 @@
+"""``lmstats report``: the comparative perplexity report (Markdown, HTML, CSV, JSON, plots)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from lmstats.cli.options import CORPUS_OPTIONS, VOCAB_OPTIONS, corpus_options, echo, given, json_option, progress_bar
+from lmstats.errors import LmstatsError
+from lmstats.fileio import Terminated, check_outputs
+from lmstats.report.config import ReportConfig
+from lmstats.units import EVAL_MODES
+
+
+def build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads) -> ReportConfig:
+    """The config file's settings (or the defaults), with the options the user typed on top."""
+    config = ReportConfig.from_toml(config_path) if config_path else ReportConfig()
+    typed = set(given(*CORPUS_OPTIONS, *VOCAB_OPTIONS))
+    if corpus.source is not None or typed & set(CORPUS_OPTIONS):
+        fields = {"source": "source", "level": "level", "lower": "lower", "letters_only": "letters_only", "text_format": "format",
+                  "split_text": "split", "seed": "seed"}
+        chosen = {field: getattr(corpus, field) for option, field in fields.items() if option in typed or option == "source" and corpus.source}
+        config = dataclasses.replace(config, corpus=dataclasses.replace(config.corpus, **chosen))
+    if typed & set(VOCAB_OPTIONS):
+        config = dataclasses.replace(config, vocab=vocab_spec)
+    overrides = {"data_dir": data_dir, "modes": None if mode is None else (EVAL_MODES if mode == "both" else (mode,)),
+                 "rnn_budget": rnn_budget, "threads": threads, "seed": corpus.seed if "seed" in typed else None}
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@click.command("report")
+@corpus_options
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
+@click.option("--mode", type=click.Choice([*EVAL_MODES, "both"]), default=None, help="Evaluation mode(s) (default: both, or the config's).")
+@click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per RNN baseline for training and validation (default 40).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: the usable cores minus the current load, at least 1).")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/CORPUS).")
+@json_option
+def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, threads, out_dir, as_json):
+    """Compare every model on one held-out split and write reports/CORPUS/report.{md,html}.
+
+    Stages: corpus statistics, Zipf and Heaps fits, the uniform baseline, n-gram models of
+    orders 1..5 under eps (tuned on valid), laplace, wb, kn and mkn, and the RNN baselines
+    (rnn, gru, lstm) under a time budget — all scored by the one evaluator on the test split
+    under the train vocabulary.  Results are rewritten after every stage, so an interrupted
+    run keeps what it finished.  CORPUS and its options override the config file's [corpus].
+    """
+    from lmstats.report.render import REPORT_FILES, headline_rows, write_report
+    from lmstats.report.run import ReportState, run_comparison
+
+    config = build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads)
+    target = Path(out_dir) if out_dir else Path("reports") / config.corpus.name
+    check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES}, inputs=[*config.corpus.local_files(), config_path])
+    if config.rnn_cells:
+        from lmstats.rnn.threads import set_threads
+
+        set_threads(config.threads)  # before the machine description records it
+    state = ReportState(config, command="lmstats " + shlex.join(sys.argv[1:]))
+    with progress_bar(total=3 + len(config.modes) + len(config.rnn_cells), desc="report", unit="stage") as bar:
+        def on_stage(stage):
+            state.stages.append(stage)
+            write_report(state, target)
+            bar.update(1)
+
+        try:
+            run_comparison(config, on_stage=on_stage, on_progress=bar.set_description_str)
+        except (KeyboardInterrupt, Terminated, LmstatsError):
+            if state.stages:
+                write_report(state, target)
+            raise
+    state.complete = True
+    written = write_report(state, target)
+    echo(written, as_json, lambda _: [f"report written to {target}/ (report.md, report.html, results.csv, results.json, plots)"]
+         + ["  " + " | ".join(row) for row in headline_rows(state)])

@@ -1,0 +1,169 @@
+"""``ReportConfig``: everything a report run depends on, validated whole before any work starts.
+
+A TOML file (``lmstats report --config FILE``) sets any field; the corpus and its vocabulary
+are the nested tables ``[corpus]`` (:class:`~lmstats.corpus.CorpusSpec`) and ``[vocab]``
+(:class:`~lmstats.corpus.VocabSpec`), the same objects the other commands use::
+
+    orders = [1, 2, 3, 4, 5]
+    rnn_cells = ["lstm"]
+    rnn_budget = 180.0
+
+    [corpus]
+    source = "ptb"
+
+Every value is checked for its type and range when the config is made (a wrong-typed value
+or an unknown cell is one clear error, not a traceback minutes into the run).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from lmstats.corpus import CorpusSpec, VocabSpec
+from lmstats.errors import LmstatsError
+from lmstats.ngram.model import MAX_ORDER
+from lmstats.ngram.smoothing import SMOOTHERS
+from lmstats.rnn.config import CELLS, SOFTMAXES, RNNConfig
+from lmstats.units import EVAL_MODES
+
+NGRAM_SMOOTHERS = ("eps", "laplace", "wb", "kn", "mkn")
+RNN_SOFTMAXES = ("auto", *SOFTMAXES)  # auto: adaptive for vocabularies over 20k types
+ADAPTIVE_ABOVE = 20_000
+
+# The type of every scalar field, and of the items of every tuple field (TOML gives lists).
+_SCALARS = {
+    "data_dir": (str, type(None)), "zipf_orders": (int,), "rnn_budget": (int, float), "rnn_epochs": (int,),
+    "rnn_hidden": (int,), "rnn_layers": (int,), "rnn_embed": (int,), "rnn_softmax": (str,), "rnn_seq_len": (int,),
+    "rnn_batch_size": (int,), "rnn_lr": (int, float), "rnn_dropout": (int, float), "threads": (int, type(None)), "seed": (int,),
+}
+_TUPLES = {"modes": str, "orders": int, "smoothers": str, "rnn_cells": str}
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Everything a report run depends on (``--config report.toml`` sets any field)."""
+
+    corpus: CorpusSpec = field(default_factory=CorpusSpec)
+    vocab: VocabSpec = field(default_factory=VocabSpec)
+    data_dir: str | None = None
+    modes: tuple[str, ...] = EVAL_MODES
+    orders: tuple[int, ...] = (1, 2, 3, 4, 5)
+    smoothers: tuple[str, ...] = NGRAM_SMOOTHERS
+    zipf_orders: int = 3
+    rnn_cells: tuple[str, ...] = ("rnn", "gru", "lstm")
+    rnn_budget: float = 40.0  # seconds per RNN: training and per-epoch validation (wall clock)
+    rnn_epochs: int = 50
+    rnn_hidden: int = 200
+    rnn_layers: int = 2
+    rnn_embed: int = 200
+    rnn_softmax: str = "auto"
+    rnn_seq_len: int = 35
+    rnn_batch_size: int = 20
+    rnn_lr: float = 2e-3
+    rnn_dropout: float = 0.2
+    threads: int | None = None  # torch threads; None: lmstats.rnn.threads.default_threads()
+    seed: int = 0  # seed of the RNN runs (the split's seed is corpus.seed)
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise LmstatsError(f"report config: {message}")
+
+        need(bool(self.modes) and all(m in EVAL_MODES for m in self.modes), f"modes must be among {EVAL_MODES}, got {list(self.modes)}")
+        need(bool(self.orders) and all(1 <= o <= MAX_ORDER for o in self.orders), f"orders must be in 1..{MAX_ORDER}, got {list(self.orders)}")
+        unknown = [s for s in self.smoothers if s not in SMOOTHERS]
+        need(not unknown, f"unknown smoothers {unknown}; choose among {', '.join(SMOOTHERS)}")
+        unknown = [c for c in self.rnn_cells if c not in CELLS]
+        need(not unknown, f"unknown rnn_cells {unknown}; choose among {', '.join(CELLS)} (or [] for no RNN)")
+        need(self.rnn_softmax in RNN_SOFTMAXES, f"rnn_softmax must be one of {RNN_SOFTMAXES}, got {self.rnn_softmax!r}")
+        need(self.rnn_budget > 0 and math.isfinite(self.rnn_budget), f"rnn_budget must be > 0 seconds, got {self.rnn_budget}")
+        need(self.zipf_orders >= 1, f"zipf_orders must be >= 1, got {self.zipf_orders}")
+        need(self.threads is None or self.threads >= 1, f"threads must be >= 1 (or absent for the default), got {self.threads}")
+        for cell in self.rnn_cells:  # every RNN setting is checked now, not after the n-gram stages
+            self.rnn_config(cell, vocab_size=0)
+
+    def rnn_config(self, cell: str, vocab_size: int) -> RNNConfig:
+        """The RNN baseline's configuration for ``cell`` (the softmax follows ``vocab_size`` under ``auto``)."""
+        softmax = self.rnn_softmax if self.rnn_softmax != "auto" else ("adaptive" if vocab_size > ADAPTIVE_ABOVE else "full")
+        try:
+            return RNNConfig(
+                cell=cell, embed_size=self.rnn_embed, hidden_size=self.rnn_hidden,
+                num_layers=1 if cell == "scratch" else self.rnn_layers, dropout=self.rnn_dropout, softmax=softmax,
+                seq_len=self.rnn_seq_len, batch_size=self.rnn_batch_size, optimizer="adam", lr=self.rnn_lr,
+                epochs=self.rnn_epochs, time_budget=float(self.rnn_budget), seed=self.seed,
+            )
+        except LmstatsError as exc:
+            raise LmstatsError(f"report config, RNN settings: {exc}") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"corpus": self.corpus.to_dict(), "vocab": self.vocab.to_dict()}
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ReportConfig:
+        """The config a TOML file describes (unknown keys and wrong types are errors)."""
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise LmstatsError(f"{path}: no such config file") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise LmstatsError(f"{path}: not a readable TOML file ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "report config") -> ReportConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LmstatsError(f"{source}: unknown keys {unknown}; known keys: {sorted(known)}")
+        values = dict(data)
+        for name, spec_cls in (("corpus", CorpusSpec), ("vocab", VocabSpec)):
+            if name in values:
+                values[name] = _nested(spec_cls, values[name], f"{source}: [{name}]")
+        for name in _TUPLES:
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
+        try:
+            return cls(**values)
+        except LmstatsError as exc:
+            raise LmstatsError(f"{source}: {exc}") from None
+
+
+def _nested(spec_cls, table, where: str):
+    if not isinstance(table, dict):
+        raise LmstatsError(f"{where} must be a table of settings, got {table!r}")
+    known = {f.name for f in fields(spec_cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise LmstatsError(f"{where}: unknown keys {unknown}; known keys: {sorted(known)}")
+    types = {"source": (str,), "level": (str,), "lower": (bool,), "letters_only": (bool,), "format": (str,), "split": (list, tuple),
+             "seed": (int,), "min_count": (int,), "max_size": (int,)}
+    for key, value in table.items():
+        if not isinstance(value, types[key]) or (isinstance(value, bool) and bool not in types[key]):
+            raise LmstatsError(f"{where}: {key} = {value!r} has the wrong type; expected {' or '.join(t.__name__ for t in types[key])}")
+    try:
+        return spec_cls.from_dict(table)
+    except (LmstatsError, TypeError, ValueError) as exc:
+        raise LmstatsError(f"{where}: {exc}") from None
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join("none" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_types(config: ReportConfig) -> None:
+    """Every field has its type (bool is not accepted as a number, a string not as a list)."""
+    if not isinstance(config.corpus, CorpusSpec) or not isinstance(config.vocab, VocabSpec):
+        raise LmstatsError("report config: corpus must be a CorpusSpec and vocab a VocabSpec ([corpus] and [vocab] tables in TOML)")
+    for name, types in _SCALARS.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise LmstatsError(f"report config: {name} = {value!r} has the wrong type; expected {_type_names(types)}")
+    for name, item in _TUPLES.items():
+        value = getattr(config, name)
+        if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, item) for v in value):
+            raise LmstatsError(f"report config: {name} = {value!r} must be a list of {item.__name__} values, e.g. {list(getattr(ReportConfig, name))}")

@@ -1,0 +1,127 @@
+"""The report's figures: perplexity against order, ε sensitivity, RNN training curves (and Zipf's).
+
+Every function returns a matplotlib ``Figure`` (or None when the stage is missing); writing
+it is the renderer's business.  Y axes with a narrow range are linear, wide ones logarithmic
+with ticks at 1, 2 and 5 of every decade, so every plot carries several readable tick labels.
+"""
+
+from __future__ import annotations
+
+import io
+
+from lmstats.report.run import ReportState
+
+
+def _readable_y(ax, values) -> None:
+    """Linear y under a factor of 10; log10 above, labelled at 1, 2, 5 × 10^k up to 4 decades, at 10^k beyond."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    values = [v for v in values if v is not None and 0 < v < math.inf]
+    decades = math.log10(max(values) / min(values)) if values else 0.0
+    if decades < 1:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        return
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 4 else (1.0,), numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def plot_orders(state: ReportState):
+    from matplotlib.figure import Figure
+
+    rows = [r for r in state.rows if r["family"] == "ngram"]
+    if not rows:
+        return None
+    modes = [m for m in state.config.modes if any(r["mode"] == m for r in rows)]
+    fig = Figure(figsize=(6.5 * len(modes), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(modes), squeeze=False)[0]
+    for ax, mode in zip(axes, modes):
+        shown = []
+        for smoothing in state.config.smoothers:
+            pts = sorted((r["order"], r["ppl"]) for r in rows if r["mode"] == mode and r["smoothing"] == smoothing and r["ppl"] is not None)
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=smoothing)
+                shown += [p for _, p in pts]
+        rnn = [r for r in state.rows if r["family"] == "rnn" and r["mode"] == mode and r["ppl"] is not None]
+        for i, r in enumerate(rnn):  # RNNs have no order: a horizontal line each, named in the legend
+            ax.axhline(r["ppl"], ls=("--", ":", "-.")[i % 3], lw=1.2, color=f"C{len(state.config.smoothers) + i}", label=f"{r['model']} (RNN)")
+            shown.append(r["ppl"])
+        _readable_y(ax, shown)
+        ax.set(xlabel="n-gram order", ylabel="test perplexity", title=f"perplexity vs order ({mode} mode)")
+        ax.set_xticks(sorted(state.config.orders))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def plot_eps(state: ReportState):
+    from matplotlib.figure import Figure
+
+    curves = {s.name.removeprefix("ngram-"): s.data.get("eps_curves") or {} for s in state.stages if s.name.startswith("ngram-")}
+    curves = {m: c for m, c in curves.items() if c}
+    if not curves:
+        return None
+    fig = Figure(figsize=(6.5 * len(curves), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(curves), squeeze=False)[0]
+    for ax, (mode, by_order) in zip(axes, curves.items()):
+        model_order = max(int(o) for o in by_order)
+        trials = list(by_order[str(model_order)])
+        for k in sorted({t[0] for t in trials}):
+            pts = sorted((t[1], t[2]) for t in trials if t[0] == k)
+            ax.plot(*zip(*pts), ".-", label=f"ε{k} (order {k})")
+        _readable_y(ax, [t[2] for t in trials])
+        ax.set(xscale="log", xlabel="ε", ylabel="validation perplexity",
+               title=f"ε sensitivity, {model_order}-gram, one ε varied at a time ({mode} mode)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_rnn(state: ReportState):
+    from matplotlib.figure import Figure
+
+    histories = {s.name.removeprefix("rnn-"): s.data.get("history") for s in state.stages if s.name.startswith("rnn-")}
+    histories = {k: v for k, v in histories.items() if v and v["epochs"]}
+    if not histories:
+        return None
+    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
+    ax = fig.subplots()
+    shown = []
+    for i, (cell, hist) in enumerate(histories.items()):
+        t = [e["elapsed"] for e in hist["epochs"]]
+        valid, train = [e["valid_ppl"] for e in hist["epochs"]], [e["train_ppl"] for e in hist["epochs"]]
+        ax.plot(t, valid, "o-", color=f"C{i}", label=f"{cell} valid")
+        ax.plot(t, train, "x:", color=f"C{i}", label=f"{cell} train")
+        shown += valid + train
+    best = [r for r in state.rows if r["family"] == "ngram" and r.get("valid_ppl") and r["mode"] == state.config.modes[0]]
+    if best:
+        top = min(best, key=lambda r: r["valid_ppl"])
+        ax.axhline(top["valid_ppl"], ls="--", color="grey", lw=1, label=f"best n-gram valid ({top['model']}, {top['mode']} mode)")
+        shown.append(top["valid_ppl"])
+    _readable_y(ax, shown)
+    ax.set(xlabel="wall-clock seconds", ylabel="perplexity", title="RNN baselines: train and validation perplexity")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def make_plots(state: ReportState) -> dict[str, bytes]:
+    """PNG bytes of every figure the finished stages allow, by name."""
+    from lmstats.zipf.plots import plot_zipf
+
+    figures = {"perplexity_vs_order": plot_orders(state), "eps_sensitivity": plot_eps(state), "rnn_curves": plot_rnn(state)}
+    zipf = state.stage("zipf")
+    if zipf is not None:
+        figures["zipf"] = plot_zipf(zipf.data["analysis"])
+    return {name: _png(fig) for name, fig in figures.items() if fig is not None}

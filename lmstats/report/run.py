@@ -1,0 +1,154 @@
+"""The comparison behind ``lmstats report``: every model on one vocabulary and one test split.
+
+:func:`run_comparison` goes through stages (corpus statistics, Zipf, the uniform baseline,
+n-gram models of every order under every smoother, the RNN baselines) and hands each finished
+stage to a callback, so a caller can write results as they come and an interrupted run keeps
+what it finished.  Every figure comes from :func:`lmstats.evaluate.evaluate` on the test split
+encoded with the training vocabulary, in each evaluation mode the config names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lmstats.corpus import Splits, corpus_stats, load_corpus
+from lmstats.evaluate import evaluate
+from lmstats.report.config import ReportConfig
+from lmstats.report.provenance import machine_info
+from lmstats.uniform import UniformLM
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    rows: list[dict] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReportState:
+    """What a report shows: the config, the command, the finished stages and the machine."""
+
+    config: ReportConfig
+    command: str
+    started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    stages: list[Stage] = field(default_factory=list)
+    complete: bool = False
+    machine: dict = field(default_factory=machine_info)
+
+    @property
+    def rows(self) -> list[dict]:
+        return [row for stage in self.stages for row in stage.rows]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+
+def _row(family: str, model: str, mode: str, result, **extra) -> dict:
+    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict()
+
+
+def run_comparison(
+    config: ReportConfig,
+    *,
+    on_stage: Callable[[Stage], None],
+    on_progress: Callable[[str], None] | None = None,
+) -> None:
+    """Run every stage of the comparison, calling ``on_stage`` as each one finishes."""
+    say = on_progress or (lambda msg: None)
+    started = time.perf_counter()
+    say("loading the corpus")
+    corpus = load_corpus(config.corpus, data_dir=config.data_dir)
+    vocab = corpus.build_vocab(config.vocab)
+    splits = corpus.encode(vocab)
+    on_stage(Stage("corpus", time.perf_counter() - started, data={"stats": corpus_stats(corpus, vocab), "name": corpus.name}))
+
+    t = time.perf_counter()
+    say("Zipf and Heaps fits")
+    from lmstats.zipf import analyse_zipf
+
+    zipf = analyse_zipf(corpus.all_sentences(), range(1, config.zipf_orders + 1), corpus=corpus.name,
+                        text="all text (train+valid+test), n-grams within lines", level=corpus.level)
+    on_stage(Stage("zipf", time.perf_counter() - t, data={"analysis": zipf}))
+
+    t = time.perf_counter()
+    uniform = UniformLM(vocab)
+    rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform") for mode in config.modes]
+    on_stage(Stage("uniform", time.perf_counter() - t, rows=rows))
+
+    for mode in config.modes:
+        t = time.perf_counter()
+        rows, curves = ngram_grid(config, splits, mode, say)
+        on_stage(Stage(f"ngram-{mode}", time.perf_counter() - t, rows=rows, data={"eps_curves": curves}))
+
+    for cell in config.rnn_cells:
+        t = time.perf_counter()
+        rows, history = rnn_baseline(config, cell, splits, say)
+        on_stage(Stage(f"rnn-{cell}", time.perf_counter() - t, rows=rows, data={"history": history}))
+
+
+def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[list[dict], dict]:
+    """Every smoother at every order in one evaluation mode; ε tuned per order on valid."""
+    from lmstats.ngram import NgramLM
+    from lmstats.ngram.tune import tune_eps
+
+    top = max(config.orders)
+    say(f"counting n-grams up to order {top} ({mode} mode)")
+    t = time.perf_counter()
+    base = NgramLM(splits.vocab, top, "kn", mode=mode, discount_fallback=True).fit(splits.train)
+    count_seconds = time.perf_counter() - t
+    rows, curves = [], {}
+    for smoothing in config.smoothers:
+        tuned: tuple[float, ...] = ()
+        for order in sorted(config.orders):
+            say(f"{smoothing} {order}-gram ({mode} mode)")
+            t = time.perf_counter()
+            model = base.with_order(order, smoothing=smoothing)
+            params: dict = {}
+            if smoothing == "eps":
+                # warm start from the lower order's tuned ε: one sweep then suffices
+                start = (tuned + (1.0,) * order)[:order] if tuned else 1.0
+                tuning = tune_eps(model, splits.valid, start=start, sweeps=1 if tuned else 2)
+                tuned = tuning.eps
+                model = model.resmooth(eps=tuning.eps)
+                params = {"eps": list(tuning.eps)}
+                curves[str(order)] = [list(c) for c in tuning.curve]
+            elif smoothing == "lidstone":
+                params = {"k": model.k}
+            fit_seconds = time.perf_counter() - t
+            result = evaluate(model, splits.test, mode=mode)
+            valid = evaluate(model, splits.valid, mode=mode)
+            rows.append(_row(
+                "ngram", f"{smoothing}-{order}", mode, result, order=order, smoothing=smoothing,
+                valid_ppl=valid.ppl if math.isfinite(valid.ppl) else None, params=params,
+                fit_seconds=fit_seconds + count_seconds, warnings=list(model.estimate_.warnings),
+            ))
+    return rows, curves
+
+
+def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict]:
+    """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart)."""
+    from lmstats.rnn.lm import RNNLM
+    from lmstats.rnn.nets import build_net
+    from lmstats.rnn.train import train_rnn
+
+    rnn_config = config.rnn_config(cell, len(splits.vocab))
+    net = build_net(splits.vocab, rnn_config)
+    say(f"training the {cell} baseline ({config.rnn_budget:g} s budget)")
+    t = time.perf_counter()
+    history = train_rnn(net, splits.train, splits.valid, rnn_config)
+    train_seconds = time.perf_counter() - t
+    lm = RNNLM(net, splits.vocab)
+    rows = []
+    for mode in config.modes:
+        t = time.perf_counter()
+        result = evaluate(lm, splits.test, mode=mode)
+        rows.append(_row("rnn", cell, mode, result, order=None, smoothing=None, params=rnn_config.to_dict(), fit_seconds=train_seconds,
+                         score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
+                         valid_ppl=history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None))
+    return rows, history.to_dict()
