@@ -40,6 +40,7 @@ import numpy as np
 
 from lmstats.fileio import atomic_write
 from lmstats.report.provenance import cpu_model
+
 from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]

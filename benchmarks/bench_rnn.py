@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 from lmstats.report.provenance import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,9 +22,10 @@ import numpy as np
 import scipy
 
 from lmstats.fileio import atomic_write
+from lmstats.report.provenance import cpu_model
 from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids
 from lmstats.zipf.powerlaw import fit_power_law
-from lmstats.report.provenance import cpu_model
+
 from timing import best_time
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +48,10 @@ def main(argv=None) -> int:
     rows = []
     for order, name in ((1, "unigrams"), (2, "bigrams")):
         freqs = frequencies(ngram_type_ids(lines, order))
-        ours_s, ours = best_time(lambda: fit_power_law(freqs, compare=False), args.repeats)
+        ours_s, ours = best_time(lambda freqs=freqs: fit_power_law(freqs, compare=False), args.repeats)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            theirs_s, theirs = best_time(lambda: powerlaw.Fit(freqs, discrete=True, verbose=0), args.repeats)
+            theirs_s, theirs = best_time(lambda freqs=freqs: powerlaw.Fit(freqs, discrete=True, verbose=0), args.repeats)
         rows.append({
             "list": name, "types": len(freqs), "distinct": len(np.unique(freqs)), "ours_s": ours_s, "powerlaw_s": theirs_s,
             "speedup": theirs_s / ours_s, "xmin": ours.xmin, "pl_xmin": int(theirs.xmin), "beta": ours.freq_exponent,

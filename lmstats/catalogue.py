@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -24,8 +23,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import tomllib
+
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
+
 
 @dataclass(frozen=True)
 class CatalogueFile:

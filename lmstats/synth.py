@@ -249,7 +249,7 @@ class SourceLM(LanguageModel):
 
     def __init__(self, source: MarkovSource, vocab):
         reachable = source.unigram > 0  # words of classes no context leads to never occur
-        missing = [w for w, live in zip(source.words, reachable) if live and w not in vocab]
+        missing = [w for w, live in zip(source.words, reachable, strict=True) if live and w not in vocab]
         if missing:
             raise LmstatsError(
                 f"{len(missing)} of the source's {len(source.words)} words are not in the vocabulary "

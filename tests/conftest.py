@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from helpers import SHARED, TINY  # tests/ is on sys.path (pytest's rootdir-relative import of conftest)
 
 

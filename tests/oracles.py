@@ -9,10 +9,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import torch
+
+    from lmstats.zipf.results import ZipfAnalysis
 
 
 def log10_sentence_scores(model, units) -> np.ndarray:
@@ -52,8 +58,8 @@ def scratch_bptt(
     loss = W_xh.new_zeros(())
     for t in range(steps):
         Hs.append(torch.tanh(Xs[:, t] @ W_xh + Hs[-1] @ W_hh + b_h))  # (B, H)
-        O = Hs[-1] @ W_hq + b_q + (mask if mask is not None else 0)  # (B, V)
-        P = torch.softmax(O, dim=-1)
+        logits = Hs[-1] @ W_hq + b_q + (mask if mask is not None else 0)  # (B, V)
+        P = torch.softmax(logits, dim=-1)
         loss = loss - torch.log(P.gather(1, y[:, t : t + 1])).sum()
         Ps.append(P)
     grads = {name: torch.zeros_like(p) for name, p in (("W_xh", W_xh), ("W_hh", W_hh), ("b_h", b_h), ("W_hq", W_hq), ("b_q", b_q))}

@@ -5,8 +5,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from helpers import assert_one_line_error
 from lmstats.cli import main
+
+from helpers import assert_one_line_error
 
 
 def run(args, **kw):

@@ -4,9 +4,10 @@ import lzma
 
 import pytest
 
-from helpers import shared_corpus
 from lmstats import CorpusSpec, LmstatsError, load_corpus, split_lines, tokenize
 from lmstats.corpus import builtin_text, split_text_lines
+
+from helpers import shared_corpus
 
 
 def test_word_and_char_tokenization():

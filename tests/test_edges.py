@@ -3,18 +3,18 @@
 import errno
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
 from click.testing import CliRunner
-from helpers import assert_one_line_error
 
 from lmstats import LmstatsError
 from lmstats.cli import main
 from lmstats.fileio import atomic_write, check_outputs
+
+from helpers import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

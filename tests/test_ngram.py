@@ -33,7 +33,7 @@ def test_counts_all_orders():
     counts = count_ngrams(units, 3, len(vocab), vocab.bos_id)
     assert counts.table(1).counts.tolist() == [0, 2, 2, 3, 2, 1, 1]  # <s> counted once per sentence
     V = len(vocab)
-    bigrams = {(int(k // V), int(k % V)): int(c) for k, c in zip(counts.table(2).keys, counts.table(2).counts)}
+    bigrams = {(int(k // V), int(k % V)): int(c) for k, c in zip(counts.table(2).keys, counts.table(2).counts, strict=True)}
     assert bigrams == {(1, 3): 1, (3, 4): 2, (4, 3): 1, (3, 2): 1, (1, 5): 1, (5, 3): 1, (4, 6): 1, (6, 2): 1}
     assert counts.table(3).counts.sum() == 7  # 9 tokens minus the 2 first tokens of each sentence
     # "<s> a b", "a b a", "b a </s>", "<s> c a", "c a b", "a b d", "b d </s>": all distinct
@@ -41,7 +41,7 @@ def test_counts_all_orders():
     # suffix rows point to the (k-1)-gram w2..wk
     t3 = counts.table(3)
     suffix_keys = counts.table(2).keys[t3.suffix]
-    assert set(zip((suffix_keys // V).tolist(), (suffix_keys % V).tolist())) <= set(bigrams)
+    assert set(zip((suffix_keys // V).tolist(), (suffix_keys % V).tolist(), strict=True)) <= set(bigrams)
 
 
 def test_hand_computed_bigram_probabilities():
@@ -156,7 +156,7 @@ def test_fit_twice_equals_fit_once():
     model = NgramLM(vocab, 3, "kn").fit(split)
     first = [a.copy() for a in model.estimate_.probs]
     model.fit(split)
-    assert all(np.array_equal(a, b) for a, b in zip(first, model.estimate_.probs))
+    assert all(np.array_equal(a, b) for a, b in zip(first, model.estimate_.probs, strict=True))
 
 
 def test_key_index_finds_hits_and_misses(rng):

@@ -3,8 +3,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from helpers import assert_one_line_error
 from lmstats.cli import main
+
+from helpers import assert_one_line_error
 
 
 def run(args):

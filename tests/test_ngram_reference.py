@@ -6,11 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from helpers import shared_corpus
 from lmstats import CorpusSpec, EncodedSplit, Lines, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
 from lmstats.ngram import NgramLM
 from lmstats.ngram.arpa import read_arpa, write_arpa
 from lmstats.units import scored_units
+
+from helpers import shared_corpus
 from oracles import log10_sentence_scores
 
 TRAIN = [s.split() for s in [

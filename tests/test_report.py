@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import assert_one_line_error
 from lmstats.cli import main
+
+from helpers import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,13 +9,24 @@ import torch.nn.functional as F
 
 from lmstats import CorpusSpec, EncodedSplit, Lines, LmstatsError, Vocab, evaluate, load_corpus
 from lmstats.rnn import (
-    AdaptiveSoftmax, RNNConfig, RNNLM, ScratchRNN, build_net, generate, load_checkpoint, load_net, random_batches,
-    resolve_device, sequential_batches, train_rnn,
+    RNNLM,
+    AdaptiveSoftmax,
+    RNNConfig,
+    ScratchRNN,
+    build_net,
+    generate,
+    load_checkpoint,
+    load_net,
+    random_batches,
+    resolve_device,
+    sequential_batches,
+    train_rnn,
 )
-from lmstats.rnn.train import linear_lr
 from lmstats.rnn.checkpoint import check_compatible
 from lmstats.rnn.nets import count_parameters
 from lmstats.rnn.softmax import FullSoftmax, TiedAdaptiveSoftmax
+from lmstats.rnn.train import linear_lr
+
 from oracles import next_log_probs, scratch_bptt
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -79,7 +90,7 @@ def test_scratch_rnn_gradcheck(letters):
     names = [n for n, _ in net.named_parameters()]
 
     def loss(*params):
-        feats, _ = torch.func.functional_call(net, dict(zip(names, params)), (x,))
+        feats, _ = torch.func.functional_call(net, dict(zip(names, params, strict=True)), (x,))
         return net.output.nll(feats.reshape(-1, 3), y.reshape(-1)).sum()
 
     params = tuple(p.detach().clone().normal_(0, 0.3, generator=torch.Generator().manual_seed(1)).requires_grad_() for p in net.parameters())
@@ -206,7 +217,7 @@ def test_sequential_batches_partition_the_stream_contiguously():
     for X, Y in batches:
         np.testing.assert_array_equal(Y, X + 1)
         assert (np.diff(X, axis=1) == 1).all()
-    for (X0, _), (X1, _) in zip(batches, batches[1:]):
+    for (X0, _), (X1, _) in zip(batches, batches[1:], strict=True):
         np.testing.assert_array_equal(X1[:, 0], X0[:, -1] + 1)  # each row continues where it stopped
     rows = np.concatenate([X for X, _ in batches], axis=1)
     assert (rows[1:, 0] == rows[:-1, -1] + 1).all()  # row b+1 follows row b in the stream
@@ -224,9 +235,9 @@ def test_random_batches_are_seeded_subsequences():
     assert len(set(starts)) == len(starts) and len(set(starts % 6)) == 1  # disjoint, one offset
     assert not (np.diff(starts) == 6).all()  # shuffled
     again = random_batches(stream, 4, 6, np.random.default_rng(1))
-    assert all((a[0] == b[0]).all() for a, b in zip(batches, again))
+    assert all((a[0] == b[0]).all() for a, b in zip(batches, again, strict=True))
     other = random_batches(stream, 4, 6, np.random.default_rng(2))
-    assert any(a[0].shape != b[0].shape or (a[0] != b[0]).any() for a, b in zip(batches, other))
+    assert any(a[0].shape != b[0].shape or (a[0] != b[0]).any() for a, b in zip(batches, other, strict=True))
 
 
 def test_too_short_stream_is_refused():

@@ -29,7 +29,7 @@ def test_sampling_is_seeded_and_the_true_model_matches_the_entropy_rate():
     src = MarkovSource(SourceConfig(vocab_size=300, n_classes=6, order=2, branching=3, seed=1))
     a = src.sample(50_000, np.random.default_rng(5))
     b = src.sample(50_000, np.random.default_rng(5))
-    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and len(a) == len(b)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)) and len(a) == len(b)
     assert all(len(s) >= 1 for s in a)  # no empty lines
     stream = np.concatenate([np.append(s, -1) for s in src.sample(400_000, np.random.default_rng(6))])
     lp = src.logprobs_words(stream)

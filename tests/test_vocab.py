@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from lmstats import CorpusSpec, BOS, EOS, PAD, UNK, LmstatsError, Vocab
+from lmstats import BOS, EOS, PAD, UNK, CorpusSpec, LmstatsError, Vocab
 
 
 def test_specials_first_then_descending_count_ties_lexicographic(tiny):

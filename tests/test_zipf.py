@@ -8,7 +8,6 @@ import pytest
 from click.testing import CliRunner
 from scipy import optimize, special
 
-from helpers import TINY, assert_one_line_error, shared_corpus
 from lmstats.cli import main
 from lmstats.errors import LmstatsError
 from lmstats.zipf import analyse_zipf
@@ -16,6 +15,8 @@ from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids
 from lmstats.zipf.heaps import fit_heaps, heaps_curve
 from lmstats.zipf.powerlaw import fit_power_law, power_law_ccdf, power_law_pmf, sample_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
+
+from helpers import TINY, assert_one_line_error, shared_corpus
 from oracles import zipf_frame
 
 
@@ -62,7 +63,7 @@ def test_ngram_ids_match_a_python_count():
 def test_heaps_curve_counts_first_occurrences():
     ids = ngram_type_ids(encode_sentences(TINY), 1)  # a b a c a b d: new at N = 1, 2, 4, 7
     positions, types = heaps_curve(ids, n_points=100)
-    assert dict(zip(positions.tolist(), types.tolist())) == {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 4}
+    assert dict(zip(positions.tolist(), types.tolist(), strict=True)) == {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3, 7: 4}
 
 
 # -- estimators, hand-computed -----------------------------------------------------------

@@ -159,7 +159,8 @@ def format_train(info: dict) -> list[str]:
 @json_option
 def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as_json):
     """Perplexity of a checkpoint on CORPUS (default: the corpus it was trained on)."""
-    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, stored_corpus as checkpoint_corpus
+    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net
+    from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import resolve_device
     from lmstats.rnn.threads import set_threads
@@ -191,9 +192,10 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     """Continue --prefix with text from a trained checkpoint."""
     import torch
 
-    from lmstats.rnn.checkpoint import load_checkpoint, load_net, stored_corpus as checkpoint_corpus
-    from lmstats.rnn.sampling import generate, render, tokenize_prefix
+    from lmstats.rnn.checkpoint import load_checkpoint, load_net
+    from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
     from lmstats.rnn.nets import resolve_device
+    from lmstats.rnn.sampling import generate, render, tokenize_prefix
     from lmstats.rnn.threads import set_threads
 
     set_threads(threads)
@@ -204,7 +206,7 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     level = spec.level if spec is not None and spec.level else "word"
     tokens = tokenize_prefix(prefix, level)
     prefix_ids = vocab.encode(tokens)
-    unknown = [t for t, i in zip(tokens, prefix_ids) if i == vocab.unk_id and t != "<unk>"]
+    unknown = [t for t, i in zip(tokens, prefix_ids, strict=True) if i == vocab.unk_id and t != "<unk>"]
     ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed), device=device)
     text = render(vocab.decode(ids), level)
     if unknown and not as_json:

@@ -102,9 +102,9 @@ def write_arpa(model: NgramLM, path: str | Path) -> None:
         lp = logp[keep]
         if backoff is not None:
             bo = backoff[keep]
-            lines = [f"{a:.7g}\t{w}\t{b:.7g}" for a, w, b in zip(lp.tolist(), text_words, bo.tolist())]
+            lines = [f"{a:.7g}\t{w}\t{b:.7g}" for a, w, b in zip(lp.tolist(), text_words, bo.tolist(), strict=True)]
         else:
-            lines = [f"{a:.7g}\t{w}" for a, w in zip(lp.tolist(), text_words)]
+            lines = [f"{a:.7g}\t{w}" for a, w in zip(lp.tolist(), text_words, strict=True)]
         sections.append(f"\\{k}-grams:\n" + "\n".join(lines) + "\n")
         sizes.append(int(keep.sum()))
     with atomic_write(path) as fh:

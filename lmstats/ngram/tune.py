@@ -52,7 +52,7 @@ def tune_eps(model: NgramLM, valid: EncodedSplit, *, sweeps: int = 2, start: flo
 
     for _ in range(sweeps):
         for j in range(model.order):
-            res = minimize_scalar(lambda x: valid_ppl(j, x), bounds=LOG10_BOUNDS, method="bounded", options={"xatol": 0.02})
+            res = minimize_scalar(lambda x, j=j: valid_ppl(j, x), bounds=LOG10_BOUNDS, method="bounded", options={"xatol": 0.02})
             eps[j] = float(10.0**res.x)
     best = model.resmooth(smoothing="eps", eps=tuple(eps))
     ppl = float(np.exp(-best.logprobs_lines(units).mean()))

@@ -18,9 +18,10 @@ or an unknown cell is one clear error, not a traceback minutes into the run).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+import tomllib
 
 from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError

@@ -46,12 +46,12 @@ def plot_orders(state: ReportState):
     modes = [m for m in state.config.modes if any(r["mode"] == m for r in rows)]
     fig = Figure(figsize=(6.5 * len(modes), 4.4), layout="constrained")
     axes = fig.subplots(1, len(modes), squeeze=False)[0]
-    for ax, mode in zip(axes, modes):
+    for ax, mode in zip(axes, modes, strict=True):
         shown = []
         for smoothing in state.config.smoothers:
             pts = sorted((r["order"], r["ppl"]) for r in rows if r["mode"] == mode and r["smoothing"] == smoothing and r["ppl"] is not None)
             if pts:
-                ax.plot(*zip(*pts), "o-", label=smoothing)
+                ax.plot(*zip(*pts, strict=True), "o-", label=smoothing)
                 shown += [p for _, p in pts]
         rnn = [r for r in state.rows if r["family"] == "rnn" and r["mode"] == mode and r["ppl"] is not None]
         for i, r in enumerate(rnn):  # RNNs have no order: a horizontal line each, named in the legend
@@ -74,12 +74,12 @@ def plot_eps(state: ReportState):
         return None
     fig = Figure(figsize=(6.5 * len(curves), 4.4), layout="constrained")
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
-    for ax, (mode, by_order) in zip(axes, curves.items()):
+    for ax, (mode, by_order) in zip(axes, curves.items(), strict=True):
         model_order = max(int(o) for o in by_order)
         trials = list(by_order[str(model_order)])
         for k in sorted({t[0] for t in trials}):
             pts = sorted((t[1], t[2]) for t in trials if t[0] == k)
-            ax.plot(*zip(*pts), ".-", label=f"ε{k} (order {k})")
+            ax.plot(*zip(*pts, strict=True), ".-", label=f"ε{k} (order {k})")
         _readable_y(ax, [t[2] for t in trials])
         ax.set(xscale="log", xlabel="ε", ylabel="validation perplexity",
                title=f"ε sensitivity, {model_order}-gram, one ε varied at a time ({mode} mode)")

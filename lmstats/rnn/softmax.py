@@ -66,7 +66,7 @@ class _ClusteredSoftmax(nn.Module):
     def _register_clusters(self, n_classes: int, cutoffs: list[int], masked_ids: list[int]) -> None:
         self.shortlist = cutoffs[0]
         self.n_tails = len(cutoffs)
-        self.spans = list(zip(cutoffs, list(cutoffs[1:]) + [n_classes]))  # [lo, hi) of each tail cluster
+        self.spans = list(zip(cutoffs, list(cutoffs[1:]) + [n_classes], strict=True))  # [lo, hi) of each tail cluster
         self.register_buffer("mask", _mask_bias(self.shortlist + len(cutoffs), masked_ids), persistent=False)
         self.register_buffer("bounds", torch.tensor(list(cutoffs) + [n_classes]), persistent=False)
 

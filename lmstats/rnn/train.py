@@ -43,15 +43,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmstats.evaluate import evaluate
 from lmstats.encoded import EncodedSplit, Lines
+from lmstats.evaluate import evaluate
 from lmstats.rnn.batching import check_stream, random_batches, sequential_batches
 from lmstats.rnn.checkpoint import checkpoint_payload, save_checkpoint
 from lmstats.rnn.config import RNNConfig
 from lmstats.rnn.lm import RNNLM
-from lmstats.vocab import check_same_vocab
 from lmstats.rnn.nets import detach_state
 from lmstats.units import scored_units
+from lmstats.vocab import check_same_vocab
 
 
 @dataclass(frozen=True)
