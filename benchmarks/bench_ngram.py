@@ -249,7 +249,8 @@ def bench_lmplz(kenlm_bin: Path, train: Path, work: Path, repeats: int) -> dict:
         arpa = work / "wt2.5.arpa"
         cmd = [str(kenlm_bin / "lmplz"), "-o", "5", *extra, "--text", str(train), "--arpa", str(arpa)]
         run = best_run(cmd, repeats)
-        out[label] = {"seconds": run.wall_s, "peak_gb": run.peak_gb, "command": " ".join(["lmplz", "-o", "5", *extra, "--text", "F", "--arpa", "OUT"])}
+        out[label] = {"seconds": run.wall_s, "peak_gb": run.peak_gb,
+                      "command": " ".join(["lmplz", "-o", "5", *extra, "--text", "F", "--arpa", "OUT"])}
         print(f"lmplz {label}: {run.wall_s:.2f} s, peak {run.peak_gb:.2f} GB", flush=True)
     binary = work / "wt2.5.binary"
     out["build_binary_s"] = run_measured([str(kenlm_bin / "build_binary"), str(arpa), str(binary)]).wall_s
@@ -322,7 +323,8 @@ def section_wikitext(args, corpus_dir: Path) -> dict:
     res["query"] = bench_query(args.kenlm_bin, res["lmplz"]["binary"], test_k, work, 2 * args.score_times, args.repeats)
     res["kenlm_module"] = bench_kenlm_module(res["lmplz"]["binary"], test_k, args.repeats)
     print(f"query: {res['query']['big_tokens'] / res['query']['big_seconds'] / 1e6:.2f} M tokens/s; "
-          f"lmstats 5-gram: {res['model']['scoring']['big_tokens'] / res['model']['scoring']['big_seconds'] / 1e6:.2f} M tokens/s", flush=True)
+          f"lmstats 5-gram: {res['model']['scoring']['big_tokens'] / res['model']['scoring']['big_seconds'] / 1e6:.2f} M tokens/s",
+          flush=True)
     return res
 
 
@@ -432,23 +434,28 @@ def render_wikitext(res: dict, args) -> list[str]:
         "",
     ]
     lmplz = res.get("lmplz")
-    cols = "| tool | what is timed | wall (s) | peak (GB) |" + (" wall ÷ lmplz default | wall ÷ lmplz -S 1G | peak ÷ lmplz -S 1G |" if lmplz else "")
+    cols = ("| tool | what is timed | wall (s) | peak (GB) |"
+            + (" wall ÷ lmplz default | wall ÷ lmplz -S 1G | peak ÷ lmplz -S 1G |" if lmplz else ""))
     out += [cols, "| --- | --- | ---: | ---: |" + (" ---: | ---: | ---: |" if lmplz else "")]
 
     def ratios(sec: float, peak: float) -> str:
         if not lmplz:
             return ""
-        return f" {sec / lmplz['default']['seconds']:.2f} | {sec / lmplz['-S 1G']['seconds']:.2f} | {peak / lmplz['-S 1G']['peak_gb']:.2f} |"
+        return (f" {sec / lmplz['default']['seconds']:.2f} | {sec / lmplz['-S 1G']['seconds']:.2f} |"
+                f" {peak / lmplz['-S 1G']['peak_gb']:.2f} |")
 
     if lmplz:
         for label in ("default", "-S 1G"):
             r = lmplz[label]
-            out.append(f"| KenLM `{r['command']}` | whole process: read text, count, smooth, write ARPA | {r['seconds']:.2f} | {r['peak_gb']:.2f} |" + ratios(r["seconds"], r["peak_gb"]))
+            out.append(f"| KenLM `{r['command']}` | whole process: read text, count, smooth, write ARPA |"
+                       f" {r['seconds']:.2f} | {r['peak_gb']:.2f} |" + ratios(r["seconds"], r["peak_gb"]))
     t = e2e["times"]
-    out.append(f"| lmstats end to end | load_corpus {t['load']:.2f} + build_vocab {t['vocab']:.2f} + encode {t['encode']:.2f} + fit {t['fit']:.2f} + index {t['index']:.2f}"
+    out.append(f"| lmstats end to end | load_corpus {t['load']:.2f} + build_vocab {t['vocab']:.2f} + encode {t['encode']:.2f}"
+               f" + fit {t['fit']:.2f} + index {t['index']:.2f}"
                f" | **{e2e['seconds']:.2f}** | {e2e['process_peak_gb']:.2f} |" + ratios(e2e["seconds"], e2e["process_peak_gb"]))
     t = model["times"]
-    out.append(f"| lmstats model only | fit {t['fit']:.2f} + index {t['index']:.2f} (`NgramLM(vocab, 5, \"mkn\").fit(train)`; `build_index()`) | **{model['seconds']:.2f}** | {model['peak_gb']:.2f} |"
+    out.append(f"| lmstats model only | fit {t['fit']:.2f} + index {t['index']:.2f}"
+               f" (`NgramLM(vocab, 5, \"mkn\").fit(train)`; `build_index()`) | **{model['seconds']:.2f}** | {model['peak_gb']:.2f} |"
                + ratios(model["seconds"], model["peak_gb"]))
     out += [
         "",
@@ -500,11 +507,14 @@ def render_scoring(res: dict, nl: dict | None, args) -> list[str]:
     q = res.get("query")
     if q:
         qbig = q["big_tokens"] / q["big_seconds"]
-        out.append(f"| KenLM `query` (5-gram, binary) | {mtoks(q['tokens'], q['seconds'])} | {qbig / 1e6:.2f} ({q['big_tokens']:,} tokens) | **{base / qbig:.2f}** | {q['ppl']:.4f} |")
-        out.append(f"| KenLM `query`, load included | | {mtoks(q['big_tokens'], q['big_wall_s'])} | {base / (q['big_tokens'] / q['big_wall_s']):.2f} | |")
+        out.append(f"| KenLM `query` (5-gram, binary) | {mtoks(q['tokens'], q['seconds'])} |"
+                   f" {qbig / 1e6:.2f} ({q['big_tokens']:,} tokens) | **{base / qbig:.2f}** | {q['ppl']:.4f} |")
+        out.append(f"| KenLM `query`, load included | | {mtoks(q['big_tokens'], q['big_wall_s'])} |"
+                   f" {base / (q['big_tokens'] / q['big_wall_s']):.2f} | |")
     km = res.get("kenlm_module")
     if km:
-        out.append(f"| `kenlm` Python module (5-gram, binary) | {mtoks(km['tokens'], km['seconds'])} | | {base / (km['tokens'] / km['seconds']):.2f} | {km['ppl']:.4f} |")
+        out.append(f"| `kenlm` Python module (5-gram, binary) | {mtoks(km['tokens'], km['seconds'])} | |"
+                   f" {base / (km['tokens'] / km['seconds']):.2f} | {km['ppl']:.4f} |")
     out += ["", "Perplexities are in sentence mode (each non-empty line from `<s>`, `</s>` predicted), natural units;"
             " equal lmstats and KenLM perplexities show that both built the same model.", ""]
     return out
@@ -519,7 +529,8 @@ def render_nltk(nl: dict, args) -> list[str]:
         " training sentences (NLTK only counts at fit time; `Laplace` reuses the same counts and vocabulary)."
         " lmstats is timed on the same work from the same token lists: build_vocab + encode + fit + index.",
         "",
-        "| smoother | NLTK fit (s) | lmstats fit (s) | fit speed-up | NLTK scoring (tokens/s) | lmstats scoring (tokens/s) | scoring speed-up | NLTK time for the whole test set | perplexity on the prefix (NLTK / lmstats) |",
+        "| smoother | NLTK fit (s) | lmstats fit (s) | fit speed-up | NLTK scoring (tokens/s) | lmstats scoring (tokens/s) |"
+        " scoring speed-up | NLTK time for the whole test set | perplexity on the prefix (NLTK / lmstats) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in ("kn", "laplace"):
@@ -571,7 +582,8 @@ def render_series(series: dict) -> list[str]:
     out = [
         f"### {series['order']}-grams",
         "",
-        "| corpus tokens | train tokens | n-grams (all orders) | end to end (s) | load / vocab / encode / fit / index (s) | peak (GB) | model only (s) | model peak (GB) |",
+        "| corpus tokens | train tokens | n-grams (all orders) | end to end (s) | load / vocab / encode / fit / index (s) | peak (GB) |"
+        " model only (s) | model peak (GB) |",
         "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for r in rows:
@@ -626,19 +638,25 @@ def write_report(path: Path, command: str, wiki: dict | None, nl: dict | None, s
 def parse_args(argv):
     env_bin, env_data = os.environ.get("KENLM_BIN"), os.environ.get("LMSTATS_DATA")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--kenlm-bin", type=Path, default=Path(env_bin) if env_bin else None, help="folder with lmplz, query, build_binary (default: $KENLM_BIN)")
-    p.add_argument("--data-dir", type=Path, default=Path(env_data) if env_data else ROOT.parent / "shared" / "corpora", help="corpora folder holding wikitext-2/ (default: $LMSTATS_DATA or ../shared/corpora)")
-    p.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "lmstats_bench_ngram", help="scratch folder for KenLM files")
+    p.add_argument("--kenlm-bin", type=Path, default=Path(env_bin) if env_bin else None,
+                   help="folder with lmplz, query, build_binary (default: $KENLM_BIN)")
+    p.add_argument("--data-dir", type=Path, default=Path(env_data) if env_data else ROOT.parent / "shared" / "corpora",
+                   help="corpora folder holding wikitext-2/ (default: $LMSTATS_DATA or ../shared/corpora)")
+    p.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "lmstats_bench_ngram",
+                   help="scratch folder for KenLM files")
     p.add_argument("--repeats", type=int, default=5, help="scoring repeats (best is reported)")
     p.add_argument("--fit-repeats", type=int, default=3, help="fresh-process fit runs on WikiText-2 (best is reported)")
-    p.add_argument("--score-times", type=int, default=10, help="the larger scoring input is the test set repeated this many times (query gets twice that)")
+    p.add_argument("--score-times", type=int, default=10,
+                   help="the larger scoring input is the test set repeated this many times (query gets twice that)")
     p.add_argument("--skip-nltk", action="store_true")
     p.add_argument("--nltk-budget", type=float, default=60.0, help="seconds of NLTK scoring per smoother")
     p.add_argument("--skip-synth", action="store_true")
     p.add_argument("--synth-sizes", type=lambda s: [int(float(x)) for x in s.split(",")], default=[5_000_000, 15_000_000, 50_000_000])
     p.add_argument("--synth-order", type=int, default=5)
-    p.add_argument("--synth-max-gb", type=float, default=10.0, help="fall back to 3-grams if the largest run is predicted to peak above this")
-    p.add_argument("--synth-dir", type=Path, default=Path(tempfile.gettempdir()) / "lmstats_synth", help="where synthetic corpora are written (reused)")
+    p.add_argument("--synth-max-gb", type=float, default=10.0,
+                   help="fall back to 3-grams if the largest run is predicted to peak above this")
+    p.add_argument("--synth-dir", type=Path, default=Path(tempfile.gettempdir()) / "lmstats_synth",
+                   help="where synthetic corpora are written (reused)")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "ngram_benchmark.md")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -58,15 +58,18 @@ SLOW, FAST = ["--lr", "2e-3", "--div-value", "4"], ["--lr", "3e-3", "--div-value
 RUNS = {
     "kn5": ["ngram", "wikitext-2", "--n", "5", "--smoothing", "mkn", "--out", str(OUT / "kn5.npz")],
     "wt2": ["rnn", "train", "wikitext-2", *WT2_NET, *SLOW, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2.pt")],
-    "wt2-fast": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-fast.pt")],
-    "wt2-sgd": ["rnn", "train", "wikitext-2", *WT2_SGD_NET, "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-sgd.pt")],
-    "wt2-linear": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear", "--time-budget", "900",
-                   "--threads", "2", "--checkpoint", str(OUT / "wt2-linear.pt")],
+    "wt2-fast": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "900", "--threads", "2",
+                 "--checkpoint", str(OUT / "wt2-fast.pt")],
+    "wt2-sgd": ["rnn", "train", "wikitext-2", *WT2_SGD_NET, "--time-budget", "900", "--threads", "2",
+                "--checkpoint", str(OUT / "wt2-sgd.pt")],
+    "wt2-linear": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
+                   "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-linear.pt")],
     "wt2-linear-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
                            "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-linear-1thread.pt")],
-    "wt2-drop01": ["rnn", "train", "wikitext-2", *with_option(WT2_NET, "--dropout", "0.1"), "--lr", "3e-3", "--div-value", "4", "--lr-schedule", "linear",
-                   "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-drop01.pt")],
-    "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1", "--checkpoint", str(OUT / "wt2-1thread.pt")],
+    "wt2-drop01": ["rnn", "train", "wikitext-2", *with_option(WT2_NET, "--dropout", "0.1"), "--lr", "3e-3", "--div-value", "4",
+                   "--lr-schedule", "linear", "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-drop01.pt")],
+    "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1",
+                    "--checkpoint", str(OUT / "wt2-1thread.pt")],
     "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
                     "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
                     "--epochs", "100", "--time-budget", "300", "--threads", "2", "--checkpoint", str(OUT / "shakespeare.pt")],
@@ -110,7 +113,8 @@ def summarize() -> str:
         kn_valid, kn_test = res["kn5"]["results"]["valid"]["ppl"], res["kn5"]["results"]["test"]["ppl"]
         lines.append(f"5-gram MKN (sentence mode): valid ppl {kn_valid:.2f}, test ppl {kn_test:.2f}, "
                      f"load average at start {res['kn5']['bench']['loadavg_at_start'][0]:.2f}")
-    lines += ["", "| run | threads | epochs | train tok/s | test ppl sentence | test ppl stream | bits/token stream | score tok/s (sentence / stream) | beats 5-gram valid at | load at start |",
+    lines += ["", "| run | threads | epochs | train tok/s | test ppl sentence | test ppl stream | bits/token stream | "
+                  "score tok/s (sentence / stream) | beats 5-gram valid at | load at start |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, data in res.items():
         if name == "kn5":
@@ -128,7 +132,8 @@ def summarize() -> str:
         if name == "kn5":
             continue
         lines += ["", f"{name}: per epoch (elapsed min, train ppl, valid ppl [{data['config']['valid_mode']}], lr, tok/s)"]
-        lines += [f"  {e['epoch']:>3} {e['elapsed'] / 60:6.2f} {e['train_ppl']:9.2f} {e['valid_ppl']:9.2f} {e['lr']:.2e} {e['tokens_per_s']:8,.0f}"
+        lines += [f"  {e['epoch']:>3} {e['elapsed'] / 60:6.2f} {e['train_ppl']:9.2f} {e['valid_ppl']:9.2f} "
+                  f"{e['lr']:.2e} {e['tokens_per_s']:8,.0f}"
                   + ("" if e["complete"] else " (partial)") for e in data["history"]["epochs"]]
     return "\n".join(lines)
 

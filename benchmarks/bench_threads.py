@@ -2,14 +2,15 @@
 
 Why: torch's default thread count assumes free cores; on a busy 2-core machine its threads
 wait on each other and on the other processes.  This measures what each setting buys, to pick
-the default of :func:`lmstats.rnn.threads.default_threads` (the usable cores minus the
-1-minute load, at least 1).
+the default of :func:`lmstats.rnn.threads.default_threads` (the usable cores idle now, at
+least 1).
 
 Settings, interleaved (A B C D A B C D ...), each in a fresh process training the PTB 2x200
 LSTM (full softmax, batch 20, BPTT 35, Adam) for ``--seconds`` of training:
 
 * ``1`` and ``2`` threads (``torch.set_num_threads``), ``torch`` (torch's own default,
-  nothing set), ``lmstats`` (the default of lmstats.rnn.threads, chosen in that process).
+  nothing set), ``lmstats`` (the default of lmstats.rnn.threads, chosen in that process:
+  the cores idle over a quarter-second sample of /proc/stat).
 
 Load phases: ``idle`` (nothing else running), then ``busy1`` and ``busy2`` with one or two
 pure-Python busy loops running (not torch jobs), started ``--warmup`` seconds before the
@@ -89,7 +90,8 @@ def main() -> None:
                 for setting in SETTINGS:
                     r = measure(setting, args.data_dir, args.seconds)
                     results[phase][setting].append(r)
-                    print(f"{phase} rep {rep + 1} {setting:>7}: {r['threads']} threads, {r['tokens_per_s']:,.0f} tok/s, load {r['load']:.2f}", flush=True)
+                    print(f"{phase} rep {rep + 1} {setting:>7}: {r['threads']} threads, {r['tokens_per_s']:,.0f} tok/s, "
+                          f"load {r['load']:.2f}", flush=True)
         finally:
             for p in load:
                 p.kill()

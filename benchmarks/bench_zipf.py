@@ -78,13 +78,15 @@ def write_report(path: Path, rows: list[dict], args, command: str, powerlaw_vers
         f" maximum likelihood: `lmstats.zipf.fit_power_law(freqs, compare=False)` against `powerlaw.Fit(freqs, discrete=True)`"
         f" (powerlaw {powerlaw_version}, defaults). Times are the best of {args.repeats} runs in the same process.",
         "",
-        "| frequency list | types | distinct frequencies | lmstats (s) | powerlaw (s) | speed-up | x_min (lmstats / powerlaw) | exponent β (lmstats / powerlaw) | abs Δβ | KS (lmstats / powerlaw) |",
+        "| frequency list | types | distinct frequencies | lmstats (s) | powerlaw (s) | speed-up | x_min (lmstats / powerlaw) |"
+        " exponent β (lmstats / powerlaw) | abs Δβ | KS (lmstats / powerlaw) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         out.append(
             f"| {r['list']} | {r['types']:,} | {r['distinct']:,} | {r['ours_s']:.4f} | {r['powerlaw_s']:.3f} | **{r['speedup']:.1f}×** | "
-            f"{r['xmin']} / {r['pl_xmin']} | {r['beta']:.6f} / {r['pl_alpha']:.6f} | {abs(r['beta'] - r['pl_alpha']):.1e} | {r['ks']:.6f} / {r['pl_ks']:.6f} |"
+            f"{r['xmin']} / {r['pl_xmin']} | {r['beta']:.6f} / {r['pl_alpha']:.6f} | {abs(r['beta'] - r['pl_alpha']):.1e} | "
+            f"{r['ks']:.6f} / {r['pl_ks']:.6f} |"
         )
     out += [
         "",
@@ -104,7 +106,8 @@ def write_report(path: Path, rows: list[dict], args, command: str, powerlaw_vers
         "",
         "## Machine",
         "",
-        f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores (nproc {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()})",
+        f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores "
+        f"(nproc {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()})",
         f"- Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, powerlaw {powerlaw_version}",
         f"- {platform.platform()}",
         "",

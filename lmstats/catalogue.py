@@ -207,6 +207,7 @@ def _extract(archive_path: Path, files: list[CatalogueFile], dest_dir: Path) -> 
                     shutil.copyfileobj(src, out, 1 << 20)
                 if not _matches(target, f):
                     target.unlink()
-                    raise LmstatsError(f"{f.path} extracted from {archive_path.name} fails its checksum; delete {archive_path} and fetch again")
+                    raise LmstatsError(f"{f.path} extracted from {archive_path.name} fails its checksum; "
+                                       f"delete {archive_path} and fetch again")
     except (zipfile.BadZipFile, KeyError) as exc:
         raise LmstatsError(f"{archive_path}: not the expected zip archive ({exc}); delete it and fetch again") from None

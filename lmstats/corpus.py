@@ -335,7 +335,8 @@ def _empty_split_message(corpus: Corpus, split: str) -> str:
             f"and a seeded split assigns whole lines ({len(corpus.split(split))} went to {split}); "
             "use --format stream to split the text by token position, or give more lines"
         )
-    return f"{corpus.name}: the {split} split has no tokens; the text is too short for the fractions {corpus.spec.fractions} — give more text"
+    return (f"{corpus.name}: the {split} split has no tokens; "
+            f"the text is too short for the fractions {corpus.spec.fractions} — give more text")
 
 
 def _require_tokens(name: str, sentences: Sequence[Sequence[str]], what: str = "it") -> None:

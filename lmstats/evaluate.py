@@ -66,11 +66,13 @@ def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tupl
             f"{type(model).__name__} does not implement the LanguageModel protocol (vocab, logprobs, logprobs_lines, "
             "is_distribution); subclass lmstats.LanguageModel, which supplies logprobs_lines and is_distribution"
         )
-    check_same_vocab(split.vocab, model.vocab, "the model", f"encode the {split.name} split with the model's vocab", against=f"the {split.name} split")
+    check_same_vocab(split.vocab, model.vocab, "the model", f"encode the {split.name} split with the model's vocab",
+                     against=f"the {split.name} split")
     units = scored_units(split, mode)
     lp = np.asarray(model.logprobs_lines(units), dtype=np.float64)
     if lp.shape != units.ids.shape:
-        raise LmstatsError(f"{type(model).__name__} returned {lp.shape[0]} log-probabilities for {units.ids.shape[0]} tokens; logprobs must give one per token")
+        raise LmstatsError(f"{type(model).__name__} returned {lp.shape[0]} log-probabilities for {units.ids.shape[0]} tokens; "
+                           "logprobs must give one per token")
     if np.isnan(lp).any() or (lp > 1e-9).any():
         raise LmstatsError(f"{type(model).__name__} returned NaN or positive log-probabilities; logprobs must be ln P <= 0")
     return units, lp

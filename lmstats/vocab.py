@@ -204,7 +204,8 @@ class Vocab:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise LmstatsError(f"{path}: not a vocabulary file (invalid JSON: {exc.msg} at line {exc.lineno}); it is truncated or not ours") from None
+            raise LmstatsError(f"{path}: not a vocabulary file (invalid JSON: {exc.msg} at line {exc.lineno}); "
+                               "it is truncated or not ours") from None
         return cls.from_dict(data, source=str(path))
 
 

@@ -84,10 +84,12 @@ def zipf_frame(analysis: ZipfAnalysis) -> pd.DataFrame:
         ls, mle, zm, pl, hp = fit.least_squares, fit.rank_mle, fit.mandelbrot, fit.power_law, fit.heaps
         rows.append({
             "order": fit.order, "n_tokens": fit.n_tokens, "n_types": fit.n_types, "hapax_ratio": fit.hapax_ratio,
-            "ls_alpha": ls.alpha, "ls_alpha_se": ls.alpha_se, "ls_min_rank": ls.min_rank, "ls_max_rank": ls.max_rank, "ls_r_squared": ls.r_squared,
+            "ls_alpha": ls.alpha, "ls_alpha_se": ls.alpha_se, "ls_min_rank": ls.min_rank, "ls_max_rank": ls.max_rank,
+            "ls_r_squared": ls.r_squared,
             "mle_alpha": mle.alpha, "mle_alpha_se": mle.alpha_se,
             "zm_alpha": zm.alpha, "zm_alpha_se": zm.alpha_se, "zm_b": zm.b, "zm_b_se": zm.b_se,
-            "csn_freq_exponent": pl.freq_exponent, "csn_freq_exponent_se": pl.freq_exponent_se, "csn_xmin": pl.xmin, "csn_n_tail": pl.n_tail, "csn_ks": pl.ks,
+            "csn_freq_exponent": pl.freq_exponent, "csn_freq_exponent_se": pl.freq_exponent_se, "csn_xmin": pl.xmin,
+            "csn_n_tail": pl.n_tail, "csn_ks": pl.ks,
             "csn_rank_exponent": pl.rank_exponent, "csn_rank_exponent_se": pl.rank_exponent_se, "csn_p_value": pl.p_value,
             "heaps_k": hp.k, "heaps_beta": hp.beta, "heaps_beta_se": hp.beta_se,
         })

@@ -95,7 +95,8 @@ def test_builtin_default_corpus_works_offline():
         (lambda p: (p / "l.txt").write_bytes("caf\u00e9 ok\n".encode("latin-1")) and p / "l.txt", "not UTF-8.*offset 3"),
         (lambda p: (p / "t.gz").write_bytes(gzip.compress(b"abc" * 100)[:20]) and p / "t.gz", "truncated or corrupt"),
         (lambda p: (p / "short.txt").write_text("one line\ntwo\n") and p / "short.txt", "the corpus has 2 lines .* use --format stream"),
-        (lambda p: (p / "one.txt").write_text("a single long line " * 50) and p / "one.txt", "the corpus has 1 line and .* use --format stream"),
+        (lambda p: (p / "one.txt").write_text("a single long line " * 50) and p / "one.txt",
+         "the corpus has 1 line and .* use --format stream"),
         (lambda p: "no-such-corpus", "not a known corpus name"),
     ],
 )

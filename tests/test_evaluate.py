@@ -75,7 +75,8 @@ def test_hand_computed_unigram(tiny_split):
 def test_vocabulary_mismatch_is_refused(tiny_split):
     _, split = tiny_split
     other = Vocab.build([["x", "y"]])
-    with pytest.raises(LmstatsError, match="the model uses another vocabulary .5 types. than the test split .7 types.; perplexities are only comparable"):
+    with pytest.raises(LmstatsError, match="the model uses another vocabulary .5 types. than the test split .7 types.; "
+                                           "perplexities are only comparable"):
         evaluate(UniformLM(other), split)
 
 

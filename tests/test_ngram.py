@@ -110,7 +110,8 @@ def test_probabilities_sum_to_one_for_every_context(smoothing, order, mode):
     model = NgramLM(vocab, order, smoothing, mode=mode, **kw).fit(split)
     predictable = vocab.predictable_ids
     sums_mle_unseen = []
-    contexts = [[], ["the"], ["the", "cat"], ["sat", "on", "the"], ["cat", "the", "cat"], ["mat", "dog"], ["zebra", "the"], ["a", "frog", "<unk>"]]
+    contexts = [[], ["the"], ["the", "cat"], ["sat", "on", "the"], ["cat", "the", "cat"], ["mat", "dog"], ["zebra", "the"],
+                ["a", "frog", "<unk>"]]
     for ctx in contexts:
         base = vocab.encode(ctx)
         units = Lines.from_seqs([np.append(base, w) for w in predictable])

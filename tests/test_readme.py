@@ -42,3 +42,14 @@ def test_main_job_runs_offline(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "report.html").exists()
     assert "report written" in proc.stdout
+
+
+def test_the_python_example_runs():
+    """The five-line example of the README's "In Python" section, run as it is written."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## In Python", 1)[1]
+    code = re.search(r"```python\n(.*?)\n```", section, flags=re.S).group(1)
+    assert len(code.splitlines()) == 5
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert 20 < float(proc.stdout.strip()) < 500  # a 3-gram MKN perplexity on English prose

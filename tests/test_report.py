@@ -42,7 +42,8 @@ def report_setup(tmp_path, text_file):
 
 
 def run_report(corpus, config, out, *extra):
-    return CliRunner().invoke(main, ["report", str(corpus), "--config", str(config), "--out-dir", str(out), "--json", *extra], catch_exceptions=False)
+    return CliRunner().invoke(main, ["report", str(corpus), "--config", str(config), "--out-dir", str(out), "--json", *extra],
+                              catch_exceptions=False)
 
 
 @pytest.mark.slow
@@ -51,7 +52,8 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     result = run_report(corpus, config, tmp_path / "a")
     assert result.exit_code == 0, result.output
     out = tmp_path / "a"
-    for name in ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png", "rnn_curves.png", "zipf.png"):
+    for name in ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
+                 "rnn_curves.png", "zipf.png"):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] and data["seed"] == 0 and data["machine"]["cores"] >= 1
@@ -76,7 +78,8 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     lstm = next(r for r in rows if r["model"] == "lstm")
     history = data["rnn_histories"]["rnn-lstm"]
     seconds = sum(e["train_seconds"] for e in history["epochs"])
-    assert lstm["train_tokens_per_s"] == pytest.approx(sum(e["train_tokens"] for e in history["epochs"]) / seconds)  # the mean, not the last epoch's
+    assert lstm["train_tokens_per_s"] == pytest.approx(
+        sum(e["train_tokens"] for e in history["epochs"]) / seconds)  # the mean, not the last epoch's
     assert lstm["score_seconds"] > 0 and history["elapsed"] <= 3.0 + 1.0  # the budget covers training and validation
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")

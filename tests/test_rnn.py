@@ -93,7 +93,8 @@ def test_scratch_rnn_gradcheck(letters):
         feats, _ = torch.func.functional_call(net, dict(zip(names, params, strict=True)), (x,))
         return net.output.nll(feats.reshape(-1, 3), y.reshape(-1)).sum()
 
-    params = tuple(p.detach().clone().normal_(0, 0.3, generator=torch.Generator().manual_seed(1)).requires_grad_() for p in net.parameters())
+    params = tuple(p.detach().clone().normal_(0, 0.3, generator=torch.Generator().manual_seed(1)).requires_grad_()
+                   for p in net.parameters())
     assert torch.autograd.gradcheck(loss, params, eps=1e-6, atol=1e-6)
 
 
@@ -179,7 +180,8 @@ def test_mean_nll_equals_cross_entropy(letters, softmax):
 
 # -- the protocol adapter: chunking and batching change nothing ------------------------------
 @pytest.mark.parametrize("overrides", [dict(cell="lstm"), dict(cell="gru", softmax="adaptive", cutoffs=(10, 20), hidden_size=16),
-                                       dict(cell="scratch", num_layers=1), dict(cell="lstm", tie=True, softmax="adaptive", cutoffs=(10, 20))])
+                                       dict(cell="scratch", num_layers=1),
+                                       dict(cell="lstm", tie=True, softmax="adaptive", cutoffs=(10, 20))])
 def test_chunked_equals_unchunked(letters, overrides, rng):
     lm, _ = make_lm(letters, **overrides)
     lm.net.double()
@@ -335,7 +337,8 @@ def test_linear_schedule_in_training(small_corpus):
     histories = [train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config) for _ in range(2)]
     assert [e.lr for e in histories[0].epochs] == pytest.approx([1.0, 2 / 3, 1 / 3])  # the rate at each epoch's start
     assert [e.train_nll_sum for e in histories[0].epochs] == [e.train_nll_sum for e in histories[1].epochs]
-    plateau = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], RNNConfig(**(TRAIN | dict(epochs=3, optimizer="sgd", lr=1.0))))
+    plateau = train_rnn(build_net(vocab, config), splits["train"], splits["valid"],
+                        RNNConfig(**(TRAIN | dict(epochs=3, optimizer="sgd", lr=1.0))))
     assert plateau.epochs[1].train_nll_sum != histories[0].epochs[1].train_nll_sum  # the rates did change the updates
 
 

@@ -71,7 +71,8 @@ def test_resume_continues_to_more_epochs(trained, tmp_path):
     corpus, ckpt, data = trained
     copy = tmp_path / "c.pt"
     copy.write_bytes(ckpt.read_bytes())
-    result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "3", "--checkpoint", str(copy), "--resume", "--json", "--mode", "sentence"])
+    result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "3", "--checkpoint", str(copy), "--resume", "--json",
+                  "--mode", "sentence"])
     assert result.exit_code == 0, result.output
     resumed = json.loads(result.stdout)
     assert "resumed from" in result.stderr and "epoch 3, step 0" in result.stderr
@@ -101,7 +102,8 @@ def corpus_folder(root, train_text):
     (["rnn", "train", "{tmp}/onetoken"], "training split is too small"),
     (["rnn", "eval", "--checkpoint", "{ckpt}", "{tmp}/other.txt"], "another vocabulary"),
     (["rnn", "train", "{corpus}", "--min-count", "2", "--checkpoint", "{ckpt}", "--resume"], "another vocabulary"),
-    (["rnn", "train", "{corpus}", *TINY_NET[:2], "--hidden-size", "16", *TINY_NET[4:], "--checkpoint", "{ckpt}", "--resume"], "another architecture"),
+    (["rnn", "train", "{corpus}", *TINY_NET[:2], "--hidden-size", "16", *TINY_NET[4:], "--checkpoint", "{ckpt}", "--resume"],
+     "another architecture"),
     (["rnn", "train", "{corpus}", "--checkpoint", "{tmp}/missing.pt", "--resume"], "no such checkpoint"),
     (["rnn", "eval", "--checkpoint", "{tmp}/junk.pt"], "not an lmstats RNN checkpoint"),
     (["rnn", "train", "{corpus}", "--softmax", "adaptive"], "cutoffs"),

@@ -43,7 +43,8 @@ def format_info(info: dict) -> list[str]:
 @json_option
 def corpus_list(as_json):
     """The named corpora of the catalogue (corpora/catalogue.toml)."""
-    rows = [{"name": DEFAULT_CORPUS, "description": "built in: Python reference topics (pydoc_data), offline", "level": "word", "splits": "seeded", "files": []}]
+    rows = [{"name": DEFAULT_CORPUS, "description": "built in: Python reference topics (pydoc_data), offline", "level": "word",
+             "splits": "seeded", "files": []}]
     rows += [{"name": e.name, "description": e.description, "level": e.level, "splits": "predefined" if e.predefined_splits else "seeded",
               "files": [asdict(f) for f in e.files]} for e in load_catalogue().values()]
     echo(rows, as_json, lambda rows: [f"{r['name']:<16} {r['level']:<5} {r['splits']:<10} {r['description']}" for r in rows])
@@ -51,7 +52,8 @@ def corpus_list(as_json):
 
 @corpus_group.command("fetch")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Use (and check) a local copy here instead of downloading.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Use (and check) a local copy here instead of downloading.")
 @json_option
 def corpus_fetch(name, data_dir, as_json):
     """Download NAME into the cache (verifying checksums), or check a local copy."""
@@ -70,12 +72,16 @@ def corpus_fetch(name, data_dir, as_json):
 
 @corpus_group.command("synth")
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--tokens", "n_tokens", type=click.IntRange(min=1), default=1_000_000, show_default=True, help="Tokens to write (</s> counted; whole sentences).")
+@click.option("--tokens", "n_tokens", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Tokens to write (</s> counted; whole sentences).")
 @click.option("--vocab", "vocab_size", type=click.IntRange(min=2), default=5000, show_default=True, help="Word types of the source.")
-@click.option("--classes", "n_classes", type=click.IntRange(min=1), default=20, show_default=True, help="Word classes (the hidden structure).")
-@click.option("--order", type=click.IntRange(1, 6), default=2, show_default=True, help="Markov order of the source (an n-gram source with n = order + 1).")
+@click.option("--classes", "n_classes", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Word classes (the hidden structure).")
+@click.option("--order", type=click.IntRange(1, 6), default=2, show_default=True,
+              help="Markov order of the source (an n-gram source with n = order + 1).")
 @click.option("--branching", type=click.IntRange(min=1), default=4, show_default=True, help="Classes allowed after each context.")
-@click.option("--zipf", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Zipf exponent of word frequencies inside a class.")
+@click.option("--zipf", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Zipf exponent of word frequencies inside a class.")
 @click.option("--mean-words", type=click.FloatRange(min=1), default=20.0, show_default=True, help="Mean words per sentence.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the source and of the sample.")
 @json_option

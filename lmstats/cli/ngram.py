@@ -29,9 +29,11 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
     try:
         values = tuple(float(x) for x in text.split(","))
     except ValueError:
-        raise LmstatsError(f"--eps takes a number, one number per order (e.g. 1,0.1,0.01), or no value to tune; got {text.strip()!r}") from None
+        raise LmstatsError("--eps takes a number, one number per order (e.g. 1,0.1,0.01), or no value to tune; "
+                           f"got {text.strip()!r}") from None
     if any(not math.isfinite(v) or v <= 0 for v in values):
-        raise LmstatsError(f"--eps must be > 0 for every order, got {text.strip()}: eps=0 gives unseen n-grams probability 0 and infinite perplexity; use e.g. --eps 0.1")
+        raise LmstatsError(f"--eps must be > 0 for every order, got {text.strip()}: "
+                           "eps=0 gives unseen n-grams probability 0 and infinite perplexity; use e.g. --eps 0.1")
     return values
 
 
@@ -39,13 +41,19 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
 @corpus_options
 @click.option("--n", "order", type=click.IntRange(1, MAX_ORDER), default=3, show_default=True, help="Order of the model.")
 @click.option("--smoothing", type=click.Choice(SMOOTHERS), default=None, help="Smoother (default: eps when --eps is given, else mkn).")
-@click.option("--eps", "eps_text", is_flag=False, flag_value=TUNE, default=None, help="ε for --smoothing eps: one value, one per order (1,0.1,0.01), or no value to tune each on valid.")
-@click.option("--eps-variant", type=click.Choice(EPS_VARIANTS), default="recursive", show_default=True, help="eps interpolates towards the next-lower order (recursive) or the unigram (textbook, d2l's formulas).")
-@click.option("--k", "add_k", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_ADD_K, show_default=True, help="Additive constant of --smoothing lidstone.")
-@click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True, help="Train and score sentences (KenLM) or one stream (PyTorch).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Model file to write (binary .npz). Default: lmstats-out/ngram-CORPUS-NSMOOTHING.npz")
+@click.option("--eps", "eps_text", is_flag=False, flag_value=TUNE, default=None,
+              help="ε for --smoothing eps: one value, one per order (1,0.1,0.01), or no value to tune each on valid.")
+@click.option("--eps-variant", type=click.Choice(EPS_VARIANTS), default="recursive", show_default=True,
+              help="eps interpolates towards the next-lower order (recursive) or the unigram (textbook, d2l's formulas).")
+@click.option("--k", "add_k", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_ADD_K, show_default=True,
+              help="Additive constant of --smoothing lidstone.")
+@click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
+              help="Train and score sentences (KenLM) or one stream (PyTorch).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Model file to write (binary .npz). Default: lmstats-out/ngram-CORPUS-NSMOOTHING.npz")
 @click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
-@click.option("--load", "load_path", type=click.Path(dir_okay=False), default=None, help="Score a saved model (on the corpus it was trained on, unless CORPUS is given).")
+@click.option("--load", "load_path", type=click.Path(dir_okay=False), default=None,
+              help="Score a saved model (on the corpus it was trained on, unless CORPUS is given).")
 @json_option
 def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, arpa, load_path, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
@@ -81,7 +89,8 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     if arpa:
         write_arpa(model, arpa)
     info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
-            "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl, "evaluations": tuning.evaluations},
+            "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
+                                                       "evaluations": tuning.evaluations},
             "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, SPLIT_NAMES, (mode,)),
             "written": {k: v for k, v in (("model", str(out) if recipe else None), ("arpa", arpa)) if v}}
     for w in info["model"]["warnings"]:
@@ -97,5 +106,6 @@ def format_ngram(info: dict) -> list[str]:
            f"model: {m['order']}-gram {m['smoothing']} ({kind}), n-grams per order {m['ngrams_per_order']}, {source}"]
     if info["eps_tuning"]:
         t = info["eps_tuning"]
-        out.append(f"eps tuned on valid: {', '.join(f'{e:.4g}' for e in t['eps'])} (valid ppl {t['valid_ppl']:.2f}, {t['evaluations']} evaluations)")
+        out.append(f"eps tuned on valid: {', '.join(f'{e:.4g}' for e in t['eps'])} "
+                   f"(valid ppl {t['valid_ppl']:.2f}, {t['evaluations']} evaluations)")
     return out + results_table(info["results"]) + [f"wrote {kind}: {path}" for kind, path in info["written"].items()]

@@ -49,19 +49,27 @@ def corpus_options(f=None, *, vocab: bool = True):
         return functools.partial(corpus_options, vocab=vocab)
     options = [
         click.argument("source", metavar="[CORPUS]", required=False),
-        click.option("--level", type=click.Choice(LEVELS), default=None, help="Tokens are words (whitespace split) or characters. Default: the corpus's own (word for files)."),
+        click.option("--level", type=click.Choice(LEVELS), default=None,
+                     help="Tokens are words (whitespace split) or characters. Default: the corpus's own (word for files)."),
         click.option("--lower", is_flag=True, help="Lower-case the text."),
-        click.option("--letters-only", is_flag=True, help="d2l normalisation with Unicode letters: every run of non-letters becomes one space."),
+        click.option("--letters-only", is_flag=True,
+                     help="d2l normalisation with Unicode letters: every run of non-letters becomes one space."),
         click.option("--format", "text_format", type=click.Choice(FORMATS), default="lines", show_default=True,
-                     help="One sentence per line, or one continuous stream split by position (at char level a line break is the character \\n)."),
-        click.option("--split", "split_text", default=None, help="train,valid,test fractions for corpora without predefined splits [default: 0.8,0.1,0.1]."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the train/valid/test split (and of the models' random choices)."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder with local copies of named corpora (NAME/FILE); default $LMSTATS_DATA."),
+                     help="One sentence per line, or one continuous stream split by position "
+                          "(at char level a line break is the character \\n)."),
+        click.option("--split", "split_text", default=None,
+                     help="train,valid,test fractions for corpora without predefined splits [default: 0.8,0.1,0.1]."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the train/valid/test split (and of the models' random choices)."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="Folder with local copies of named corpora (NAME/FILE); default $LMSTATS_DATA."),
     ]
     if vocab:
         options += [
-            click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True, help="Types seen fewer times in train become <unk>."),
-            click.option("--max-vocab", type=click.IntRange(min=1), default=None, help="Keep at most this many (most frequent) types besides the specials."),
+            click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Types seen fewer times in train become <unk>."),
+            click.option("--max-vocab", type=click.IntRange(min=1), default=None,
+                         help="Keep at most this many (most frequent) types besides the specials."),
         ]
 
     @functools.wraps(f)
@@ -143,7 +151,8 @@ def echo(data, as_json: bool, text=None) -> None:
 
 def results_table(results: dict) -> list[str]:
     """Lines of the evaluation table of ``{split: {mode: result dict}}`` (see ``evaluate_splits``)."""
-    out = [f"{'split':<6} {'mode':<9} {'tokens':>10} {'OOV':>8} {'zero-p':>7} {'ppl':>11} {'ppl no OOV':>11} {'bits/token':>10} {'score tok/s':>12}"]
+    out = [f"{'split':<6} {'mode':<9} {'tokens':>10} {'OOV':>8} {'zero-p':>7} {'ppl':>11} "
+           f"{'ppl no OOV':>11} {'bits/token':>10} {'score tok/s':>12}"]
     number = lambda v, spec: "inf" if v is None else format(v, spec)  # noqa: E731
     for name, by_mode in results.items():
         for mode, r in by_mode.items():

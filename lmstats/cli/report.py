@@ -23,7 +23,8 @@ def build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, th
     if corpus.source is not None or typed & set(CORPUS_OPTIONS):
         fields = {"source": "source", "level": "level", "lower": "lower", "letters_only": "letters_only", "text_format": "format",
                   "split_text": "split", "seed": "seed"}
-        chosen = {field: getattr(corpus, field) for option, field in fields.items() if option in typed or option == "source" and corpus.source}
+        chosen = {field: getattr(corpus, field) for option, field in fields.items()
+                  if option in typed or option == "source" and corpus.source}
         config = dataclasses.replace(config, corpus=dataclasses.replace(config.corpus, **chosen))
     if typed & set(VOCAB_OPTIONS):
         config = dataclasses.replace(config, vocab=vocab_spec)
@@ -34,10 +35,13 @@ def build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, th
 
 @click.command("report")
 @corpus_options
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
 @click.option("--mode", type=click.Choice([*EVAL_MODES, "both"]), default=None, help="Evaluation mode(s) (default: both, or the config's).")
-@click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per RNN baseline for training and validation (default 40).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: the usable cores minus the current load, at least 1).")
+@click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds per RNN baseline for training and validation (default 40).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: the cores idle when the command starts, at least 1).")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/CORPUS).")
 @json_option
 def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, threads, out_dir, as_json):
@@ -54,7 +58,8 @@ def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, 
 
     config = build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads)
     target = Path(out_dir) if out_dir else Path("reports") / config.corpus.name
-    check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES}, inputs=[*config.corpus.local_files(), config_path])
+    check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES},
+                  inputs=[*config.corpus.local_files(), config_path])
     if config.rnn_cells:
         from lmstats.rnn.threads import set_threads
 

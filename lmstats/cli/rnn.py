@@ -30,10 +30,12 @@ def parse_cutoffs(text: str) -> tuple[int, ...]:
 
 def run_options(f):
     for option in reversed([
-        click.option("--mode", type=click.Choice((*EVAL_MODES, "both")), default="both", show_default=True, help="Evaluation mode(s) of the final scores."),
+        click.option("--mode", type=click.Choice((*EVAL_MODES, "both")), default="both", show_default=True,
+                     help="Evaluation mode(s) of the final scores."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch (default: the usable cores minus the current load, at least 1; printed)."),
-        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="cuda when available (auto), or force one."),
+                     help="CPU threads for torch (default: the cores idle when the command starts, at least 1; printed)."),
+        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                     help="cuda when available (auto), or force one."),
     ]):
         f = option(f)
     return f
@@ -50,37 +52,48 @@ def rnn_group() -> None:
 
 @rnn_group.command("train")
 @corpus_options
-@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True, help="torch's LSTM/GRU/RNN, or the from-scratch one-hot tanh RNN.")
+@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True,
+              help="torch's LSTM/GRU/RNN, or the from-scratch one-hot tanh RNN.")
 @click.option("--embed-size", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--hidden-size", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--layers", "num_layers", type=click.IntRange(min=1), default=None, help="Recurrent layers (default 2; 1 for scratch).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
-@click.option("--tie/--no-tie", default=False, show_default=True, help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails are tied at full dimension and --div-value is unused).")
-@click.option("--softmax", type=click.Choice(SOFTMAXES), default="full", show_default=True, help="adaptive: an adaptive softmax, for large vocabularies.")
-@click.option("--cutoffs", "cutoffs_text", default="2000,10000", show_default=True, help="Adaptive softmax cluster boundaries (ids sorted by frequency).")
-@click.option("--div-value", type=click.FloatRange(min=1, min_open=True), default=4.0, show_default=True, help="Adaptive softmax: cluster i projects to hidden/div^i dimensions.")
+@click.option("--tie/--no-tie", default=False, show_default=True,
+              help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails are tied at full dimension "
+                   "and --div-value is unused).")
+@click.option("--softmax", type=click.Choice(SOFTMAXES), default="full", show_default=True,
+              help="adaptive: an adaptive softmax, for large vocabularies.")
+@click.option("--cutoffs", "cutoffs_text", default="2000,10000", show_default=True,
+              help="Adaptive softmax cluster boundaries (ids sorted by frequency).")
+@click.option("--div-value", type=click.FloatRange(min=1, min_open=True), default=4.0, show_default=True,
+              help="Adaptive softmax: cluster i projects to hidden/div^i dimensions.")
 @click.option("--seq-len", type=click.IntRange(min=1), default=35, show_default=True, help="Truncated BPTT length.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batching", type=click.Choice(BATCHINGS), default="sequential", show_default=True, help="sequential (state carried) or random (state reset).")
+@click.option("--batching", type=click.Choice(BATCHINGS), default="sequential", show_default=True,
+              help="sequential (state carried) or random (state reset).")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (default 2e-3 adam, 20 sgd).")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="plateau", show_default=True,
-              help="plateau: multiply lr by --lr-decay when validation does not improve; linear: lr falls linearly to 0 over the budget (epochs or --time-budget).")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True, help="lr factor when validation perplexity does not improve (plateau schedule).")
+              help="plateau: multiply lr by --lr-decay when validation does not improve; "
+                   "linear: lr falls linearly to 0 over the budget (epochs or --time-budget).")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True,
+              help="lr factor when validation perplexity does not improve (plateau schedule).")
 @click.option("--clip", type=click.FloatRange(min=0), default=0.25, show_default=True, help="Max global gradient norm (0: off).")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="Epochs in all (resumed ones included).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds of wall clock for training and per-epoch validation (resumed time included); final scoring is timed apart.")
-@click.option("--valid-mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True, help="Mode of the per-epoch validation perplexity.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint written every epoch and on Ctrl-C. Default: lmstats-out/rnn-CORPUS-CELL.pt")
+@click.option("--valid-mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
+              help="Mode of the per-epoch validation perplexity.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint written every epoch and on Ctrl-C. Default: lmstats-out/rnn-CORPUS-CELL.pt")
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --checkpoint (without it, an existing one is an error).")
 @run_options
 @click.option("--verbose", "-v", is_flag=True, help="A line per epoch on stderr even with --json.")
 @json_option
-def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_layers, dropout, tie, softmax, cutoffs_text, div_value, seq_len,
-              batch_size, batching, optimizer, lr, lr_schedule, lr_decay, clip, epochs, time_budget, valid_mode, checkpoint, resume, force,
-              mode, threads, device, verbose, as_json):
+def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_layers, dropout, tie, softmax, cutoffs_text, div_value,
+              seq_len, batch_size, batching, optimizer, lr, lr_schedule, lr_decay, clip, epochs, time_budget, valid_mode, checkpoint,
+              resume, force, mode, threads, device, verbose, as_json):
     """Train an RNN language model on the stream of CORPUS's train split.
 
     Prints validation/test perplexity from the shared evaluator and tokens/s.  --seed seeds
@@ -88,13 +101,14 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
     """
     config = RNNConfig(
         cell=cell, embed_size=embed_size, hidden_size=hidden_size, num_layers=num_layers or (1 if cell == "scratch" else 2),
-        dropout=dropout, tie=tie, softmax=softmax, cutoffs=parse_cutoffs(cutoffs_text), div_value=div_value, seq_len=seq_len, batch_size=batch_size,
-        batching=batching, optimizer=optimizer, lr=lr or DEFAULT_LR[optimizer], lr_schedule=lr_schedule, lr_decay=lr_decay, clip=clip, epochs=epochs,
-        time_budget=time_budget, valid_mode=valid_mode, seed=corpus.seed,
+        dropout=dropout, tie=tie, softmax=softmax, cutoffs=parse_cutoffs(cutoffs_text), div_value=div_value, seq_len=seq_len,
+        batch_size=batch_size, batching=batching, optimizer=optimizer, lr=lr or DEFAULT_LR[optimizer], lr_schedule=lr_schedule,
+        lr_decay=lr_decay, clip=clip, epochs=epochs, time_budget=time_budget, valid_mode=valid_mode, seed=corpus.seed,
     )
     path = Path(checkpoint) if checkpoint else default_output("rnn", corpus, f"{cell}.pt")
     if path.exists() and not (resume or force):
-        raise LmstatsError(f"--checkpoint {path} exists and would be overwritten; add --resume to continue that run, --force to start anew over it, or give another --checkpoint")
+        raise LmstatsError(f"--checkpoint {path} exists and would be overwritten; "
+                           "add --resume to continue that run, --force to start anew over it, or give another --checkpoint")
     check_outputs({"--checkpoint": path}, inputs=corpus.local_files())
     from lmstats.rnn.checkpoint import check_compatible, corpus_meta, load_checkpoint, load_net
     from lmstats.rnn.lm import RNNLM
@@ -111,8 +125,9 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
     net = load_net(ckpt, device)[0] if ckpt is not None else build_net(vocab, config)
     history = _train(net, splits, config, device, path, ckpt, corpus_meta(loaded.spec, vocab_spec, data_dir), as_json and not verbose)
     results = evaluate_splits(RNNLM(net, vocab, device=device), splits, ("valid", "test"), _modes(mode))
-    info = {"corpus": loaded.name, "vocab_size": len(vocab), "config": config.to_dict(), "parameters": count_parameters(net), "device": str(device),
-            "threads": n_threads, "history": history.to_dict(), "train_tokens_per_s": history.tokens_per_s, "results": results, "checkpoint": str(path)}
+    info = {"corpus": loaded.name, "vocab_size": len(vocab), "config": config.to_dict(), "parameters": count_parameters(net),
+            "device": str(device), "threads": n_threads, "history": history.to_dict(), "train_tokens_per_s": history.tokens_per_s,
+            "results": results, "checkpoint": str(path)}
     echo(info, as_json, format_train)
 
 
@@ -122,7 +137,8 @@ def _train(net, splits, config, device, path, ckpt, meta, quiet):
 
     if ckpt is not None:
         at = ckpt["training"]["position"]
-        click.echo(f"resumed from {path}: epoch {at['epoch'] + 1}, step {at['step']} (epochs finished: {at['epoch']}, {at['elapsed']:.0f} s spent)", err=True)
+        click.echo(f"resumed from {path}: epoch {at['epoch'] + 1}, step {at['step']} "
+                   f"(epochs finished: {at['epoch']}, {at['elapsed']:.0f} s spent)", err=True)
     with progress_bar(desc="training", unit="tok", unit_scale=True, leave=False) as bar:
         def on_batch(p):
             bar.update(p.n_tokens)
@@ -174,7 +190,8 @@ def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as
     net, _, config = load_net(ckpt, device)
     results = evaluate_splits(RNNLM(net, vocab, device=device), loaded.encode(vocab), ("valid", "test"), _modes(mode))
     info = {"corpus": loaded.name, "vocab_size": len(vocab), "config": config.to_dict(), "threads": n_threads, "results": results}
-    echo(info, as_json, lambda i: [f"corpus {i['corpus']}, vocabulary {i['vocab_size']:,} types; {config.cell} {config.num_layers}×{config.hidden_size}"]
+    echo(info, as_json, lambda i: [f"corpus {i['corpus']}, vocabulary {i['vocab_size']:,} types; "
+                                   f"{config.cell} {config.num_layers}×{config.hidden_size}"]
          + results_table(i["results"]))
 
 
@@ -207,7 +224,8 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     tokens = tokenize_prefix(prefix, level)
     prefix_ids = vocab.encode(tokens)
     unknown = [t for t, i in zip(tokens, prefix_ids, strict=True) if i == vocab.unk_id and t != "<unk>"]
-    ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed), device=device)
+    ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed),
+                   device=device)
     text = render(vocab.decode(ids), level)
     if unknown and not as_json:
         click.echo(f"warning: prefix tokens not in the vocabulary, read as <unk>: {' '.join(unknown)}", err=True)

@@ -16,9 +16,12 @@ from lmstats.fileio import atomic_write, check_outputs
 @click.option("--n", "order", type=click.IntRange(min=1), default=3, show_default=True, help="Fit n-gram orders 1..N.")
 @click.option("--min-rank", type=click.IntRange(min=1), default=1, show_default=True, help="First rank of the least-squares line.")
 @click.option("--max-rank", type=click.IntRange(min=3), default=None, help="Last rank of the least-squares line (default: all ranks).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0, show_default=True, help="Bootstrap samples for the CSN goodness-of-fit p-value (0: skip; ~100 for p to ±0.05).")
-@click.option("--compare/--no-compare", default=True, show_default=True, help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Bootstrap samples for the CSN goodness-of-fit p-value (0: skip; ~100 for p to ±0.05).")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
 @json_option
 def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, as_json):
     """Zipf's and Heaps' laws of CORPUS for unigrams, bigrams, ... (orders 1..N).
@@ -36,7 +39,8 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
     loaded = load_corpus(corpus, data_dir=data_dir)
     text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
     analysis = analyse_zipf(loaded.all_sentences(), range(1, order + 1), corpus=loaded.name, text=text, level=loaded.level,
-                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]), compare=compare)
+                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]),
+                            compare=compare)
     if plot_path is not None:
         with atomic_write(plot_path, "wb") as fh:
             plot_zipf(analysis).savefig(fh, format="png", dpi=110)
@@ -56,7 +60,8 @@ def format_fit(fit) -> list[str]:
     out = [
         f"{order_name(fit.order)} (n={fit.order}): {fit.n_tokens:,} tokens, {fit.n_types:,} types, "
         f"hapax ratio {fit.hapax_ratio:.3f} ({fit.n_hapax:,} types seen once)",
-        f"  {'least squares (textbook)':<26} ln f = -α ln r + c, ranks {ls.min_rank:,}-{ls.max_rank:,}: α = {_pm(ls.alpha, ls.alpha_se)}  (R² {ls.r_squared:.3f})",
+        f"  {'least squares (textbook)':<26} ln f = -α ln r + c, ranks {ls.min_rank:,}-{ls.max_rank:,}: "
+        f"α = {_pm(ls.alpha, ls.alpha_se)}  (R² {ls.r_squared:.3f})",
         f"  {'rank MLE, finite V':<26} P(r) ∝ r^-α, r = 1..{mle.n_types:,}: α = {_pm(mle.alpha, mle.alpha_se, 4)}",
         f"  {'Zipf-Mandelbrot MLE':<26} P(r) ∝ (r+b)^-α: α = {_pm(zm.alpha, zm.alpha_se)}, b = {_pm(zm.b, zm.b_se, 2)}",
         f"  {'CSN discrete power law':<26} P(f) ∝ f^-β, f ≥ x_min = {pl.xmin:,} ({pl.n_tail:,} types, KS {pl.ks:.4f}): "
@@ -68,7 +73,8 @@ def format_fit(fit) -> list[str]:
         verdict = "favours power law" if lr.R > 0 else "favours " + lr.alternative
         sig = "significant at p < 0.1, Clauset et al." if math.isfinite(lr.p) and lr.p < 0.1 else "not significant at p < 0.1"
         out.append(f"  {'':<26} vs {lr.alternative}: normalised R = {lr.normalized_R:+.2f}, p = {lr.p:.3g} ({verdict}, {sig})")
-    out.append(f"  {'Heaps':<26} V(N) = K·N^b, N = {hp.n_min:,}-{hp.n_max:,}: b = {_pm(hp.beta, hp.beta_se, 4)}, K = {hp.k:.3f}  (R² {hp.r_squared:.4f})")
+    out.append(f"  {'Heaps':<26} V(N) = K·N^b, N = {hp.n_min:,}-{hp.n_max:,}: "
+               f"b = {_pm(hp.beta, hp.beta_se, 4)}, K = {hp.k:.3f}  (R² {hp.r_squared:.4f})")
     out.extend(f"  warning: {note}" for note in (*fit.warnings, *pl.warnings))
     return out
 

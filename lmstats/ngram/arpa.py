@@ -146,7 +146,8 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
         if found < n:
             raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; it is truncated")
         if found > n:
-            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; the header's count is wrong — fix it to {found}")
+            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; "
+                               f"the header's count is wrong — fix it to {found}")
     extra = sorted(set(sections) - set(sizes))
     if extra:
         raise LmstatsError(f"{path}: the file has \\{extra[0]}-grams: entries that the header does not announce")
@@ -220,13 +221,15 @@ def _columns(entries: list[tuple[int, str]], k: int, path):
     for j, (number, line) in enumerate(entries):
         fields = _FIELDS.split(line.strip(" \t\r"))
         if len(fields) not in (k + 1, k + 2):
-            raise LmstatsError(f"{path}, line {number}: malformed {k}-gram line {line[:60]!r}; expected log10 P, {k} words and an optional backoff")
+            raise LmstatsError(f"{path}, line {number}: malformed {k}-gram line {line[:60]!r}; "
+                               f"expected log10 P, {k} words and an optional backoff")
         try:
             logp[j] = float(fields[0])
             if len(fields) == k + 2:
                 logb[j] = float(fields[k + 1])
         except ValueError:
-            raise LmstatsError(f"{path}, line {number}: {line[:60]!r} has a field that is not a number where log10 P or the backoff belongs") from None
+            raise LmstatsError(f"{path}, line {number}: {line[:60]!r} has a field that is not a number "
+                               "where log10 P or the backoff belongs") from None
         words.append(" ".join(fields[1 : k + 1]))
     return logp, words, logb
 

@@ -217,7 +217,8 @@ class NgramLM(LanguageModel):
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
         for t in self.counts_.tables:
             k = t.order
-            arrays.update({f"keys{k}": t.keys, f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first, f"prob{k}": est.probs[k - 1]})
+            arrays.update({f"keys{k}": t.keys, f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first,
+                           f"prob{k}": est.probs[k - 1]})
             if k < self.order:
                 arrays[f"backoff{k}"] = est.backoffs[k - 1]
         with atomic_write(path, "wb") as fh:
@@ -243,8 +244,10 @@ class NgramLM(LanguageModel):
         missing = [name for k in range(1, order + 1) for name in (f"keys{k}", f"counts{k}", f"suffix{k}", f"first{k}", f"prob{k}")
                    + ((f"backoff{k}",) if k < order else ()) if name not in arrays]
         if missing:
-            raise LmstatsError(f"{path}: the model file lacks the arrays {', '.join(missing)}; it is truncated or not ours — refit and save it again")
-        tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"]) for k in range(1, order + 1))
+            raise LmstatsError(f"{path}: the model file lacks the arrays {', '.join(missing)}; "
+                               "it is truncated or not ours — refit and save it again")
+        tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"])
+                       for k in range(1, order + 1))
         est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
                        meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
                        tuple(meta["warnings"]))

@@ -76,7 +76,8 @@ class ReportConfig:
                 raise LmstatsError(f"report config: {message}")
 
         need(bool(self.modes) and all(m in EVAL_MODES for m in self.modes), f"modes must be among {EVAL_MODES}, got {list(self.modes)}")
-        need(bool(self.orders) and all(1 <= o <= MAX_ORDER for o in self.orders), f"orders must be in 1..{MAX_ORDER}, got {list(self.orders)}")
+        need(bool(self.orders) and all(1 <= o <= MAX_ORDER for o in self.orders),
+             f"orders must be in 1..{MAX_ORDER}, got {list(self.orders)}")
         unknown = [s for s in self.smoothers if s not in SMOOTHERS]
         need(not unknown, f"unknown smoothers {unknown}; choose among {', '.join(SMOOTHERS)}")
         unknown = [c for c in self.rnn_cells if c not in CELLS]
@@ -167,4 +168,5 @@ def _check_types(config: ReportConfig) -> None:
     for name, item in _TUPLES.items():
         value = getattr(config, name)
         if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, item) for v in value):
-            raise LmstatsError(f"report config: {name} = {value!r} must be a list of {item.__name__} values, e.g. {list(getattr(ReportConfig, name))}")
+            raise LmstatsError(f"report config: {name} = {value!r} must be a list of {item.__name__} values, "
+                               f"e.g. {list(getattr(ReportConfig, name))}")

@@ -55,7 +55,8 @@ def plot_orders(state: ReportState):
                 shown += [p for _, p in pts]
         rnn = [r for r in state.rows if r["family"] == "rnn" and r["mode"] == mode and r["ppl"] is not None]
         for i, r in enumerate(rnn):  # RNNs have no order: a horizontal line each, named in the legend
-            ax.axhline(r["ppl"], ls=("--", ":", "-.")[i % 3], lw=1.2, color=f"C{len(state.config.smoothers) + i}", label=f"{r['model']} (RNN)")
+            ax.axhline(r["ppl"], ls=("--", ":", "-.")[i % 3], lw=1.2, color=f"C{len(state.config.smoothers) + i}",
+                       label=f"{r['model']} (RNN)")
             shown.append(r["ppl"])
         _readable_y(ax, shown)
         ax.set(xlabel="n-gram order", ylabel="test perplexity", title=f"perplexity vs order ({mode} mode)")

@@ -103,7 +103,8 @@ def headline_rows(state: ReportState) -> list[list[str]]:
                 best = cand[0] if cand else None
                 if best and family == "ngram":
                     label = f"{name} (order {best['order']}, chosen on valid)" if len(modes) == 1 else f"{name} (best order on valid)"
-                cells.append(_fmt(best["ppl"]) + (f" (n={best['order']})" if best and family == "ngram" and len(modes) > 1 else "") if best else "–")
+                cells.append(_fmt(best["ppl"]) + (f" (n={best['order']})" if best and family == "ngram" and len(modes) > 1 else "")
+                             if best else "–")
             out.append([label] + cells)
     return out
 
@@ -130,9 +131,11 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]
-        rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), f"{r['oov_rate']:.2%}"] for r in stats["splits"]]
+        rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), f"{r['oov_rate']:.2%}"]
+                for r in stats["splits"]]
         out.append((f"Corpus: {stats['corpus']}", ["split", "lines", "tokens", "types", "OOV", "OOV rate"], rows,
-                    f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; level {stats['spec']['level']}."))
+                    f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; "
+                    f"level {stats['spec']['level']}."))
     zipf = state.stage("zipf")
     if zipf:
         rows = []
@@ -170,8 +173,10 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                          _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
         c = state.config
         layers = "1 layer" if c.rnn_layers == 1 else f"{c.rnn_layers} layers"
-        out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s", "test scoring seconds"], rows,
-                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, Adam lr {c.rnn_lr}; {c.rnn_budget:g} s budget each, wall clock, "
+        out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s",
+                                      "test scoring seconds"], rows,
+                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, Adam lr {c.rnn_lr}; "
+                    f"{c.rnn_budget:g} s budget each, wall clock, "
                     "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
                     "test scoring is timed apart."))
     name = corpus.data["name"] if corpus else ""
@@ -200,7 +205,8 @@ def _provenance(state: ReportState) -> list[str]:
     load = f", load {m['load_at_start']:.2f} at start" if m.get("load_at_start") is not None else ""
     return [
         f"command: `{state.command}`",
-        f"seed {state.config.seed}; started {state.started}; {'complete' if state.complete else 'INCOMPLETE (interrupted or still running): only finished stages are shown'}",
+        f"seed {state.config.seed}; started {state.started}; "
+        f"{'complete' if state.complete else 'INCOMPLETE (interrupted or still running): only finished stages are shown'}",
         f"machine: {m['cpu_model']}, {m['cores']} cores{load}, {threads}, GPU: {gpu}; "
         f"Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}",
     ]
@@ -236,7 +242,8 @@ def render_html(state: ReportState, plots: dict[str, bytes]) -> str:
     for name, png in plots.items():
         data = base64.b64encode(png).decode("ascii")
         body.append(f'<h2>{html.escape(name.replace("_", " "))}</h2><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
-    return f"<!doctype html><html><head><meta charset=\"utf-8\"><title>lmstats report: {title}</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>lmstats report: {title}</title><style>{style}</style></head>"
+            f"<body>{''.join(body)}</body></html>\n")
 
 
 def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:

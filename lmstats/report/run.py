@@ -78,7 +78,8 @@ def run_comparison(
 
     t = time.perf_counter()
     uniform = UniformLM(vocab)
-    rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform") for mode in config.modes]
+    rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform")
+            for mode in config.modes]
     on_stage(Stage("uniform", time.perf_counter() - t, rows=rows))
 
     for mode in config.modes:

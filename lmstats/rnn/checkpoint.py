@@ -60,7 +60,8 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or truncated files
-        raise LmstatsError(f"{path}: not an lmstats RNN checkpoint ({type(exc).__name__}); it is truncated or another kind of file") from None
+        raise LmstatsError(f"{path}: not an lmstats RNN checkpoint ({type(exc).__name__}); "
+                           "it is truncated or another kind of file") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise LmstatsError(f"{path}: not an lmstats RNN checkpoint (no '{FORMAT}' header)")
     if data.get("version") != VERSION:

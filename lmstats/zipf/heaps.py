@@ -32,4 +32,5 @@ def fit_heaps(positions: NDArray[np.int64], types: NDArray[np.int64], n_min: int
     if keep.sum() < 3 or np.all(types[keep] == types[keep][0]):
         raise LmstatsError("Heaps' law needs a vocabulary that grows over at least 3 prefix lengths; give more text")
     reg = stats.linregress(np.log(positions[keep]), np.log(types[keep]))
-    return HeapsFit(math.exp(reg.intercept), reg.slope, reg.stderr, reg.rvalue**2, int(positions[keep][0]), int(positions[keep][-1]), positions, types)
+    return HeapsFit(math.exp(reg.intercept), reg.slope, reg.stderr, reg.rvalue**2, int(positions[keep][0]), int(positions[keep][-1]),
+                    positions, types)

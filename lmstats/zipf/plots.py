@@ -29,14 +29,16 @@ def plot_zipf(analysis: ZipfAnalysis):
         ax_rank.loglog(ranks, freqs[ranks - 1], ".", ms=2.5, color=c, label=f"{name}")
         ls = fit.least_squares
         r_ls = np.array([ls.min_rank, ls.max_rank], dtype=float)
-        ax_rank.loglog(r_ls, np.exp(ls.intercept) * r_ls**-ls.alpha, "-", color=c, lw=1.2, label=f"  LS α={ls.alpha:.2f} (ranks {ls.min_rank}–{ls.max_rank})")
+        ax_rank.loglog(r_ls, np.exp(ls.intercept) * r_ls**-ls.alpha, "-", color=c, lw=1.2,
+                       label=f"  LS α={ls.alpha:.2f} (ranks {ls.min_rank}–{ls.max_rank})")
         a = fit.rank_mle.alpha
         rr = np.geomspace(1, V, 200)
         log_h = special.logsumexp(-a * np.log(np.arange(1, V + 1)))
         ax_rank.loglog(rr, n * np.exp(-a * np.log(rr) - log_h), "--", color=c, lw=1.2, label=f"  rank MLE α={a:.2f}")
         zm = fit.mandelbrot
         log_z = special.logsumexp(-zm.alpha * np.log(np.arange(1, V + 1) + zm.b))
-        ax_rank.loglog(rr, n * np.exp(-zm.alpha * np.log(rr + zm.b) - log_z), ":", color=c, lw=1.5, label=f"  Z–M α={zm.alpha:.2f}, b={zm.b:.2f}")
+        ax_rank.loglog(rr, n * np.exp(-zm.alpha * np.log(rr + zm.b) - log_z), ":", color=c, lw=1.5,
+                       label=f"  Z–M α={zm.alpha:.2f}, b={zm.b:.2f}")
 
         values, counts = np.unique(freqs, return_counts=True)
         ccdf = np.cumsum(counts[::-1])[::-1] / V  # P(X >= x)

@@ -152,7 +152,8 @@ def fit_power_law(
     if n_tail < 50:
         notes.append(f"only {n_tail} types have frequency >= x_min={x0}; the CSN exponent is poorly determined")
     if beta >= POWERLAW_ALPHA_CAP:
-        notes.append(f"beta = {beta:.3f} >= {POWERLAW_ALPHA_CAP:g}: powerlaw 2.0.0 would discard this fit (it caps its exponent below 3); lmstats does not")
+        notes.append(f"beta = {beta:.3f} >= {POWERLAW_ALPHA_CAP:g}: "
+                     "powerlaw 2.0.0 would discard this fit (it caps its exponent below 3); lmstats does not")
     if len(xmins) > 1 and best == len(xmins) - 1:
         notes.append("x_min is the largest candidate: the KS scan found no tail larger than the last few points")
     if beta > 50:
@@ -221,7 +222,8 @@ def bootstrap_p_value(
     done = 0
     for _ in range(n_samples):
         n_below = rng.binomial(n, len(below) / n) if len(below) else 0
-        synthetic = np.concatenate([rng.choice(below, n_below) if n_below else np.zeros(0, np.int64), sample_power_law(n - n_below, beta, xmin, rng)])
+        synthetic = np.concatenate([rng.choice(below, n_below) if n_below else np.zeros(0, np.int64),
+                                    sample_power_law(n - n_below, beta, xmin, rng)])
         try:
             _, _, sks, _, sbest, _, _ = _scan(synthetic)
         except LmstatsError:
