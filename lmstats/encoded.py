@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.errors import LmstatsError
 from lmstats.vocab import Vocab
 
 
@@ -29,7 +30,7 @@ class Lines:
         bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=bounds[1:])
         if bounds[-1] != len(ids):
-            raise ValueError(f"line lengths add up to {bounds[-1]} ids, but {len(ids)} were given")
+            raise LmstatsError(f"line lengths add up to {bounds[-1]} ids, but {len(ids)} were given; give one length per line of ids")
         return cls(np.asarray(ids, dtype=np.int64), bounds)
 
     @classmethod

@@ -26,6 +26,8 @@ def test_ngram_default_corpus_json(tmp_path):
     again = json.loads(run(["ngram", "--load", str(out), "--json"]).output)
     assert again["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(res["test"]["nll_sum"], rel=1e-12)
     assert again["written"] == {} and again["loaded"] == str(out)
+    stream = json.loads(run(["ngram", "--load", str(out), "--mode", "stream", "--json"]).output)  # scored another way
+    assert set(stream["results"]["test"]) == {"stream"} and stream["model"]["mode"] == "sentence"
 
 
 def test_eps_values_per_order_and_tuning(tmp_path):

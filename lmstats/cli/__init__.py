@@ -45,6 +45,7 @@ class LmstatsGroup(click.Group):
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _terminate)
         args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
+        extra.setdefault("obj", {"argv": list(args)})  # the command line as given, for reports to record
         try:
             return super().main(args, prog_name or "lmstats", complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:

@@ -19,7 +19,7 @@ from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
-RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k", "mode", "out")
+RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k", "out")
 
 
 def parse_eps(text: str | None) -> tuple[float, ...] | None:
@@ -48,7 +48,7 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
 @click.option("--k", "add_k", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_ADD_K, show_default=True,
               help="Additive constant of --smoothing lidstone.")
 @click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
-              help="Train and score sentences (KenLM) or one stream (PyTorch).")
+              help="Train and score sentences (KenLM) or one stream (PyTorch); with --load, how to score (default: as trained).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Model file to write (binary .npz). Default: lmstats-out/ngram-CORPUS-NSMOOTHING.npz")
 @click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
@@ -68,7 +68,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
                                "--load scores the saved model as it is (its own order and smoothing) — drop them, or fit without --load")
         model = NgramLM.load(load_path)
         corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
-        recipe, mode = None, model.mode
+        recipe, mode = None, mode if given("mode") else model.mode  # --mode with --load: the evaluation mode
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps_text else "mkn"), parse_eps(eps_text), eps_variant, add_k, mode)
         out = out or default_output("ngram", corpus, f"{order}{recipe.smoothing}.npz")

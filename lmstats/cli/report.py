@@ -64,7 +64,8 @@ def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, 
         from lmstats.rnn.threads import set_threads
 
         set_threads(config.threads)  # before the machine description records it
-    state = ReportState(config, command="lmstats " + shlex.join(sys.argv[1:]))
+    argv = (click.get_current_context().find_root().obj or {}).get("argv", sys.argv[1:])
+    state = ReportState(config, command="lmstats " + shlex.join(argv))
     with progress_bar(total=3 + len(config.modes) + len(config.rnn_cells), desc="report", unit="stage") as bar:
         def on_stage(stage):
             state.stages.append(stage)

@@ -14,7 +14,7 @@ from lmstats.cli.options import corpus_options, default_output, echo, json_optio
 from lmstats.corpus import load_corpus
 from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate_splits
-from lmstats.fileio import check_outputs
+from lmstats.fileio import Terminated, check_outputs
 from lmstats.rnn.config import BATCHINGS, CELLS, DEVICES, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
 from lmstats.units import EVAL_MODES
 
@@ -152,10 +152,11 @@ def _train(net, splits, config, device, path, ckpt, meta, quiet):
         try:
             return train_rnn(net, splits.train, splits.valid, config, device=device, checkpoint=str(path), resume=ckpt, meta=meta,
                              on_batch=on_batch, on_epoch=on_epoch)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated) as exc:
             bar.close()
-            click.echo(f"lmstats: interrupted; checkpoint saved to {path} — run the same command with --resume to continue", err=True)
-            sys.exit(130)
+            what, code = ("interrupted", 130) if isinstance(exc, KeyboardInterrupt) else ("terminated (SIGTERM)", 143)
+            click.echo(f"lmstats: {what}; checkpoint saved to {path} — run the same command with --resume to continue", err=True)
+            sys.exit(code)
 
 
 def format_train(info: dict) -> list[str]:

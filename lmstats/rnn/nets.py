@@ -8,7 +8,6 @@ output layer ``net.output`` from :mod:`lmstats.rnn.softmax`.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lmstats.errors import LmstatsError
@@ -36,8 +35,9 @@ class ScratchRNN(nn.Module):
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         batch, steps = x.shape  # (B, T) ids
         H = state if state is not None else self.W_hh.new_zeros(batch, self.W_hh.shape[0])  # (B, H)
-        X = F.one_hot(x, self.vocab_size).to(self.W_xh.dtype)  # (B, T, V)
-        XW = X @ self.W_xh  # (B, T, H): X_t W_xh for every t at once
+        # X_t W_xh with X_t the one-hot row of x_t is row x_t of W_xh: selecting the rows gives the
+        # same numbers (and gradients) as the product, without a (B, T, V) one-hot tensor.
+        XW = self.W_xh[x]  # (B, T, H) for every t at once
         outputs = []
         for t in range(steps):
             H = torch.tanh(XW[:, t] + H @ self.W_hh + self.b_h)

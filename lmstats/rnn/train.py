@@ -24,8 +24,9 @@ validation split at the start (a prefix of its lines, scaled by tokens) and, aft
 validation, from the last one measured.  Final scoring of valid/test is the caller's, timed
 apart.
 
-Ctrl-C: the current step (or validation) finishes, a checkpoint of the exact position is
-written, and ``KeyboardInterrupt`` is raised; resuming from it continues identically, wherever
+Ctrl-C (or SIGTERM): the current step (or validation) finishes, a checkpoint of the exact
+position is written, and ``KeyboardInterrupt`` (or :class:`~lmstats.fileio.Terminated`) is
+raised; resuming from it continues identically, wherever
 the interruption came (mid-epoch, during validation, or between epochs): the batches of an
 epoch are always redrawn from the random state saved at the epoch's start.
 """
@@ -45,6 +46,7 @@ from torch import nn
 
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.evaluate import evaluate
+from lmstats.fileio import Terminated
 from lmstats.rnn.batching import check_stream, random_batches, sequential_batches
 from lmstats.rnn.checkpoint import checkpoint_payload, save_checkpoint
 from lmstats.rnn.config import RNNConfig
@@ -130,25 +132,39 @@ class _Position:
 
 
 class _InterruptFlag:
-    """SIGINT sets a flag that the loop checks between steps (a second Ctrl-C interrupts at once)."""
+    """SIGINT (Ctrl-C) and SIGTERM set a flag that the loop checks between steps; a second one stops at once.
+
+    :meth:`stop` raises what the signal means: ``KeyboardInterrupt`` for SIGINT,
+    :class:`~lmstats.fileio.Terminated` for SIGTERM.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.raised = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    @property
+    def raised(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
+            self.signum = signum
+            self.stop()
+        self.signum = signum
+
+    def stop(self):
+        raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
         return False
 
 
@@ -316,7 +332,7 @@ def train_rnn(
                     if on_batch is not None:
                         on_batch(BatchProgress(pos.epoch + 1, pos.step, len(batches), int(y.numel()), nll_sum, pos.elapsed))
                 if interrupt.raised:
-                    raise KeyboardInterrupt
+                    interrupt.stop()
                 valid_started = time.perf_counter()
                 valid_ppl = evaluate(scorer, valid, mode=config.valid_mode).ppl
                 valid_seconds = time.perf_counter() - valid_started
@@ -332,7 +348,7 @@ def train_rnn(
                     on_epoch(record)
                 if stopped == "time budget":
                     break
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             save()
             raise
     return TrainHistory(tuple(_record(d) for d in pos.history), stopped, pos.elapsed, pos.valid_seconds, resumed_from)
