@@ -313,10 +313,17 @@ def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, sc
         if progress.epoch == 2 and progress.step == 3:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_batch=interrupt)
+    assert_interrupted_run_resumes(small_corpus, config, whole, path, interrupt, KeyboardInterrupt, (1, 3))
+
+
+def assert_interrupted_run_resumes(small_corpus, config, whole, path, on_batch, exception, position):
+    """A run stopped by ``on_batch`` raises ``exception`` with a checkpoint at ``position`` (epochs
+    finished, step), and resuming from it ends exactly where the uninterrupted run ``whole`` did."""
+    vocab, splits = small_corpus
+    with pytest.raises(exception):
+        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_batch=on_batch)
     ckpt = load_checkpoint(path)
-    assert (ckpt["training"]["position"]["epoch"], ckpt["training"]["position"]["step"]) == (1, 3)
+    assert (ckpt["training"]["position"]["epoch"], ckpt["training"]["position"]["step"]) == position
     net, _, _ = load_net(ckpt)
     train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt)
     assert_same_params(params_of(whole), params_of(net))
@@ -468,11 +475,4 @@ def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(small_corpus, tmp_pa
         if progress.epoch == 1 and progress.step == 3:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    path = tmp_path / "ck.pt"
-    with pytest.raises(Terminated):
-        train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(path), on_batch=terminate)
-    ckpt = load_checkpoint(path)
-    assert (ckpt["training"]["position"]["epoch"], ckpt["training"]["position"]["step"]) == (0, 3)
-    net, _, _ = load_net(ckpt)
-    train_rnn(net, splits["train"], splits["valid"], config, resume=ckpt)
-    assert_same_params(params_of(whole), params_of(net))
+    assert_interrupted_run_resumes(small_corpus, config, whole, tmp_path / "ck.pt", terminate, Terminated, (0, 3))
