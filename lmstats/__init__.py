@@ -7,7 +7,7 @@ synthetic source.  Models live in :mod:`lmstats.ngram`, :mod:`lmstats.rnn` (torc
 Zipf fits in :mod:`lmstats.zipf`.
 """
 
-from lmstats.corpus import Corpus, CorpusSpec, Splits, VocabSpec, load_corpus, split_lines, tokenize
+from lmstats.corpus import Corpus, CorpusSpec, Splits, VocabSpec, load_corpus, split_lines
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluate import EvalResult, evaluate, evaluate_splits, token_logprobs
@@ -21,5 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BOS", "EOS", "PAD", "UNK", "Corpus", "CorpusSpec", "EncodedSplit", "EvalResult", "LanguageModel", "Lines", "LmstatsError",
     "MarkovSource", "SourceConfig", "SourceLM", "Splits", "UniformLM", "Vocab", "VocabSpec", "__version__", "evaluate",
-    "evaluate_splits", "load_corpus", "split_lines", "token_logprobs", "tokenize",
+    "evaluate_splits", "load_corpus", "split_lines", "token_logprobs",
 ]

@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import glob
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from lmstats.catalogue import load_catalogue, locate_corpus
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
-from lmstats.fileio import read_text
+from lmstats.ingest import TextSource, TypeIds, TypeTable, ingest, vocab_from_counts
 from lmstats.vocab import UNK, Vocab
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -133,42 +132,6 @@ class VocabSpec:
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
 
 
-# -- tokenizing ----------------------------------------------------------------------------
-
-
-def _is_letter(ch: str) -> bool:
-    """Unicode letters and the combining marks that belong to them (categories L* and M*)."""
-    return unicodedata.category(ch)[0] in "LM"
-
-
-def _non_letters_table(text_lines: Sequence[str]) -> dict[int, str]:
-    """A ``str.translate`` table sending every non-letter character of the text to a space."""
-    chars = set().union(*map(set, text_lines)) if text_lines else set()
-    return {ord(ch): " " for ch in chars if not _is_letter(ch)}
-
-
-def tokenize(text_lines: Sequence[str], spec: CorpusSpec) -> list[list[str]]:
-    """Token lists, one per line (format ``lines``) or one for the whole text (``stream``)."""
-    level = spec.level or "word"
-    if spec.letters_only:
-        table = _non_letters_table(text_lines)
-        text_lines = [" ".join(line.translate(table).split()) for line in text_lines]
-    if spec.lower:
-        text_lines = [line.lower() for line in text_lines]
-    if spec.format == "stream":
-        # a line break is a separator between words, and the character "\n" at char level
-        text_lines = [("\n" if level == "char" else " ").join(text_lines)]
-    return [line.split() if level == "word" else list(line) for line in text_lines]
-
-
-def split_text_lines(text: str) -> list[str]:
-    """Lines of ``text`` split on ``\\n`` only (``\\r\\n`` endings tolerated); no final empty line."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
 # -- the corpus ----------------------------------------------------------------------------
 
 
@@ -190,14 +153,13 @@ class Splits:
         return getattr(self, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Corpus:
-    """Tokenized train/valid/test splits (lists of token lists) and where they came from."""
+    """The train/valid/test splits of a text as type ids (see :mod:`lmstats.ingest`) and where they came from."""
 
     name: str
-    train: list[list[str]]
-    valid: list[list[str]]
-    test: list[list[str]]
+    types: TypeTable  # the token string of every type id, shared by the three splits
+    parts: dict[str, TypeIds]  # train, valid, test
     spec: CorpusSpec  # resolved: level filled in, split fractions where a seeded split was made
     predefined: bool  # the splits come from the corpus itself (not from a seeded split)
     sources: tuple[str, ...] = ()  # files read ("pydoc_data.topics" for the built-in corpus)
@@ -208,27 +170,35 @@ class Corpus:
     def level(self) -> str:
         return self.spec.level or "word"
 
-    def split(self, name: str) -> list[list[str]]:
+    def part(self, name: str) -> TypeIds:
         if name not in SPLIT_NAMES:
             raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}")
-        return getattr(self, name)
+        return self.parts[name]
 
-    def all_sentences(self) -> list[list[str]]:
-        """Every line of train, valid and test, in that order."""
-        return [s for name in SPLIT_NAMES for s in self.split(name)]
+    def sentences(self, name: str) -> list[list[str]]:
+        """The split as lists of token strings (for small texts and tests; the library works on ids)."""
+        part = self.part(name)
+        types = np.array(self.types.types, dtype=object)
+        tokens = types[part.ids]
+        bounds = np.concatenate([[0], np.cumsum(part.lengths)])
+        return [tokens[bounds[i] : bounds[i + 1]].tolist() for i in range(part.n_lines)]
+
+    def type_lines(self, names: Sequence[str] = SPLIT_NAMES) -> Lines:
+        """The type ids of the named splits, in that order, as lines (every token string its own type)."""
+        parts = [self.part(n) for n in names]
+        return Lines.from_lengths(np.concatenate([p.ids for p in parts]).astype(np.int64), np.concatenate([p.lengths for p in parts]))
 
     def build_vocab(self, spec: VocabSpec = VocabSpec()) -> Vocab:
         """The vocabulary of the training split only."""
-        return Vocab.build(self.train, min_count=spec.min_count, max_size=spec.max_size)
+        train = self.part("train")
+        return vocab_from_counts(self.types.types, self.types.type_counts(train.ids), train.n_lines,
+                                 min_count=spec.min_count, max_size=spec.max_size)
 
     def encode(self, vocab: Vocab) -> Splits:
-        """All three splits encoded under ``vocab``."""
-        out = {}
-        for name in SPLIT_NAMES:
-            sentences = self.split(name)
-            lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-            out[name] = EncodedSplit(name, Lines.from_lengths(vocab.encode(list(chain.from_iterable(sentences))), lengths), vocab)
-        return Splits(**out)
+        """All three splits encoded under ``vocab`` (one gather through the type -> id table)."""
+        lut = self.types.vocab_ids(vocab)
+        return Splits(**{name: EncodedSplit(name, Lines.from_lengths(lut[self.part(name).ids], self.part(name).lengths), vocab)
+                         for name in SPLIT_NAMES})
 
 
 def builtin_text(name: str = DEFAULT_CORPUS) -> str:
@@ -251,29 +221,42 @@ def builtin_text(name: str = DEFAULT_CORPUS) -> str:
     return "\n\n".join(topics[key].strip("\n") for key in sorted(topics)) + "\n"
 
 
-def split_lines(lines: Sequence, fractions: Sequence[float], seed: int) -> tuple[list, list, list]:
-    """Deterministic seeded split of ``lines`` into train/valid/test by ``fractions``.
+def split_labels(n_lines: int, fractions: Sequence[float], seed: int) -> NDArray[np.uint8]:
+    """Which split each of ``n_lines`` lines goes to (0 train, 1 valid, 2 test), seeded.
 
-    Lines are assigned by a permutation drawn from ``np.random.default_rng(seed)``; each split
-    keeps the original line order.  Same seed, same split.
+    A permutation drawn from ``np.random.default_rng(seed)``: its first ``round(n * test)``
+    entries are the test lines, the next ``round(n * valid)`` the valid lines, the rest train.
+    Same seed, same split.
     """
     _check_fractions(fractions)
-    n = len(lines)
-    n_valid = int(round(n * fractions[1]))
-    n_test = int(round(n * fractions[2]))
-    perm = np.random.default_rng(seed).permutation(n)
-    test_idx = np.sort(perm[:n_test])
-    valid_idx = np.sort(perm[n_test : n_test + n_valid])
-    train_idx = np.sort(perm[n_test + n_valid :])
-    return tuple([lines[i] for i in idx] for idx in (train_idx, valid_idx, test_idx))  # type: ignore[return-value]
+    n_valid = int(round(n_lines * fractions[1]))
+    n_test = int(round(n_lines * fractions[2]))
+    perm = np.random.default_rng(seed).permutation(n_lines)
+    labels = np.zeros(n_lines, dtype=np.uint8)
+    labels[perm[:n_test]] = 2
+    labels[perm[n_test : n_test + n_valid]] = 1
+    return labels
 
 
-def _split_stream(tokens: list[str], fractions: Sequence[float]) -> tuple[list, list, list]:
+def split_lines(lines: Sequence, fractions: Sequence[float], seed: int) -> tuple[list, list, list]:
+    """``lines`` split into train/valid/test by :func:`split_labels`; each split keeps the original order."""
+    labels = split_labels(len(lines), fractions, seed)
+    return tuple([line for line, label in zip(lines, labels, strict=True) if label == k] for k in range(3))  # type: ignore[return-value]
+
+
+def _split_by_lines(text: TypeIds, fractions: Sequence[float], seed: int) -> dict[str, TypeIds]:
+    labels = split_labels(text.n_lines, fractions, seed)
+    token_labels = np.repeat(labels, text.lengths)
+    return {name: TypeIds(text.ids[token_labels == k], text.lengths[labels == k]) for k, name in enumerate(SPLIT_NAMES)}
+
+
+def _split_by_position(text: TypeIds, fractions: Sequence[float]) -> dict[str, TypeIds]:
     _check_fractions(fractions)
-    n = len(tokens)
+    n = text.n_tokens
     a = int(round(n * fractions[0]))
     b = a + int(round(n * fractions[1]))
-    return [tokens[:a]], [tokens[a:b]], [tokens[b:]]
+    pieces = (text.ids[:a], text.ids[a:b], text.ids[b:])
+    return {name: TypeIds(ids, np.array([len(ids)], dtype=np.int64)) for name, ids in zip(SPLIT_NAMES, pieces, strict=True)}
 
 
 def _is_glob(text: str) -> bool:
@@ -291,7 +274,7 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
     ``data_dir`` (or ``LMSTATS_DATA``) holds local copies of catalogue corpora; without one a
     catalogue corpus comes from the cache or a verified download (unless ``download=False``).
     """
-    text_files, name, predefined, description, default_level = _resolve(spec.source, data_dir=data_dir, download=download)
+    sources, name, predefined, description, default_level = _resolve(spec.source, data_dir=data_dir, download=download)
     if predefined and spec.split is not None:
         raise LmstatsError(
             f"{name} has predefined train/valid/test files, so --split does not apply; drop --split "
@@ -299,58 +282,55 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
         )
     spec = CorpusSpec(source=spec.source or DEFAULT_CORPUS, level=spec.level or default_level, lower=spec.lower,
                       letters_only=spec.letters_only, format=spec.format, split=None if predefined else spec.fractions, seed=spec.seed)
-    sources = tuple(label for _, label, _ in text_files)
+    table = TypeTable()
+    options = dict(level=spec.level, lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream")
     meta: dict = {}
     if predefined:
-        parts = {split: [] for split in SPLIT_NAMES}
-        for split, _, text in text_files:
-            parts[split].extend(split_text_lines(text))
-        tok = {split: tokenize(parts[split], spec) for split in SPLIT_NAMES}
-        corpus = Corpus(name, tok["train"], tok["valid"], tok["test"], spec, True, sources, description)
+        parts = {split: ingest([src for s, src in sources if s == split], table, **options) for split in SPLIT_NAMES}
     else:
-        all_lines = [line for _, _, text in text_files for line in split_text_lines(text)]
-        sentences = tokenize(all_lines, spec)
-        _require_tokens(name, sentences)
+        text = ingest([src for _, src in sources], table, **options)
+        _require_tokens(name, text)
         if spec.format == "stream":
-            train, valid, test = _split_stream(sentences[0], spec.fractions)
+            parts = _split_by_position(text, spec.fractions)
             meta["split"] = "contiguous by token position"
         else:
-            train, valid, test = split_lines(sentences, spec.fractions, spec.seed)
+            parts = _split_by_lines(text, spec.fractions, spec.seed)
             meta["split"] = f"seeded by lines (seed {spec.seed})"
-        corpus = Corpus(name, train, valid, test, spec, False, sources, description, meta)
-    _require_tokens(name, corpus.train, what="its train split")
+    corpus = Corpus(name, table, parts, spec, predefined, tuple(src.label for _, src in sources), description, meta)
+    _require_tokens(name, corpus.part("train"), what="its train split")
     for split in ("valid", "test"):
-        if not any(corpus.split(split)):
+        if corpus.part(split).n_tokens == 0:
             raise LmstatsError(_empty_split_message(corpus, split))
     return corpus
 
 
 def _empty_split_message(corpus: Corpus, split: str) -> str:
-    n_lines = sum(len(corpus.split(s)) for s in SPLIT_NAMES)
+    n_lines = sum(corpus.part(s).n_lines for s in SPLIT_NAMES)
     if corpus.predefined:
         return f"{corpus.name}: its {split} file has no tokens; give a {split} file with text"
     if corpus.spec.format == "lines":
         return (
             f"{corpus.name}: the {split} split has no tokens: the corpus has {n_lines:,} line{'s' if n_lines != 1 else ''} "
-            f"and a seeded split assigns whole lines ({len(corpus.split(split))} went to {split}); "
+            f"and a seeded split assigns whole lines ({corpus.part(split).n_lines} went to {split}); "
             "use --format stream to split the text by token position, or give more lines"
         )
-    return (f"{corpus.name}: the {split} split has no tokens; "
-            f"the text is too short for the fractions {corpus.spec.fractions} — give more text")
+    return (f"{corpus.name}: the {split} split has no tokens; the text is too short for the fractions {corpus.spec.fractions}"
+            " — give more text")
 
 
-def _require_tokens(name: str, sentences: Sequence[Sequence[str]], what: str = "it") -> None:
-    if not any(sentences):
-        raise LmstatsError(f"{name}: empty corpus — {what} has no tokens ({len(sentences)} lines); give a file with text")
+def _require_tokens(name: str, text: TypeIds, what: str = "it") -> None:
+    if text.n_tokens == 0:
+        raise LmstatsError(f"{name}: empty corpus — {what} has no tokens ({text.n_lines} lines); give a file with text")
 
 
 def _resolve(source, *, data_dir, download):
-    """(split or '', source label, text) triples, the corpus name, predefined?, description, default level."""
+    """(split or "", TextSource) pairs, the corpus name, predefined?, description, default level (nothing read yet)."""
     if source is None or str(source) == DEFAULT_CORPUS:
-        return [("", "pydoc_data.topics", builtin_text())], DEFAULT_CORPUS, False, "Python reference topics (pydoc_data)", "word"
+        builtin = TextSource("pydoc_data.topics", text=builtin_text())
+        return [("", builtin)], DEFAULT_CORPUS, False, "Python reference topics (pydoc_data)", "word"
     path = Path(source)
     if path.is_file():
-        return [("", str(path), read_text(path))], path.name, False, str(path), "word"
+        return [("", TextSource(str(path), path))], path.name, False, str(path), "word"
     if path.is_dir():
         return _resolve_dir(path)
     text = str(source)
@@ -358,12 +338,12 @@ def _resolve(source, *, data_dir, download):
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not files:
             raise LmstatsError(f"{text}: the pattern matches no files; check the path or quote the pattern")
-        return [("", str(p), read_text(p)) for p in files], text, False, text, "word"
+        return [("", TextSource(str(p), p)) for p in files], text, False, text, "word"
     catalogue = load_catalogue()
     if text in catalogue:
         entry = catalogue[text]
         paths = locate_corpus(entry, data_dir=data_dir, download=download)
-        pairs = [(split if split != "all" else "", str(p), read_text(p)) for split, p in sorted(paths.items())]
+        pairs = [(split if split != "all" else "", TextSource(str(p), p)) for split, p in sorted(paths.items())]
         return pairs, entry.name, entry.predefined_splits, entry.description, entry.level
     if path.suffix or "/" in text or "\\" in text:
         raise LmstatsError(f"{text}: no such file or folder; check the path")
@@ -377,8 +357,8 @@ def _resolve_dir(path: Path):
         raise LmstatsError(f"{path}: the folder holds no text files; give a folder with .txt (or .gz/.bz2/.xz) files")
     found = {split: [p for p in files if pat.search(p.name)] for split, pat in _SPLIT_PATTERNS.items()}
     if all(len(found[s]) == 1 for s in SPLIT_NAMES) and len({found[s][0] for s in SPLIT_NAMES}) == 3:
-        return [(s, str(found[s][0]), read_text(found[s][0])) for s in SPLIT_NAMES], path.name, True, str(path), "word"
-    return [("", str(p), read_text(p)) for p in files], path.name, False, str(path), "word"
+        return [(s, TextSource(str(found[s][0]), found[s][0])) for s in SPLIT_NAMES], path.name, True, str(path), "word"
+    return [("", TextSource(str(p), p)) for p in files], path.name, False, str(path), "word"
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -390,20 +370,22 @@ def corpus_stats(corpus: Corpus, vocab: Vocab) -> dict:
     OOV tokens are those read as ``<unk>``: types outside the vocabulary and literal
     ``<unk>`` tokens of corpora that already contain them (WikiText, PTB).
     """
+    is_oov = corpus.types.vocab_ids(vocab) == vocab.unk_id
+    literal_unk = corpus.types.id(UNK)
     rows = []
     for name in SPLIT_NAMES:
-        sentences = corpus.split(name)
-        tokens = list(chain.from_iterable(sentences))
-        n_oov = int(np.count_nonzero(vocab.encode(tokens) == vocab.unk_id))
+        part = corpus.part(name)
+        counts = corpus.types.type_counts(part.ids)
+        n_oov = int(counts[is_oov].sum())
         rows.append({
             "split": name,
-            "lines": len(sentences),
-            "empty_lines": sum(1 for s in sentences if not s),
-            "tokens": len(tokens),
-            "types": len(set(tokens)),
+            "lines": part.n_lines,
+            "empty_lines": int(np.count_nonzero(part.lengths == 0)),
+            "tokens": part.n_tokens,
+            "types": int(np.count_nonzero(counts)),
             "oov": n_oov,
-            "oov_rate": n_oov / len(tokens) if tokens else 0.0,
-            "literal_unk": tokens.count(UNK),
+            "oov_rate": n_oov / part.n_tokens if part.n_tokens else 0.0,
+            "literal_unk": int(counts[literal_unk]) if literal_unk is not None else 0,
         })
     return {
         "corpus": corpus.name,

@@ -131,6 +131,10 @@ class Vocab:
         """Id of ``token``; ``unk_id`` when it is not in the vocabulary."""
         return self._index.get(token, self.unk_id)
 
+    def text_id(self, token: str) -> int:
+        """Id of ``token`` read from text: boundary markers and unknown tokens are ``unk_id``."""
+        return self._text_index.get(token, self.unk_id)
+
     def token(self, i: int) -> str:
         return self._tokens[i]
 

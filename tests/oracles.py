@@ -3,12 +3,17 @@
 * :func:`scratch_bptt`: loss and gradients of the from-scratch RNN by hand-written BPTT;
 * :func:`log10_sentence_scores`: what KenLM's ``score(sentence)`` returns, from an n-gram model;
 * :func:`next_log_probs`: an RNN's whole next-token distribution after a context;
-* :func:`zipf_frame`: every Zipf exponent of an analysis in one DataFrame.
+* :func:`zipf_frame`: every Zipf exponent of an analysis in one DataFrame;
+* :func:`split_text_lines`, :func:`tokenize`, :func:`reference_sentences`: the line-by-line
+  definition of reading a corpus (token lists per line), which the streamed reader of
+  :mod:`lmstats.ingest` is tested equal to.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -94,3 +99,30 @@ def zipf_frame(analysis: ZipfAnalysis) -> pd.DataFrame:
             "heaps_k": hp.k, "heaps_beta": hp.beta, "heaps_beta_se": hp.beta_se,
         })
     return pd.DataFrame(rows).set_index("order")
+
+
+def split_text_lines(text: str) -> list[str]:
+    """Lines of ``text`` split on ``\\n`` only (one ``\\r`` before it dropped); no final empty line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def tokenize(text_lines: Sequence[str], spec) -> list[list[str]]:
+    """Token lists, one per line (format ``lines``) or one for the whole text (``stream``), line by line."""
+    level = spec.level or "word"
+    if spec.letters_only:
+        letters = {ch for line in text_lines for ch in line if unicodedata.category(ch)[0] in "LM"}
+        text_lines = [" ".join("".join(ch if ch in letters else " " for ch in line).split()) for line in text_lines]
+    if spec.lower:
+        text_lines = [line.lower() for line in text_lines]
+    if spec.format == "stream":
+        text_lines = [("\n" if level == "char" else " ").join(text_lines)]
+    return [line.split() if level == "word" else list(line) for line in text_lines]
+
+
+def reference_sentences(texts: Sequence[str], spec) -> list[list[str]]:
+    """The token lists of several texts read one after another (a BOM at the start of each dropped)."""
+    lines = [line for text in texts for line in split_text_lines(text.removeprefix("\ufeff"))]
+    return tokenize(lines, spec)

@@ -2,12 +2,27 @@ import bz2
 import gzip
 import lzma
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lmstats import CorpusSpec, LmstatsError, load_corpus, split_lines, tokenize
-from lmstats.corpus import builtin_text, split_text_lines
+from lmstats import CorpusSpec, LmstatsError, load_corpus, split_lines
+from lmstats.corpus import builtin_text
+from lmstats.ingest import TextSource, TypeTable, ingest
 
 from helpers import shared_corpus
+from oracles import reference_sentences, split_text_lines
+
+
+def tokenize(lines, spec, chunk_bytes=1 << 20):
+    """The library's streamed reading of ``lines`` (one text), decoded back to token lists."""
+    table = TypeTable()
+    text = ingest([TextSource("t", text="\n".join(lines) + "\n")], table, level=spec.level or "word", lower=spec.lower,
+                  letters_only=spec.letters_only, stream=spec.format == "stream", chunk_bytes=chunk_bytes)
+    tokens, bounds = [table.types[i] for i in text.ids], [0, *np.cumsum(text.lengths).tolist()]
+    return [tokens[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
 
 
 def test_word_and_char_tokenization():
@@ -59,12 +74,12 @@ def test_file_folder_glob_and_compressed(tmp_path):
     sizes = {}
     for name in ["plain.txt", "z.gz", "z.bz2", "z.xz"]:
         c = load_corpus(CorpusSpec(tmp_path / name))
-        sizes[name] = sum(len(s) for part in (c.train, c.valid, c.test) for s in part)
+        sizes[name] = sum(c.part(part).n_tokens for part in ('train', 'valid', 'test'))
     assert set(sizes.values()) == {120}
     folder = load_corpus(CorpusSpec(tmp_path))
-    assert sum(len(part) for part in (folder.train, folder.valid, folder.test)) == 120  # four files x 30 lines
+    assert sum(folder.part(p).n_lines for p in ('train', 'valid', 'test')) == 120  # four files x 30 lines
     globbed = load_corpus(CorpusSpec(str(tmp_path / "z.*")))
-    assert sum(len(part) for part in (globbed.train, globbed.valid, globbed.test)) == 90
+    assert sum(globbed.part(p).n_lines for p in ('train', 'valid', 'test')) == 90
 
 
 def test_folder_with_train_valid_test_uses_them(tmp_path):
@@ -72,16 +87,16 @@ def test_folder_with_train_valid_test_uses_them(tmp_path):
         (tmp_path / f"my.{split}.txt").write_text("".join(f"{split} x\n" for _ in range(n)))
     corpus = load_corpus(CorpusSpec(tmp_path))
     assert corpus.predefined
-    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (5, 2, 3)
-    assert corpus.valid[0] == ["valid", "x"]
+    assert (corpus.part("train").n_lines, corpus.part("valid").n_lines, corpus.part("test").n_lines) == (5, 2, 3)
+    assert corpus.sentences("valid")[0] == ["valid", "x"]
 
 
 def test_builtin_default_corpus_works_offline():
     corpus = load_corpus(CorpusSpec())
     assert corpus.name == "python-docs"
-    n = sum(len(s) for s in corpus.train)
+    n = corpus.part("train").n_tokens
     assert n > 20_000  # real prose: the Python reference topics
-    assert "the" in {t for s in corpus.train for t in s}
+    assert "the" in {t for s in corpus.sentences("train") for t in s}
     assert builtin_text() == builtin_text()
 
 
@@ -112,8 +127,8 @@ def test_wikitext2_predefined_splits_match_published_counts():
     assert corpus.predefined
     # PyTorch word_language_model counts: words + one <eos> per line
     for split, expected in [("train", 2_088_628), ("valid", 217_646), ("test", 245_569)]:
-        lines = corpus.split(split)
-        assert sum(len(s) + 1 for s in lines) == expected
+        part = corpus.part(split)
+        assert part.n_tokens + part.n_lines == expected
     vocab = corpus.build_vocab()
     assert len(vocab) == 33_278 + 1  # published 33,278 incl. <eos> and <unk>; plus <s>
 
@@ -122,7 +137,7 @@ def test_ptb_counts_and_env_variable(monkeypatch):
     folder = shared_corpus("ptb")
     monkeypatch.setenv("LMSTATS_DATA", str(folder.parent))
     corpus = load_corpus(CorpusSpec("ptb"))
-    assert sum(len(s) + 1 for s in corpus.train) == 929_589
+    assert corpus.part("train").n_tokens + corpus.part("train").n_lines == 929_589
     assert len(corpus.build_vocab()) == 10_000 + 1  # 9,999 words incl. <unk>, </s>, plus <s>
 
 
@@ -130,9 +145,9 @@ def test_tinyshakespeare_defaults_to_char_level():
     folder = shared_corpus("tinyshakespeare")
     corpus = load_corpus(CorpusSpec("tinyshakespeare"), data_dir=folder.parent)
     assert corpus.level == "char"
-    chars = {t for part in (corpus.train, corpus.valid, corpus.test) for s in part for t in s}
+    chars = set(corpus.types.types)
     assert len(chars) == 64  # the 65 distinct characters less the newline, which becomes </s>
-    assert sum(len(s) + 1 for part in (corpus.train, corpus.valid, corpus.test) for s in part) == 1_115_394
+    assert sum(corpus.part(p).n_tokens + corpus.part(p).n_lines for p in ("train", "valid", "test")) == 1_115_394
 
 
 def test_letters_only_keeps_unicode_letters_and_marks():
@@ -161,9 +176,9 @@ def test_stream_format_at_char_level_keeps_line_breaks_as_the_newline_character(
     path.write_text("\n".join(lines * 20) + "\n", encoding="utf-8")
     as_lines = load_corpus(CorpusSpec(path, level="char"))
     as_stream = load_corpus(CorpusSpec(path, level="char", format="stream"))
-    n_lines = sum(sum(len(s) + 1 for s in as_lines.split(name)) for name in ("train", "valid", "test"))
-    n_stream = sum(len(s) for name in ("train", "valid", "test") for s in as_stream.split(name)) + 1  # + the final </s>
-    assert n_stream == n_lines and " " not in {t for s in as_stream.train for t in s}
+    n_lines = sum(as_lines.part(name).n_tokens + as_lines.part(name).n_lines for name in ("train", "valid", "test"))
+    n_stream = sum(as_stream.part(name).n_tokens for name in ("train", "valid", "test")) + 1  # + the final </s>
+    assert n_stream == n_lines and " " not in as_stream.types.types
 
 
 def test_split_fractions_on_a_corpus_with_predefined_splits_are_refused(tmp_path):
@@ -181,3 +196,54 @@ def test_the_resolved_spec_names_what_was_read():
     assert CorpusSpec("some/dir/file.txt").name == "file.txt" and CorpusSpec().name == "python-docs"
     with pytest.raises(LmstatsError, match="level must be one of word, char"):
         CorpusSpec(level="byte")
+
+
+# -- the streamed reader equals the line-by-line definition ----------------------------------
+SPECS = [CorpusSpec(), CorpusSpec(level="char"), CorpusSpec(lower=True, letters_only=True), CorpusSpec(level="char", letters_only=True),
+         CorpusSpec(format="stream"), CorpusSpec(level="char", format="stream"),
+         CorpusSpec(level="char", letters_only=True, format="stream")]
+PIECES = ["a", "b c", "Ü", "中文", "\t", "\r\n", "\n", "\u3000", "\u2028", "é-1", "  ", "\r", "x\u0301"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30), st.sampled_from(SPECS), st.integers(1, 40), st.booleans(), st.booleans())
+def test_streamed_reading_equals_the_line_by_line_definition(tmp_path_factory, pieces, spec, chunk, bom, as_file):
+    """Any text (CRLF, a BOM, Unicode whitespace, Chinese, a missing final newline), any chunk size."""
+    text = ("\ufeff" if bom else "") + "".join(pieces)
+    if as_file:
+        path = tmp_path_factory.mktemp("t") / "t.txt"
+        path.write_bytes(text.encode("utf-8"))
+        source = TextSource("t", path)
+    else:
+        source = TextSource("t", text=text)
+    table = TypeTable()
+    got = ingest([source], table, level=spec.level or "word", lower=spec.lower, letters_only=spec.letters_only,
+                 stream=spec.format == "stream", chunk_bytes=chunk)
+    tokens, bounds = [table.types[i] for i in got.ids], [0, *np.cumsum(got.lengths).tolist()]
+    assert [tokens[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] == reference_sentences([text], spec)
+
+
+@pytest.mark.parametrize("name, spec", [("wikitext-2", CorpusSpec("wikitext-2")), ("ptb", CorpusSpec("ptb")),
+                                        ("timemachine", CorpusSpec("timemachine", lower=True, letters_only=True)),
+                                        ("tinyshakespeare", CorpusSpec("tinyshakespeare"))])
+def test_same_vocabulary_ids_and_splits_as_reading_line_by_line(name, spec):
+    """The streamed loader gives the vocabulary, the ids and the splits of the per-line token lists."""
+    from lmstats import Vocab
+    from lmstats.catalogue import load_catalogue, locate_corpus
+
+    folder = shared_corpus(name)
+    corpus = load_corpus(spec, data_dir=folder.parent)
+    files = locate_corpus(load_catalogue()[name], data_dir=folder.parent)
+    level = corpus.spec
+    if corpus.predefined:
+        reference = {s: reference_sentences([files[s].read_text(encoding="utf-8")], level) for s in ("train", "valid", "test")}
+    else:
+        lines = reference_sentences([files["all"].read_text(encoding="utf-8")], level)
+        reference = dict(zip(("train", "valid", "test"), split_lines(lines, corpus.spec.fractions, corpus.spec.seed), strict=True))
+    vocab = corpus.build_vocab()
+    assert vocab.tokens == Vocab.build(reference["train"]).tokens and (vocab.counts == Vocab.build(reference["train"]).counts).all()
+    splits = corpus.encode(vocab)
+    for s in ("train", "valid", "test"):
+        expected = [vocab.encode(line) for line in reference[s]]
+        assert splits[s].lines.lengths.tolist() == [len(e) for e in expected]
+        assert np.array_equal(splits[s].lines.ids, np.concatenate(expected)), s

@@ -79,5 +79,5 @@ def test_vocab_is_built_from_train_only(text_file):
 
     corpus = load_corpus(CorpusSpec(text_file, seed=0))
     vocab = corpus.build_vocab()
-    train_types = {t for s in corpus.train for t in s}
+    train_types = {t for s in corpus.sentences('train') for t in s}
     assert set(vocab.tokens[3:]) == train_types

@@ -211,7 +211,7 @@ def test_powerlaw_caps_alpha_below_three_and_we_do_not():
 def test_bigram_exponents_are_smaller_than_unigram_ones_on_real_text():
     path = shared_corpus("timemachine") / "timemachine.txt"
     sentences = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
-    frame = zipf_frame(analyse_zipf(sentences, (1, 2), compare=False))
+    frame = zipf_frame(analyse_zipf(encode_sentences(sentences), (1, 2), compare=False))
     assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2]
     for column in ("ls_alpha", "mle_alpha", "zm_alpha", "csn_rank_exponent"):
         assert frame.loc[1, column] > frame.loc[2, column], column

@@ -38,7 +38,7 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
     check_outputs({"--plot": plot_path}, inputs=corpus.local_files())
     loaded = load_corpus(corpus, data_dir=data_dir)
     text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
-    analysis = analyse_zipf(loaded.all_sentences(), range(1, order + 1), corpus=loaded.name, text=text, level=loaded.level,
+    analysis = analyse_zipf(loaded.type_lines(), range(1, order + 1), corpus=loaded.name, text=text, level=loaded.level,
                             min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]),
                             compare=compare)
     if plot_path is not None:

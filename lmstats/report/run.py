@@ -72,7 +72,7 @@ def run_comparison(
     say("Zipf and Heaps fits")
     from lmstats.zipf import analyse_zipf
 
-    zipf = analyse_zipf(corpus.all_sentences(), range(1, config.zipf_orders + 1), corpus=corpus.name,
+    zipf = analyse_zipf(corpus.type_lines(), range(1, config.zipf_orders + 1), corpus=corpus.name,
                         text="all text (train+valid+test), n-grams within lines", level=corpus.level)
     on_stage(Stage("zipf", time.perf_counter() - t, data={"analysis": zipf}))
 

@@ -44,6 +44,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids, order_name
 from lmstats.zipf.heaps import fit_heaps, heaps_curve
@@ -52,7 +53,7 @@ from lmstats.zipf.powerlaw import fit_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
 from lmstats.zipf.results import NOTATION, ZipfAnalysis, ZipfFit
 
-__all__ = ["NOTATION", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "fit_zipf", "order_name", "plot_zipf"]
+__all__ = ["NOTATION", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "encode_sentences", "fit_zipf", "order_name", "plot_zipf"]
 
 
 def fit_zipf(
@@ -83,7 +84,7 @@ def fit_zipf(
 
 
 def analyse_zipf(
-    sentences: Sequence[Sequence[str]],
+    lines: Lines,
     orders: Sequence[int] = (1, 2, 3),
     *,
     corpus: str = "",
@@ -95,12 +96,12 @@ def analyse_zipf(
     rng: np.random.Generator | None = None,
     compare: bool = True,
 ) -> ZipfAnalysis:
-    """Zipf and Heaps fits for each n-gram order of ``sentences`` (token lists, one per line).
+    """Zipf and Heaps fits for each n-gram order of ``lines`` (dense type ids, one id per token string:
+    ``Corpus.type_lines()``, or :func:`~lmstats.zipf.counting.encode_sentences` of token lists).
 
     N-grams never cross a line.  Raises :class:`LmstatsError` when an order has no n-grams
     (every line shorter than ``order``), fewer than ``MIN_TYPES`` types or all-equal counts.
     """
-    lines = encode_sentences(sentences)
     longest = int(lines.lengths.max()) if len(lines) else 0
     too_long = [order for order in orders if order > longest]
     if too_long:
