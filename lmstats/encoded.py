@@ -1,7 +1,8 @@
 """Encoded text: many lines of token ids in one flat array (CSR layout), and a named split.
 
-A split of millions of tokens is one ``int64`` array plus line boundaries, so the n-gram
-engine and the evaluator work on whole arrays instead of Python lists per line.
+A split of millions of tokens is one integer array (``int32`` from the corpus reader, which
+halves its memory; ``int64`` is accepted too) plus line boundaries, so the n-gram engine and
+the evaluator work on whole arrays instead of Python lists per line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
 from lmstats.vocab import Vocab
+
+
+def _ids(ids) -> NDArray:
+    """``ids`` as an int32 or int64 array (other types become int64)."""
+    ids = np.asarray(ids)
+    return ids if ids.dtype in (np.int32, np.int64) else ids.astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,7 +38,7 @@ class Lines:
         np.cumsum(lengths, out=bounds[1:])
         if bounds[-1] != len(ids):
             raise LmstatsError(f"line lengths add up to {bounds[-1]} ids, but {len(ids)} were given; give one length per line of ids")
-        return cls(np.asarray(ids, dtype=np.int64), bounds)
+        return cls(_ids(ids), bounds)
 
     @classmethod
     def from_seqs(cls, seqs: Sequence[Sequence[int]]) -> Lines:
@@ -42,7 +49,7 @@ class Lines:
     @classmethod
     def single(cls, ids: NDArray[np.int64]) -> Lines:
         """One line holding all of ``ids``."""
-        return cls(np.asarray(ids, dtype=np.int64), np.array([0, len(ids)], dtype=np.int64))
+        return cls(_ids(ids), np.array([0, len(ids)], dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
@@ -75,7 +82,7 @@ class Lines:
 
     def with_eos(self, eos_id: int) -> Lines:
         """Each line followed by ``eos_id`` (the token the evaluator predicts at a line end)."""
-        out = Lines.from_lengths(np.empty(len(self.ids) + len(self), dtype=np.int64), self.lengths + 1)
+        out = Lines.from_lengths(np.empty(len(self.ids) + len(self), dtype=self.ids.dtype), self.lengths + 1)
         is_eos = np.zeros(len(out.ids), dtype=bool)
         is_eos[out.bounds[1:] - 1] = True
         out.ids[is_eos] = eos_id

@@ -131,10 +131,17 @@ def _nearest_folder(path: Path) -> Path:
     return folder
 
 
-def check_writable(path: str | os.PathLike, option: str) -> None:
-    """Refuse, before any work, a file path that cannot be written (``option`` names the flag)."""
+def check_writable(path: str | os.PathLike, option: str, *, folder: bool = False) -> None:
+    """Refuse, before any work, a path that cannot be written (``option`` names the flag).
+
+    ``folder``: the output is a folder (a model); an existing one is replaced only if it holds
+    a ``meta.json`` (an lmstats model), never another folder or a file.
+    """
     path = Path(path)
-    if path.is_dir():
+    if folder:
+        if path.exists() and not (path.is_dir() and (path / "meta.json").is_file()):
+            raise LmstatsError(f"{option} {path}: exists and is not an lmstats model folder; give another path")
+    elif path.is_dir():
         raise LmstatsError(f"{option} {path}: is a folder; give a file path")
     folder = _nearest_folder(path.absolute())
     if not folder.is_dir():
@@ -149,11 +156,13 @@ def check_writable(path: str | os.PathLike, option: str) -> None:
         ) from None
 
 
-def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator | list | tuple = ()) -> None:
+def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator | list | tuple = (),
+                  folders: tuple[str, ...] = ()) -> None:
     """Refuse, before any work, outputs that cannot be written, that repeat, or that are inputs.
 
     ``outputs`` maps the option that names a file (``--out``) to its path (None: not asked
-    for); ``inputs`` are the files the command reads.  Writing over an input (the corpus,
+    for); ``inputs`` are the files the command reads; ``folders`` are the options whose output
+    is a folder.  Writing over an input (the corpus,
     a model being scored) would destroy it, so it is an error, never a silent overwrite.
     """
     given = {option: Path(p) for option, p in outputs.items() if p is not None}
@@ -165,6 +174,7 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator
             raise LmstatsError(f"{option} and {seen[key]} name the same file {path}; give each output its own path")
         seen[key] = option
         for source in read:
-            if key == source.resolve() or (path.exists() and os.path.samefile(path, source)):
+            inside = source.resolve().is_relative_to(key) and option in folders  # a folder output holding an input
+            if key == source.resolve() or inside or (path.exists() and os.path.samefile(path, source)):
                 raise LmstatsError(f"{option} {path} is an input of this command; writing it would destroy the input — choose another path")
-        check_writable(path, option)
+        check_writable(path, option, folder=option in folders)

@@ -149,9 +149,9 @@ class TypeTable:
             lut[j] = self._index[chr(uniq[j])]
         return lut[inverse.reshape(-1)]
 
-    def vocab_ids(self, vocab: Vocab) -> NDArray[np.int64]:
+    def vocab_ids(self, vocab: Vocab) -> NDArray[np.int32]:
         """The vocabulary id of every type (``<unk>`` for types outside it and literal boundary markers)."""
-        return np.fromiter((vocab.text_id(t) for t in self._index), dtype=np.int64, count=len(self._index))
+        return np.fromiter((vocab.text_id(t) for t in self._index), dtype=np.int32, count=len(self._index))
 
     def type_counts(self, ids: NDArray[np.int32]) -> NDArray[np.int64]:
         return np.bincount(ids, minlength=len(self)).astype(np.int64)

@@ -21,6 +21,7 @@ very same test tokens.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
@@ -158,18 +159,23 @@ class MarkovSource:
     def sample(self, n_tokens: int, rng: np.random.Generator) -> list[NDArray[np.int64]]:
         """Sentences (arrays of word ranks, ``</s>`` not included) totalling about ``n_tokens``
         tokens counting one ``</s>`` per sentence; whole sentences, the last one may overshoot."""
+        return [sentence for batch in self.sample_batches(n_tokens, rng) for sentence in batch]
+
+    def sample_batches(self, n_tokens: int, rng: np.random.Generator) -> Iterator[list[NDArray[np.int64]]]:
+        """The sentences of :meth:`sample` (the same ones, from the same draws) in batches of at
+        most 200,000, so that a text of any length is written with bounded memory."""
         if n_tokens < 1:
             raise LmstatsError(f"the number of tokens must be >= 1, got {n_tokens}")
-        out: list[NDArray[np.int64]] = []
         total = 0
         while total < n_tokens:
             n_sent = max(16, int(1.05 * (n_tokens - total) / self.mean_tokens_per_line) + 1)
+            batch: list[NDArray[np.int64]] = []
             for sent in self._sample_batch(min(n_sent, 200_000), rng):
-                out.append(sent)
+                batch.append(sent)
                 total += len(sent) + 1
                 if total >= n_tokens:
                     break
-        return out
+            yield batch
 
     def _sample_batch(self, n_sent: int, rng: np.random.Generator) -> list[NDArray[np.int64]]:
         """``n_sent`` independent sentences, generated in lockstep (vectorised over sentences)."""

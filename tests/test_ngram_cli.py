@@ -14,7 +14,7 @@ def run(args):
 
 def test_ngram_default_corpus_json(tmp_path):
     out = tmp_path / "m.npz"
-    result = run(["ngram", "--json", "--out", str(out)])
+    result = run(["ngram", "--json", "--out", str(out), "--eval", "train,valid,test"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["model"]["smoothing"] == "mkn" and data["model"]["order"] == 3
@@ -23,17 +23,43 @@ def test_ngram_default_corpus_json(tmp_path):
     assert 1 < res["test"]["ppl"] < data["vocab_size"]
     assert out.exists() and data["written"]["model"] == str(out)
     # the saved model reproduces the figures, on the corpus it names (no CORPUS given)
-    again = json.loads(run(["ngram", "--load", str(out), "--json"]).output)
+    again = json.loads(run(["ngram", "--load", str(out), "--json", "--eval", "test"]).output)
     assert again["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(res["test"]["nll_sum"], rel=1e-12)
     assert again["written"] == {} and again["loaded"] == str(out)
     stream = json.loads(run(["ngram", "--load", str(out), "--mode", "stream", "--json"]).output)  # scored another way
     assert set(stream["results"]["test"]) == {"stream"} and stream["model"]["mode"] == "sentence"
+    assert set(stream["results"]) == {"valid", "test"}  # the default: valid and test, not train
+
+
+def test_model_folder_out_of_core_and_query_only(tmp_path, monkeypatch, shared_dir):
+    """The default model is a folder of .npy arrays; --memory 64M counts WikiText-2 out of core to the
+    same model; the query-only form scores the same and opens without the builder's arrays."""
+    monkeypatch.chdir(tmp_path)
+    args = ["ngram", "wikitext-2", "--data-dir", str(shared_dir), "--n", "4", "--json", "--eval", "test"]
+    big = json.loads(run(args).output)
+    folder = tmp_path / "lmstats-out" / "ngram-wikitext-2-4mkn"
+    assert big["written"]["model"] == str(folder.relative_to(tmp_path)) and (folder / "meta.json").is_file()
+    assert (folder / "keys4.npy").is_file() and (folder / "counts4.npy").is_file()
+    small = json.loads(run([*args, "--memory", "64M", "--tmp", str(tmp_path), "--out", "ooc"]).output)
+    assert small["model"]["ngrams_per_order"] == big["model"]["ngrams_per_order"]
+    assert small["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(big["results"]["test"]["sentence"]["nll_sum"], rel=1e-12)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("lmstats-work")] == []  # work files removed
+    query = json.loads(run(["ngram", "--load", "ooc", "--query-only", "--out", "q", "--json", "--eval", "test", "--data-dir",
+                            str(shared_dir)]).output)
+    assert not (tmp_path / "q" / "counts4.npy").exists() and (tmp_path / "q" / "prob4.npy").exists()
+    again = json.loads(run(["ngram", "--load", "q", "--json", "--eval", "test", "--data-dir", str(shared_dir)]).output)
+    assert again["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(query["results"]["test"]["sentence"]["nll_sum"], rel=1e-12)
+    (tmp_path / "q" / "prob4.npy").write_bytes((tmp_path / "q" / "prob4.npy").read_bytes()[:200])
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", "q"]), "the array prob4.npy is truncated")
+    (tmp_path / "q" / "prob4.npy").unlink()
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", "q"]), "lacks the arrays prob4")
 
 
 def test_eps_values_per_order_and_tuning(tmp_path):
     fixed = json.loads(run(["ngram", "--n", "2", "--eps", "1,0.5", "--json", "--out", str(tmp_path / "a.npz")]).output)
     assert fixed["model"]["smoothing"] == "eps" and fixed["model"]["eps"] == [1.0, 0.5]
     tuned = json.loads(run(["ngram", "--n", "2", "--eps", "--json", "--out", str(tmp_path / "b.npz")]).output)
+    assert set(tuned["results"]) == {"valid", "test"}
     assert len(tuned["eps_tuning"]["eps"]) == 2
     assert tuned["results"]["valid"]["sentence"]["ppl"] <= fixed["results"]["valid"]["sentence"]["ppl"]
     assert tuned["eps_tuning"]["valid_ppl"] == pytest.approx(tuned["results"]["valid"]["sentence"]["ppl"])
@@ -73,7 +99,11 @@ def test_mle_reports_infinite_perplexity_honestly(tmp_path):
     (["ngram", "--out", "{tmp}/m.npz", "--arpa", "{tmp}/m.npz"], "name the same file"),
     (["ngram", "--out", "{tmp}/other.txt/m.npz"], "is not a folder"),
     (["ngram", "--out", "/proc/lmstats-test/m.npz"], "cannot write in /proc"),
-    (["ngram", "--out", "{tmp}"], "is a directory"),
+    (["ngram", "--out", "{tmp}"], "exists and is not an lmstats model folder"),
+    (["ngram", "--eval", "train,dev"], "--eval takes split names"),
+    (["ngram", "--memory", "12X"], "give a size such as 500M"),
+    (["ngram", "--memory", "10M"], "at least 64M"),
+    (["ngram", "--load", "{tmp}/model.npz", "--out", "{tmp}/again"], "add --query-only"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, pattern):
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really")

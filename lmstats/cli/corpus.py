@@ -97,10 +97,14 @@ def corpus_synth(out, n_tokens, vocab_size, n_classes, order, branching, zipf, m
 
     source = MarkovSource(SourceConfig(vocab_size, n_classes, order, branching, zipf, mean_words, seed))
     check_outputs({"OUT": out, "OUT.source.json": f"{out}.source.json"})
-    sentences = source.sample(n_tokens, np.random.default_rng([seed, 1]))
-    with atomic_write(out) as fh:
-        fh.write(source.text(sentences))
-    info = source.describe() | {"path": str(out), "lines": len(sentences), "tokens": int(sum(len(s) + 1 for s in sentences))}
+    n_lines = n_written = 0
+    with atomic_write(out) as fh, progress_bar(total=n_tokens, unit="tok", unit_scale=True, desc="sampling", leave=False) as bar:
+        for batch in source.sample_batches(n_tokens, np.random.default_rng([seed, 1])):  # bounded memory at any length
+            fh.write(source.text(batch))
+            tokens = sum(len(s) + 1 for s in batch)
+            n_lines, n_written = n_lines + len(batch), n_written + tokens
+            bar.update(tokens)
+    info = source.describe() | {"path": str(out), "lines": n_lines, "tokens": int(n_written)}
     with atomic_write(f"{out}.source.json") as fh:
         json.dump(info, fh, indent=2)
     echo(info, as_json, lambda i: [f"wrote {out}: {i['lines']:,} lines, {i['tokens']:,} tokens (</s> counted)",

@@ -16,10 +16,20 @@ from lmstats.ngram.arpa import arpa_refusal, write_arpa
 from lmstats.ngram.model import MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
+from lmstats.resources import parse_memory
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
-RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k", "out")
+RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k")
+
+
+def parse_splits(text: str) -> list[str]:
+    """``--eval train,valid,test`` -> the split names, checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in SPLIT_NAMES]
+    if bad or not names:
+        raise LmstatsError(f"--eval takes split names among {', '.join(SPLIT_NAMES)}, comma-separated; got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def parse_eps(text: str | None) -> tuple[float, ...] | None:
@@ -49,13 +59,24 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
               help="Additive constant of --smoothing lidstone.")
 @click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
               help="Train and score sentences (KenLM) or one stream (PyTorch); with --load, how to score (default: as trained).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Model file to write (binary .npz). Default: lmstats-out/ngram-CORPUS-NSMOOTHING.npz")
+@click.option("--out", type=click.Path(), default=None,
+              help="Model to write: a folder of .npy arrays (opens memory-mapped), or one .npz file if the path ends in .npz. "
+                   "Default: lmstats-out/ngram-CORPUS-NSMOOTHING")
+@click.option("--query-only", is_flag=True, help="Leave the builder's arrays (counts) out of --out: a smaller model that scores and "
+                                                  "writes ARPA (as KenLM's build_binary).")
 @click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
-@click.option("--load", "load_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--load", "load_path", type=click.Path(), default=None,
               help="Score a saved model (on the corpus it was trained on, unless CORPUS is given).")
+@click.option("--eval", "eval_text", default="valid,test", show_default=True,
+              help="Splits to score, comma-separated among train, valid, test (scoring train costs as much as fitting).")
+@click.option("--memory", "memory_text", default=None,
+              help="Memory for counting, as lmplz -S: 4G, 500M or a share of RAM such as 40% [default: 40%]; "
+                   "beyond it, counting spills to --tmp.")
+@click.option("--tmp", type=click.Path(file_okay=False), default=None,
+              help="Folder for the work files of out-of-core counting (as lmplz -T) [default: the system's].")
 @json_option
-def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, arpa, load_path, as_json):
+def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, query_only, arpa, load_path,
+                  eval_text, memory_text, tmp, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
 
     Every split is scored by the one evaluator under the train vocabulary.  The model is
@@ -66,33 +87,38 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
         if conflicting:
             raise LmstatsError(f"{', '.join(flag(n) for n in conflicting)} describe a model to fit; "
                                "--load scores the saved model as it is (its own order and smoothing) — drop them, or fit without --load")
+        if out and not query_only:
+            raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
         model = NgramLM.load(load_path)
         corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
         recipe, mode = None, mode if given("mode") else model.mode  # --mode with --load: the evaluation mode
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps_text else "mkn"), parse_eps(eps_text), eps_variant, add_k, mode)
-        out = out or default_output("ngram", corpus, f"{order}{recipe.smoothing}.npz")
+        out = out or default_output("ngram", corpus, f"{order}{recipe.smoothing}")
     subject = model if recipe is None else recipe  # both say their smoothing and eps variant
     why_not_arpa = arpa and arpa_refusal(subject.smoothing, subject.eps_variant)
     if why_not_arpa:
         raise LmstatsError(f"--arpa: ARPA cannot express this model ({why_not_arpa}); drop --arpa, the .npz model file keeps it exactly")
-    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path])
+    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=("--out",))
+    names, memory = parse_splits(eval_text), parse_memory(memory_text)
     loaded = load_corpus(corpus, data_dir=data_dir)
     splits = loaded.encode(loaded.build_vocab(vocab_spec))
     started, tuning, fit_seconds = time.perf_counter(), None, 0.0
     if recipe is not None:
         with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar, \
              progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
-            model, tuning = fit_recipe(recipe, splits, on_order=lambda k: bar.update(1), on_trial=lambda k, e, ppl: trials.update(1))
+            model, tuning = fit_recipe(recipe, splits, on_order=lambda k: bar.update(1), on_trial=lambda k, e, ppl: trials.update(1),
+                                       memory=memory, tmp=tmp)
         fit_seconds = time.perf_counter() - started
-        model.save(out, corpus=loaded.spec, vocab_spec=vocab_spec)
+    if out:
+        model.save(out, corpus=loaded.spec, vocab_spec=vocab_spec, query_only=query_only)
     if arpa:
         write_arpa(model, arpa)
     info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
             "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
                                                        "evaluations": tuning.evaluations},
-            "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, SPLIT_NAMES, (mode,)),
-            "written": {k: v for k, v in (("model", str(out) if recipe else None), ("arpa", arpa)) if v}}
+            "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, names, (mode,)),
+            "written": {k: v for k, v in (("model", str(out) if out else None), ("arpa", arpa)) if v}}
     for w in info["model"]["warnings"]:
         click.echo(f"warning: {w}", err=True)
     echo(info, as_json, format_ngram)

@@ -16,6 +16,10 @@ index per order finds the rows of all positions at once.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+import weakref
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +33,13 @@ from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
+from lmstats.npyfile import data_offset, is_complete
 from lmstats.protocol import LanguageModel
 from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
+IN_MEMORY_BYTES_PER_POSITION = 112  # peak of count_ngrams per position (<s> and tokens), measured at 10M tokens
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 _FORMAT = "lmstats-ngram"
 
@@ -90,10 +96,14 @@ class NgramLM(LanguageModel):
         }
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None) -> NgramLM:
+    def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None, *,
+            memory: int | None = None, tmp: str | Path | None = None) -> NgramLM:
         """Count the training split (cut into units by ``mode``) and smooth.
 
-        ``on_order(k)`` is called as each order is counted (progress reporting).
+        ``on_order(k)`` is called as each order is counted (progress reporting).  ``memory``
+        (bytes) bounds the counting: when counting in memory would need more (about
+        :data:`IN_MEMORY_BYTES_PER_POSITION` per position), the n-grams are counted out of core
+        in a work folder inside ``tmp`` (:mod:`lmstats.ngram.external`); the tables are the same.
         """
         if self.smoothing == ARPA:
             raise LmstatsError("a model read from an ARPA file has no counts to refit; fit a new NgramLM with a smoother")
@@ -101,10 +111,32 @@ class NgramLM(LanguageModel):
         units = scored_units(train, self.mode)
         if units.n_tokens == 0:
             raise LmstatsError("the training split has no tokens; give a larger corpus")
-        self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
-        self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+        positions = units.n_tokens + len(units)
+        if memory is None or positions * IN_MEMORY_BYTES_PER_POSITION <= memory:
+            self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
+            self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+        else:
+            self._fit_on_disk(units, on_order, memory, tmp)
         self.n_train_tokens_ = units.n_tokens
         return self
+
+    def _fit_on_disk(self, units: Lines, on_order, memory: int, tmp) -> None:
+        """Count out of core; the tables and (for abs/kn/mkn) the estimate are ``.npy`` files in a
+        folder of this model's own (inside ``tmp``, removed with the model), memory-mapped."""
+        from lmstats.ngram.chunked import ON_DISK, estimate_on_disk
+        from lmstats.ngram.external import count_ngrams_external
+        from lmstats.resources import work_dir
+
+        storage = Path(tempfile.mkdtemp(prefix="lmstats-model-", dir=tmp))
+        weakref.finalize(self, shutil.rmtree, storage, True)
+        with work_dir(tmp) as work:
+            self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
+                                                 workdir=work, tables_dir=storage, on_order=on_order)
+        spec = self._spec()
+        if spec.name in ON_DISK:
+            self.estimate_ = estimate_on_disk(self.counts_, spec, self.vocab.predictable_mask, storage, memory)
+        else:  # the other smoothers work on whole arrays: the tables are read into memory
+            self.estimate_ = estimate(self.counts_, spec, self.vocab.predictable_mask)
 
     @classmethod
     def from_estimate(cls, vocab: Vocab, counts: NgramCounts, est: Estimate, *, n_train_tokens: int = 0, **params) -> NgramLM:
@@ -129,6 +161,8 @@ class NgramLM(LanguageModel):
         self.check_fitted()
         if self.smoothing == ARPA:
             raise LmstatsError("a model read from an ARPA file has no counts to smooth again")
+        if self.counts_.tables[0].counts is None:
+            raise LmstatsError("a query-only model keeps no counts to smooth again; load the full model (saved without --query-only)")
         if not 1 <= order <= self.order:
             raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
         kwargs = {k: v for k, v in self.params().items() if k != "order"} | params
@@ -199,54 +233,63 @@ class NgramLM(LanguageModel):
         return self.logprobs_lines(Lines.single(ids))
 
     # -- persistence ----------------------------------------------------------------------
-    def save(self, path: str | Path, *, corpus: CorpusSpec | None = None, vocab_spec: VocabSpec | None = None) -> None:
-        """Compact binary save: numpy arrays in an uncompressed .npz, loaded without parsing.
+    def save(self, path: str | Path, *, corpus: CorpusSpec | None = None, vocab_spec: VocabSpec | None = None,
+             query_only: bool = False) -> None:
+        """Write the model: a folder of plain ``.npy`` arrays and ``meta.json`` (opened memory-mapped,
+        see :meth:`load`), or one ``.npz`` file when ``path`` ends with ``.npz`` (the earlier format).
 
         ``corpus``/``vocab_spec``: how the training text and vocabulary were made; stored so
         that ``lmstats ngram --load`` can score the same corpus without being told again.
+        ``query_only``: leave out the builder's arrays (counts, suffix rows, first words), as
+        KenLM's ``build_binary`` keeps only what ``query`` needs; such a model scores and writes
+        ARPA but cannot be smoothed again.  Arrays already on disk are hard-linked, not copied.
         """
         self.check_fitted()
         est = self.estimate_
+        query_only = query_only or self.counts_.tables[0].counts is None
         meta = {
-            "format": _FORMAT, "version": 1, "params": self.params(), "vocab": self.vocab.to_dict(),
+            "format": _FORMAT, "version": 2, "params": self.params(), "vocab": self.vocab.to_dict(), "query_only": query_only,
             "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
             "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
             "n_units": self.counts_.n_units, "n_train_tokens": self.n_train_tokens_,
             "corpus": corpus.to_dict() if corpus else None, "vocab_spec": vocab_spec.to_dict() if vocab_spec else None,
         }
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
+        arrays = {}
         for t in self.counts_.tables:
             k = t.order
-            arrays.update({f"keys{k}": t.keys, f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first,
-                           f"prob{k}": est.probs[k - 1]})
+            arrays[f"keys{k}"] = t.keys
+            if not query_only:
+                arrays.update({f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first})
+            arrays[f"prob{k}"] = est.probs[k - 1]
             if k < self.order:
                 arrays[f"backoff{k}"] = est.backoffs[k - 1]
-        with atomic_write(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        if str(path).endswith(".npz"):
+            if query_only:
+                raise LmstatsError(f"{path}: the query-only form is a folder of .npy files; give a path that does not end in .npz")
+            arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+            with atomic_write(path, "wb") as fh:
+                np.savez(fh, **arrays)
+        else:
+            write_model_folder(Path(path), meta, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> NgramLM:
-        """A model written by :meth:`save`; ``corpus_spec_``/``vocab_spec_`` say what it was trained on (or None)."""
+        """A model written by :meth:`save`; ``corpus_spec_``/``vocab_spec_`` say what it was trained on (or None).
+
+        A model folder is opened memory-mapped (nothing is read until it is scored); a missing or
+        truncated array is an error naming it.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise LmstatsError(f"{path}: no such model file")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-                if meta.get("format") != _FORMAT:
-                    raise KeyError("format")
-                arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
-            raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; refit and save it again") from None
+        meta, arrays = read_model_folder(path) if path.is_dir() else _read_npz(path)
         vocab = Vocab.from_dict(meta["vocab"], source=str(path))
-        params = meta["params"]
+        params = dict(meta["params"])
         order = params.pop("order")
-        missing = [name for k in range(1, order + 1) for name in (f"keys{k}", f"counts{k}", f"suffix{k}", f"first{k}", f"prob{k}")
-                   + ((f"backoff{k}",) if k < order else ()) if name not in arrays]
+        builder = not meta.get("query_only", False)
+        missing = [name for k in range(1, order + 1) for name in model_array_names(k, order, builder) if name not in arrays]
         if missing:
-            raise LmstatsError(f"{path}: the model file lacks the arrays {', '.join(missing)}; "
+            raise LmstatsError(f"{path}: the model lacks the arrays {', '.join(missing)}; "
                                "it is truncated or not ours — refit and save it again")
-        tables = tuple(OrderTable(k, arrays[f"keys{k}"], arrays[f"counts{k}"], arrays[f"suffix{k}"], arrays[f"first{k}"])
+        tables = tuple(OrderTable(k, arrays[f"keys{k}"], *(arrays.get(f"{n}{k}") for n in ("counts", "suffix", "first")))
                        for k in range(1, order + 1))
         est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
                        meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
@@ -269,3 +312,87 @@ class NgramLM(LanguageModel):
         if self.estimate_.discounts:
             out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
         return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}
+
+
+def model_array_names(k: int, order: int, builder: bool = True) -> list[str]:
+    """The arrays of order ``k`` in a saved model (the builder's counts, suffix rows and first words included or not)."""
+    names = [f"keys{k}"] + ([f"counts{k}", f"suffix{k}", f"first{k}"] if builder else []) + [f"prob{k}"]
+    return names + ([f"backoff{k}"] if k < order else [])
+
+
+def _read_npz(path: Path) -> tuple[dict, dict]:
+    if not path.is_file():
+        raise LmstatsError(f"{path}: no such model file or folder")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            if meta.get("format") != _FORMAT:
+                raise KeyError("format")
+            return meta, {name: data[name] for name in data.files if name != "meta"}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+        raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; refit and save it again") from None
+
+
+def read_model_folder(path: Path) -> tuple[dict, dict]:
+    """meta.json and every ``.npy`` array of a model folder, memory-mapped (checked for truncation)."""
+    try:
+        meta = json.loads((path / "meta.json").read_text("utf-8"))
+        if meta.get("format") != _FORMAT:
+            raise KeyError("format")
+    except (OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
+        raise LmstatsError(f"{path}: not an lmstats n-gram model folder (no readable meta.json); refit and save it again") from None
+    arrays = {}
+    for file in sorted(path.glob("*.npy")):
+        if not is_complete(file):
+            raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
+                               "the model is damaged — refit and save it again")
+        arrays[file.stem] = np.load(file, mmap_mode="r")
+    return meta, arrays
+
+
+def write_model_folder(path: Path, meta: dict, arrays: dict) -> None:
+    """Write the folder beside ``path`` and rename it into place (an interrupted save leaves the old one)."""
+    if path.exists() and not (path.is_dir() and (path / "meta.json").is_file()):
+        raise LmstatsError(f"{path}: exists and is not an lmstats model folder; give another path (a model is saved as a folder)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())
+        for name, values in arrays.items():
+            _place(values, staging / f"{name}.npy")
+        with atomic_write(staging / "meta.json") as fh:
+            json.dump(meta, fh)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(staging, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LmstatsError(f"cannot write the model folder {path}: {exc.strerror or exc}; free some space or choose another path") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _place(values, dest: Path) -> None:
+    """``np.save``, or a hard link of the ``.npy`` file a whole memory-mapped array comes from."""
+    source = getattr(values, "filename", None)
+    if isinstance(values, np.memmap) and source and Path(source).is_file():
+        dtype, length, offset = data_offset(source)
+        if values.offset == offset and len(values) == length and values.dtype == dtype:
+            try:
+                os.link(source, dest)
+                return
+            except OSError:
+                shutil.copyfile(source, dest)
+                return
+    np.save(dest, np.asarray(values))

@@ -44,9 +44,13 @@ class NgramRecipe:
 
 
 def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_order: Callable[[int], None] | None = None,
-               on_trial: Callable[[int, float, float], None] | None = None) -> tuple[NgramLM, EpsTuning | None]:
-    """The fitted model of ``recipe`` on ``splits.train`` (ε tuned on ``splits.valid`` if asked) and the tuning."""
-    model = recipe.model(splits.vocab).fit(splits.train, on_order=on_order)
+               on_trial: Callable[[int, float, float], None] | None = None, memory: int | None = None,
+               tmp: str | None = None) -> tuple[NgramLM, EpsTuning | None]:
+    """The fitted model of ``recipe`` on ``splits.train`` (ε tuned on ``splits.valid`` if asked) and the tuning.
+
+    ``memory``/``tmp``: the bound on counting and the parent of its work folder (see :meth:`NgramLM.fit`).
+    """
+    model = recipe.model(splits.vocab).fit(splits.train, on_order=on_order, memory=memory, tmp=tmp)
     if not recipe.tunes_eps:
         return model, None
     tuning = tune_eps(model, splits.valid, on_trial=on_trial)

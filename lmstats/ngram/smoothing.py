@@ -256,10 +256,19 @@ def _counts_of_counts(values: NDArray, upto: int = 4) -> list[int]:
     return np.bincount(np.minimum(v, upto + 1), minlength=upto + 2)[1 : upto + 1].tolist()
 
 
-def _discounts(values: NDArray, kind: str, order: int, fallback: bool, warnings: list) -> list[float]:
-    """Discounts from counts-of-counts n1..n4 (Chen & Goodman's estimates, as in lmplz)."""
-    n = _counts_of_counts(values)
+def _discounts(values: NDArray, kind: str, order: int, fallback: bool, warnings: list, what: str = "count") -> list[float]:
+    """Discounts from the counts-of-counts of ``values`` (see :func:`_discounts_from`)."""
+    return _discounts_from(_counts_of_counts(values), kind, order, fallback, warnings, what)
+
+
+def _discounts_from(n: list[int], kind: str, order: int, fallback: bool, warnings: list, what: str = "count") -> list[float]:
+    """Discounts from counts-of-counts n1..n4 (Chen & Goodman's estimates, as in lmplz).
+
+    ``what`` names the counted quantity ("count", or "continuation count" for Kneser-Ney's
+    lower orders) in the message that explains a fallback.
+    """
     n1, n2, n3, n4 = n
+    needed = 2 if kind == "single" else 4
     if kind == "single":
         ok = n1 > 0 and n2 > 0
         d = [n1 / (n1 + 2 * n2)] if ok else [np.nan]
@@ -276,14 +285,37 @@ def _discounts(values: NDArray, kind: str, order: int, fallback: bool, warnings:
         fb = list(FALLBACK_DISCOUNTS)
     if valid:
         return d
-    msg = (
-        f"order {order}: counts-of-counts n1..n4 = {n} leave the discounts undefined or out of range ({d}); "
-        f"the corpus is too small for this order"
-    )
+    missing = [i + 1 for i in range(needed) if n[i] == 0]
+    if missing:
+        why = (f"no {order}-gram has a {what} of exactly {' or '.join(map(str, missing))} (counts-of-counts n1..n4 = {n}), "
+               "so Chen and Goodman's discount estimates are undefined")
+        if len(missing) == needed:
+            why += "; this happens on synthetic or heavily repeated text, where every n-gram is seen (or follows) many times"
+    else:
+        why = (f"the discount estimates {[round(x, 4) for x in d]} from counts-of-counts n1..n4 = {n} "
+               "fall outside their range (0, 1), (0, 2), (0, 3)")
+    msg = f"order {order}: {why}"
     if not fallback:
         raise LmstatsError(f"{msg}; use a lower order, more text, or allow the fallback discounts {fb}")
     warnings.append(f"{msg}: used the fallback discounts {fb} (KenLM's --discount_fallback)")
     return fb
+
+
+def _discount_of(a: NDArray, d: list[float]) -> NDArray[np.float64]:
+    """The discount of every (adjusted) count ``a``: D = min(a, d) (one discount) or d[min(a, 3) - 1]; 0 where a = 0."""
+    if len(d) == 1:
+        return np.where(a > 0, np.minimum(a, d[0]), 0.0)
+    idx = np.clip(a, 1, 3).astype(np.int64) - 1
+    return np.where(a > 0, np.asarray(d)[idx], 0.0)
+
+
+def _discounted_unigrams(a1: NDArray, kind: str, spec, mask, warnings: list, what: str) -> tuple[NDArray[np.float64], list[float]]:
+    """Unigram probabilities of the discounting smoothers, interpolated with the uniform distribution over the predictable set."""
+    a1 = np.where(mask, a1, 0.0)
+    d1 = _discounts(a1, kind, 1, spec.discount_fallback, warnings, what)
+    D1 = _discount_of(a1, d1)
+    total = a1.sum()
+    return np.where(mask, (a1 - D1) / total + D1.sum() / total / mask.sum(), 0.0), d1
 
 
 def _adjusted_counts(counts: NgramCounts, kneser_ney: bool) -> list[NDArray[np.float64]]:
@@ -306,32 +338,17 @@ def _discounted(counts, spec, mask, kind: str, kneser_ney: bool):
     """Absolute discounting (kind single) and Kneser-Ney (single or three discounts)."""
     N = counts.order
     V = counts.vocab_size
-    B = mask.sum()
     warnings: list[str] = []
     adjusted = _adjusted_counts(counts, kneser_ney)
-    discounts = {}
-
-    def discount_of(a, d):
-        if len(d) == 1:
-            return np.where(a > 0, np.minimum(a, d[0]), 0.0)
-        idx = np.clip(a, 1, 3).astype(np.int64) - 1
-        return np.where(a > 0, np.asarray(d)[idx], 0.0)
-
-    # unigrams, interpolated with the uniform distribution over the predictable set
-    a1 = np.where(mask, adjusted[0], 0.0)
-    d1 = _discounts(a1, kind, 1, spec.discount_fallback, warnings)
-    discounts[1] = d1
-    D1 = discount_of(a1, d1)
-    total = a1.sum()
-    gamma0 = D1.sum() / total
-    probs = [np.where(mask, (a1 - D1) / total + gamma0 / B, 0.0)]
-    backoffs = []
+    what = lambda k: "continuation count" if kneser_ney and k < N else "count"  # noqa: E731
+    probs1, d1 = _discounted_unigrams(adjusted[0], kind, spec, mask, warnings, what(1))
+    probs, backoffs, discounts = [probs1], [], {1: d1}
     for k in range(2, N + 1):
         table = counts.table(k)
         a = adjusted[k - 1]
-        d = _discounts(a, kind, k, spec.discount_fallback, warnings)
+        d = _discounts(a, kind, k, spec.discount_fallback, warnings, what(k))
         discounts[k] = d
-        D = discount_of(a, d)
+        D = _discount_of(a, d)
         S = _context_sums(counts, k, a)
         gamma = _ratio(_context_sums(counts, k, D), S, 1.0)
         backoffs.append(gamma)

@@ -1,0 +1,100 @@
+"""The discounting smoothers (abs, kn, mkn) computed chunk by chunk over tables on disk.
+
+The arithmetic of :func:`lmstats.ngram.smoothing._discounted` (its helpers are shared), with
+the n-grams of each order read in slices of the memory-mapped ``.npy`` tables that
+:mod:`lmstats.ngram.external` writes, and the results written as ``.npy`` files beside them:
+``prob{k}.npy`` for every order and ``backoff{k}.npy`` below the top order.  In memory at a
+time: one slice of order k and, for the order below, its probabilities, backoff weights and the
+two sums per context (4 floats per (k-1)-gram).  The probabilities equal the in-memory
+estimate's up to the order of floating-point additions in the per-context sums (tested to 1e-12).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lmstats.ngram.counts import NgramCounts
+from lmstats.ngram.smoothing import (
+    Estimate,
+    SmoothingSpec,
+    _counts_of_counts,
+    _discount_of,
+    _discounted_unigrams,
+    _discounts_from,
+    _ratio,
+)
+from lmstats.npyfile import NpyAppender
+
+ON_DISK = {"abs": ("single", False), "kn": ("single", True), "mkn": ("modified", True)}
+BYTES_PER_ROW = 96  # what one n-gram of a slice costs while its probability is computed
+
+
+def _slices(n: int, size: int):
+    for a in range(0, n, size):
+        yield a, min(a + size, n)
+
+
+def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Path, memory: int) -> Estimate:
+    """The estimate of ``spec`` (abs, kn or mkn) with its arrays as ``.npy`` files in ``folder``, memory-mapped."""
+    kind, kneser_ney = ON_DISK[spec.name]
+    N, V = counts.order, counts.vocab_size
+    size = max(1 << 16, memory // BYTES_PER_ROW)
+    warnings: list[str] = []
+    what = lambda k: "continuation count" if kneser_ney and k < N else "count"  # noqa: E731
+    adjusted = [_adjusted(counts, k, kneser_ney, folder, size) for k in range(1, N + 1)]
+    probs1, d1 = _discounted_unigrams(np.asarray(adjusted[0], dtype=np.float64), kind, spec, mask, warnings, what(1))
+    np.save(folder / "prob1.npy", probs1)
+    discounts = {1: d1}
+    for k in range(2, N + 1):
+        table, a = counts.table(k), adjusted[k - 1]
+        n = np.zeros(4, dtype=np.int64)
+        for lo, hi in _slices(len(a), size):
+            n += _counts_of_counts(np.asarray(a[lo:hi]))
+        d = _discounts_from(n.tolist(), kind, k, spec.discount_fallback, warnings, what(k))
+        discounts[k] = d
+        n_contexts = len(counts.table(k - 1))
+        S = np.zeros(n_contexts)
+        DS = np.zeros(n_contexts)
+        for lo, hi in _slices(len(a), size):
+            ctx = np.asarray(table.keys[lo:hi]) // V
+            ak = np.asarray(a[lo:hi], dtype=np.float64)
+            S += np.bincount(ctx, weights=ak, minlength=n_contexts)
+            DS += np.bincount(ctx, weights=_discount_of(ak, d), minlength=n_contexts)
+        gamma = _ratio(DS, S, 1.0)
+        del DS
+        np.save(folder / f"backoff{k - 1}.npy", gamma)
+        lower = np.load(folder / f"prob{k - 1}.npy")  # in memory: gathered at random
+        out = NpyAppender(folder / f"prob{k}.npy", np.float64)
+        for lo, hi in _slices(len(a), size):
+            keys = np.asarray(table.keys[lo:hi])
+            ctx = keys // V
+            ak = np.asarray(a[lo:hi], dtype=np.float64)
+            low = lower[keys % V] if k == 2 else lower[np.asarray(table.suffix[lo:hi])]
+            out.append((ak - _discount_of(ak, d)) / S[ctx] + gamma[ctx] * low)
+        out.close()
+        del S, gamma, lower
+    for k in range(1, N):
+        (folder / f"adjusted{k}.npy").unlink(missing_ok=True)
+    probs = tuple(np.load(folder / f"prob{k}.npy", mmap_mode="r") for k in range(1, N + 1))
+    backoffs = tuple(np.load(folder / f"backoff{k}.npy", mmap_mode="r") for k in range(1, N))
+    return Estimate(probs, backoffs, "lower", 1.0, True, discounts, tuple(warnings))
+
+
+def _adjusted(counts: NgramCounts, k: int, kneser_ney: bool, folder: Path, size: int):
+    """Order k's raw counts, or Kneser-Ney's adjusted counts (continuation counts, raw for n-grams
+    starting with ``<s>``) written to ``adjusted{k}.npy`` and memory-mapped."""
+    table = counts.table(k)
+    if not kneser_ney or k == counts.order:
+        return table.counts
+    upper = counts.table(k + 1)
+    cont = np.zeros(len(table), dtype=np.int64)
+    for lo, hi in _slices(len(upper), size):
+        cont += np.bincount(np.asarray(upper.suffix[lo:hi]), minlength=len(table))
+    out = NpyAppender(folder / f"adjusted{k}.npy", np.int64)
+    for lo, hi in _slices(len(table), size):
+        out.append(np.where(np.asarray(table.first[lo:hi]) == counts.bos_id, np.asarray(table.counts[lo:hi]), cont[lo:hi]))
+    out.close()
+    del cont
+    return np.load(folder / f"adjusted{k}.npy", mmap_mode="r")
