@@ -12,6 +12,8 @@ large file keeps the memory it holds to one slice.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +88,37 @@ def read_slice(path: str | Path, start: int, count: int, dtype=None) -> NDArray:
     if count == 0:
         return np.zeros(0, dtype=file_dtype)
     return np.fromfile(path, dtype=file_dtype, count=count, offset=offset + start * file_dtype.itemsize)
+
+
+def take(values: NDArray, start: int, stop: int) -> NDArray:
+    """``values[start:stop]`` as an array of its own; for a memory-mapped ``.npy`` read from the file,
+    so that a pass over it in slices never keeps more than one slice in memory."""
+    if whole_file(values):
+        return np.fromfile(values.filename, dtype=values.dtype, count=max(0, min(stop, len(values)) - start),
+                           offset=values.offset + start * values.dtype.itemsize)
+    return np.array(values[start:stop])
+
+
+def whole_file(values) -> bool:
+    """True for a memory-mapped array that is all of a 1-D ``.npy`` file (not a slice of one: a slice keeps the map's offset)."""
+    source = getattr(values, "filename", None)
+    if not (isinstance(values, np.memmap) and source and values.ndim == 1):
+        return False
+    try:
+        dtype, length, offset = data_offset(source)
+    except (OSError, ValueError, EOFError):
+        return False
+    return values.offset == offset and len(values) == length and values.dtype == dtype
+
+
+def release(*arrays) -> None:
+    """Drop the pages of memory-mapped arrays from this process (they stay in the page cache):
+    the resident memory of random reads from a large model stays bounded."""
+    for values in arrays:
+        mm = getattr(values, "_mmap", None)
+        if mm is not None:
+            with contextlib.suppress(OSError, ValueError):
+                mm.madvise(mmap.MADV_DONTNEED)
 
 
 def npy_length(path: str | Path) -> int:

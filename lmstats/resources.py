@@ -56,6 +56,20 @@ def parse_memory(text: str | int | None) -> int:
     return value
 
 
+def current_rss() -> int:
+    """This process's resident memory in bytes (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return 0
+
+
+def working_memory(memory: int, floor: int = 64 << 20) -> int:
+    """What a step may still allocate under ``memory``: the budget less what the process already holds."""
+    return max(floor, memory - current_rss())
+
+
 def format_size(n_bytes: float) -> str:
     for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if n_bytes >= size:

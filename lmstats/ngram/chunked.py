@@ -25,10 +25,12 @@ from lmstats.ngram.smoothing import (
     _discounts_from,
     _ratio,
 )
-from lmstats.npyfile import NpyAppender
+from lmstats.npyfile import NpyAppender, take
+from lmstats.resources import working_memory
 
 ON_DISK = {"abs": ("single", False), "kn": ("single", True), "mkn": ("modified", True)}
-BYTES_PER_ROW = 96  # what one n-gram of a slice costs while its probability is computed
+BYTES_PER_ROW = 160  # what one n-gram of a slice costs while its probability is computed
+BYTES_PER_CONTEXT = 32  # held per (k-1)-gram while order k is estimated: two sums, backoff, probability
 
 
 def _slices(n: int, size: int):
@@ -36,30 +38,35 @@ def _slices(n: int, size: int):
         yield a, min(a + size, n)
 
 
+def _slice_size(memory: int, held: int) -> int:
+    """Rows per slice: what the budget leaves after the process's memory and the arrays held."""
+    return max(1 << 16, (working_memory(memory) - held) // BYTES_PER_ROW)
+
+
 def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Path, memory: int) -> Estimate:
     """The estimate of ``spec`` (abs, kn or mkn) with its arrays as ``.npy`` files in ``folder``, memory-mapped."""
     kind, kneser_ney = ON_DISK[spec.name]
     N, V = counts.order, counts.vocab_size
-    size = max(1 << 16, memory // BYTES_PER_ROW)
     warnings: list[str] = []
     what = lambda k: "continuation count" if kneser_ney and k < N else "count"  # noqa: E731
-    adjusted = [_adjusted(counts, k, kneser_ney, folder, size) for k in range(1, N + 1)]
+    adjusted = [_adjusted(counts, k, kneser_ney, folder, memory) for k in range(1, N + 1)]
     probs1, d1 = _discounted_unigrams(np.asarray(adjusted[0], dtype=np.float64), kind, spec, mask, warnings, what(1))
     np.save(folder / "prob1.npy", probs1)
     discounts = {1: d1}
     for k in range(2, N + 1):
         table, a = counts.table(k), adjusted[k - 1]
+        n_contexts = len(counts.table(k - 1))
+        size = _slice_size(memory, BYTES_PER_CONTEXT * n_contexts)
         n = np.zeros(4, dtype=np.int64)
         for lo, hi in _slices(len(a), size):
-            n += _counts_of_counts(np.asarray(a[lo:hi]))
+            n += _counts_of_counts(take(a, lo, hi))
         d = _discounts_from(n.tolist(), kind, k, spec.discount_fallback, warnings, what(k))
         discounts[k] = d
-        n_contexts = len(counts.table(k - 1))
         S = np.zeros(n_contexts)
         DS = np.zeros(n_contexts)
         for lo, hi in _slices(len(a), size):
-            ctx = np.asarray(table.keys[lo:hi]) // V
-            ak = np.asarray(a[lo:hi], dtype=np.float64)
+            ctx = take(table.keys, lo, hi) // V
+            ak = take(a, lo, hi).astype(np.float64)
             S += np.bincount(ctx, weights=ak, minlength=n_contexts)
             DS += np.bincount(ctx, weights=_discount_of(ak, d), minlength=n_contexts)
         gamma = _ratio(DS, S, 1.0)
@@ -68,10 +75,10 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
         lower = np.load(folder / f"prob{k - 1}.npy")  # in memory: gathered at random
         out = NpyAppender(folder / f"prob{k}.npy", np.float64)
         for lo, hi in _slices(len(a), size):
-            keys = np.asarray(table.keys[lo:hi])
+            keys = take(table.keys, lo, hi)
             ctx = keys // V
-            ak = np.asarray(a[lo:hi], dtype=np.float64)
-            low = lower[keys % V] if k == 2 else lower[np.asarray(table.suffix[lo:hi])]
+            ak = take(a, lo, hi).astype(np.float64)
+            low = lower[keys % V] if k == 2 else lower[take(table.suffix, lo, hi)]
             out.append((ak - _discount_of(ak, d)) / S[ctx] + gamma[ctx] * low)
         out.close()
         del S, gamma, lower
@@ -82,19 +89,20 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
     return Estimate(probs, backoffs, "lower", 1.0, True, discounts, tuple(warnings))
 
 
-def _adjusted(counts: NgramCounts, k: int, kneser_ney: bool, folder: Path, size: int):
+def _adjusted(counts: NgramCounts, k: int, kneser_ney: bool, folder: Path, memory: int):
     """Order k's raw counts, or Kneser-Ney's adjusted counts (continuation counts, raw for n-grams
     starting with ``<s>``) written to ``adjusted{k}.npy`` and memory-mapped."""
     table = counts.table(k)
     if not kneser_ney or k == counts.order:
         return table.counts
     upper = counts.table(k + 1)
+    size = _slice_size(memory, 16 * len(table))  # the continuation counts and one bincount of them
     cont = np.zeros(len(table), dtype=np.int64)
     for lo, hi in _slices(len(upper), size):
-        cont += np.bincount(np.asarray(upper.suffix[lo:hi]), minlength=len(table))
+        cont += np.bincount(take(upper.suffix, lo, hi), minlength=len(table))
     out = NpyAppender(folder / f"adjusted{k}.npy", np.int64)
     for lo, hi in _slices(len(table), size):
-        out.append(np.where(np.asarray(table.first[lo:hi]) == counts.bos_id, np.asarray(table.counts[lo:hi]), cont[lo:hi]))
+        out.append(np.where(take(table.first, lo, hi) == counts.bos_id, take(table.counts, lo, hi), cont[lo:hi]))
     out.close()
     del cont
     return np.load(folder / f"adjusted{k}.npy", mmap_mode="r")

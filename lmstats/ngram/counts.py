@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
+from lmstats.npyfile import release
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,6 +257,7 @@ def lookup_rows(counts: NgramCounts, pos: Positions, indexes: list[KeyIndex | No
         if len(cand) and len(table):
             keys = prev[cand - 1] * V + ids[cand]
             out[cand] = indexes[k - 1].find(keys)
+            release(table.keys)  # a memory-mapped table's pages leave this process's resident memory
         rows.append(out)
     return rows
 

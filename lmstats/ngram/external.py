@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
 from lmstats.ngram.counts import NgramCounts, OrderTable, unique_keys
-from lmstats.npyfile import HEADER_BYTES, NpyAppender
+from lmstats.npyfile import HEADER_BYTES, NpyAppender, release
+from lmstats.resources import working_memory
 
 BYTES_PER_POSITION = 128  # what one position of a block costs while its keys are made and sorted
 BYTES_PER_ENTRY = 96  # what one run entry costs while a key range is merged
@@ -96,7 +97,7 @@ def count_ngrams_external(
     tables_dir = tables_dir or workdir
     V = vocab_size
     positions = _Positions(units, bos_id)
-    block = max(MIN_BLOCK, memory // BYTES_PER_POSITION)
+    block = max(MIN_BLOCK, working_memory(memory) // BYTES_PER_POSITION)
     unigram = np.zeros(V, dtype=np.int64)
     for a, b in positions.blocks(block):
         unigram += np.bincount(positions.block(a, b)[0], minlength=V)
@@ -174,7 +175,7 @@ def _merge_runs(k, spans, runs: dict[str, _Spill], lower: OrderTable, V, memory,
         return _save_table(tables_dir, k, {"keys": keys, "counts": runs["counts"].read(), "suffix": runs["suffix"].read(),
                                            "first": np.asarray(lower.first[keys // V])})
     total = runs["keys"].size
-    bounds = _range_bounds(spans, runs["keys"], max(1, math.ceil(total * BYTES_PER_ENTRY / memory)))
+    bounds = _range_bounds(spans, runs["keys"], max(1, math.ceil(total * BYTES_PER_ENTRY / working_memory(memory))))
     cuts = [np.concatenate([[0], runs["keys"].search(start, n, bounds), [n]]) for _, _, start, n in spans]
     out = {name: NpyAppender(tables_dir / f"{name}{k}.npy", np.int64) for name in ("keys", "counts", "suffix", "first")}
     for q in range(len(bounds) + 1):
@@ -190,6 +191,7 @@ def _merge_runs(k, spans, runs: dict[str, _Spill], lower: OrderTable, V, memory,
         out["counts"].append(counts.astype(np.int64))
         out["suffix"].append(suffix)
         out["first"].append(lower.first[uniq // V])
+        release(lower.first)
         done = 0
         for s, n in slices:  # the row in the table of every entry of every run
             runs["rows"].write_at(s, offset + inv[done : done + n])

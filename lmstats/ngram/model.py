@@ -33,7 +33,7 @@ from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
-from lmstats.npyfile import data_offset, is_complete
+from lmstats.npyfile import is_complete, release, whole_file
 from lmstats.protocol import LanguageModel
 from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
@@ -224,6 +224,7 @@ class NgramLM(LanguageModel):
             gamma = np.where(h >= 0, est.backoffs[k - 2][np.maximum(h, 0)], est.gamma_unseen)
             low = p[at] if est.low == "lower" else (p1[at] if est.low == "unigram" else uniform)
             p[at] = np.where(g >= 0, est.probs[k - 1][np.maximum(g, 0)], gamma * low)
+            release(est.probs[k - 1], est.backoffs[k - 2])  # bounded resident memory with a memory-mapped model
         p[~mask[ids]] = 0.0  # <s>/<pad> are never predicted (add-k's uniform part would give them mass)
         with np.errstate(divide="ignore"):
             return np.log(p[pos.scored])
@@ -385,14 +386,10 @@ def _umask() -> int:
 
 def _place(values, dest: Path) -> None:
     """``np.save``, or a hard link of the ``.npy`` file a whole memory-mapped array comes from."""
-    source = getattr(values, "filename", None)
-    if isinstance(values, np.memmap) and source and Path(source).is_file():
-        dtype, length, offset = data_offset(source)
-        if values.offset == offset and len(values) == length and values.dtype == dtype:
-            try:
-                os.link(source, dest)
-                return
-            except OSError:
-                shutil.copyfile(source, dest)
-                return
+    if whole_file(values):
+        try:
+            os.link(values.filename, dest)
+        except OSError:
+            shutil.copyfile(values.filename, dest)
+        return
     np.save(dest, np.asarray(values))
