@@ -169,6 +169,8 @@ def _count_order(k, top: bool, positions, lower: OrderTable, rows_prev, V, block
 
 def _merge_runs(k, spans, runs: dict[str, _Spill], lower: OrderTable, V, memory, tables_dir: Path) -> OrderTable:
     """The table of order k from the sorted runs, merged range by range; each run entry's row is written back."""
+    if not spans:  # no text at all
+        return _save_table(tables_dir, k, {name: np.zeros(0, dtype=np.int64) for name in ("keys", "counts", "suffix", "first")})
     if len(spans) == 1:  # one block: its run is the table, and an entry's row is its index
         keys = runs["keys"].read()
         runs["rows"].write_at(0, np.arange(len(keys), dtype=np.int64))
