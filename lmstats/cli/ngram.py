@@ -24,11 +24,13 @@ RECIPE_OPTIONS = ("order", "smoothing", "eps_text", "eps_variant", "add_k")
 
 
 def parse_splits(text: str) -> list[str]:
-    """``--eval train,valid,test`` -> the split names, checked."""
+    """``--eval train,valid,test`` -> the split names, checked (``none``: no scoring)."""
+    if text.strip() == "none":
+        return []
     names = [n.strip() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in SPLIT_NAMES]
     if bad or not names:
-        raise LmstatsError(f"--eval takes split names among {', '.join(SPLIT_NAMES)}, comma-separated; got {text!r}")
+        raise LmstatsError(f"--eval takes split names among {', '.join(SPLIT_NAMES)}, comma-separated, or none; got {text!r}")
     return list(dict.fromkeys(names))
 
 
@@ -68,7 +70,7 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
 @click.option("--load", "load_path", type=click.Path(), default=None,
               help="Score a saved model (on the corpus it was trained on, unless CORPUS is given).")
 @click.option("--eval", "eval_text", default="valid,test", show_default=True,
-              help="Splits to score, comma-separated among train, valid, test (scoring train costs as much as fitting).")
+              help="Splits to score, comma-separated among train, valid, test, or none (scoring train costs as much as fitting).")
 @click.option("--memory", "memory_text", default=None,
               help="Memory for counting, as lmplz -S: 4G, 500M or a share of RAM such as 40% [default: 40%]; "
                    "beyond it, counting spills to --tmp.")

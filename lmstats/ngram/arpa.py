@@ -17,12 +17,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, read_text
 from lmstats.ngram.counts import NgramCounts, OrderTable
 from lmstats.ngram.model import ARPA, NgramLM
 from lmstats.ngram.smoothing import Estimate
+from lmstats.npyfile import take
 from lmstats.vocab import BOS, EOS, UNK, Vocab
 
 _WS = " \t\r\f\v"
@@ -53,22 +55,84 @@ def arpa_refusal(smoothing: str, eps_variant: str = "recursive") -> str | None:
     return reasons.get(smoothing)
 
 
-def _word_matrix(counts: NgramCounts, k: int, cache: dict) -> np.ndarray:
-    """(n_k, k) word ids of the stored k-grams, built from the packed prefix rows."""
-    if k in cache:
-        return cache[k]
+DECIMALS = 10  # digits after the point of every log10 value (absolute error <= 5e-11; KenLM's float32 is coarser)
+SLICE = 1 << 19  # n-grams formatted at a time
+
+
+def _words_of(counts: NgramCounts, k: int, lo: int, hi: int) -> NDArray[np.int64]:
+    """(hi - lo, k) word ids of the k-grams ``lo .. hi-1``, walking the packed prefix rows down the lower tables."""
     V = counts.vocab_size
-    table = counts.table(k)
-    if k == 1:
-        out = table.keys.reshape(-1, 1)
-    else:
-        out = np.column_stack([_word_matrix(counts, k - 1, cache)[table.context(V)], table.word(V)])
-    cache[k] = out
+    rows = take(counts.table(k).keys, lo, hi)
+    out = np.empty((hi - lo, k), dtype=np.int64)
+    for j in range(k - 1, -1, -1):
+        if j < k - 1:
+            rows = np.asarray(counts.table(j + 1).keys)[rows] if j > 0 else rows
+        out[:, j] = rows % V if j > 0 else rows
+        rows = rows // V
     return out
 
 
+def _number_field(values: NDArray[np.float64]) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """Decimal text of every value, ``DECIMALS`` digits after the point (``-1.2345678901``), one row per
+    value: (characters, which of them belong to the text)."""
+    negative = values < 0
+    scaled = np.rint(np.abs(values) * 10.0**DECIMALS).astype(np.int64)
+    whole, frac = np.divmod(scaled, 10**DECIMALS)
+    width = max(1, len(str(int(whole.max())))) if len(whole) else 1
+    n_whole = np.ones(len(values), dtype=np.int64)
+    for j in range(1, width):
+        n_whole += whole >= 10**j
+    cols = 1 + width + 1 + DECIMALS
+    text = np.empty((len(values), cols), dtype=np.uint8)
+    text[:, 0] = ord("-")
+    for j in range(width):
+        text[:, 1 + j] = 48 + (whole // 10 ** (width - 1 - j)) % 10
+    text[:, 1 + width] = ord(".")
+    for j in range(DECIMALS):
+        text[:, 2 + width + j] = 48 + (frac // 10 ** (DECIMALS - 1 - j)) % 10
+    keep = np.ones((len(values), cols), dtype=bool)
+    keep[:, 0] = negative
+    keep[:, 1 : 1 + width] = np.arange(width)[None, :] >= (width - n_whole)[:, None]
+    return text, keep
+
+
+def _constant(byte: str, n: int) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    return np.full((n, 1), ord(byte), dtype=np.uint8), np.ones((n, 1), dtype=bool)
+
+
+def _lines(numbers: list, words: NDArray[np.int64], table: NDArray[np.uint8], sizes: NDArray[np.int64]) -> bytes:
+    """``number<TAB>w1 w2 .. wk[<TAB>number]<NEWLINE>`` for every row, assembled in padded matrices and
+    compressed to the kept characters.  Rows are grouped by their longest token, so that a few long
+    tokens do not pad every row; the order of the lines of an ARPA section is free."""
+    n, k = words.shape
+    longest = sizes[words].max(axis=1) if k else np.zeros(n, dtype=np.int64)
+    parts = []
+    for lo, hi in ((0, 8), (8, 12), (12, 16), (16, 24), (24, 1 << 30)):
+        rows = np.flatnonzero((longest > lo) & (longest <= hi)) if lo else np.flatnonzero(longest <= hi)
+        if len(rows) == 0:
+            continue
+        width = int(longest[rows].max())
+        fields = [(t[rows], m[rows]) for t, m in numbers[:1]] + [_constant("\t", len(rows))]
+        for j in range(k):
+            ids = words[rows, j]
+            if j:
+                fields.append(_constant(" ", len(rows)))
+            fields.append((table[ids, :width], np.arange(width)[None, :] < sizes[ids][:, None]))
+        if len(numbers) > 1:
+            fields += [_constant("\t", len(rows))] + [(t[rows], m[rows]) for t, m in numbers[1:]]
+        fields.append(_constant("\n", len(rows)))
+        text = np.concatenate([t for t, _ in fields], axis=1)
+        keep = np.concatenate([m for _, m in fields], axis=1)
+        parts.append(np.compress(keep.ravel(), text.ravel()).tobytes())
+    return b"".join(parts)
+
+
 def write_arpa(model: NgramLM, path: str | Path) -> None:
-    """Write ``model`` as an ARPA file (atomically)."""
+    """Write ``model`` as an ARPA file (atomically), formatted in numpy slice by slice.
+
+    Every log10 value has ``DECIMALS`` digits after the point; tokens are UTF-8, whitespace in
+    a token escaped (see :func:`escape_token`).
+    """
     model.check_fitted()
     est = model.estimate_
     why = arpa_refusal(model.smoothing, model.eps_variant)
@@ -79,41 +143,37 @@ def write_arpa(model: NgramLM, path: str | Path) -> None:
         )
     if any(0xE000 <= ord(ch) <= 0xE020 for tok in model.vocab for ch in tok):
         raise LmstatsError("the vocabulary already uses the private-use characters lmstats uses to escape whitespace in ARPA files")
-    vocab = model.vocab
-    tokens = np.array([escape_token(t) for t in vocab.tokens], dtype=object)
-    counts = model.counts_
-    cache: dict = {}
-    sections = []
-    sizes = []
-    for k in range(1, model.order + 1):
-        words = _word_matrix(counts, k, cache)
-        prob = est.probs[k - 1]
-        keep = np.ones(len(prob), dtype=bool)
-        if k == 1 and vocab.has_pad:
-            keep[vocab.pad_id] = False
-        with np.errstate(divide="ignore"):
-            logp = np.log10(prob)
-        if k == 1:
-            logp[vocab.bos_id] = BOS_LOG10
-        if np.isneginf(logp[keep]).any():
-            raise LmstatsError(f"the {model.smoothing} model gives probability 0 to stored n-grams; ARPA needs finite log-probabilities")
-        backoff = np.log10(est.backoffs[k - 1]) if k < model.order else None
-        text_words = [" ".join(row) for row in tokens[words[keep]]]
-        lp = logp[keep]
-        if backoff is not None:
-            bo = backoff[keep]
-            lines = [f"{a:.7g}\t{w}\t{b:.7g}" for a, w, b in zip(lp.tolist(), text_words, bo.tolist(), strict=True)]
-        else:
-            lines = [f"{a:.7g}\t{w}" for a, w in zip(lp.tolist(), text_words, strict=True)]
-        sections.append(f"\\{k}-grams:\n" + "\n".join(lines) + "\n")
-        sizes.append(int(keep.sum()))
-    with atomic_write(path) as fh:
-        fh.write("\n\\data\\\n")
-        for k, n in enumerate(sizes, 1):
-            fh.write(f"ngram {k}={n}\n")
-        for section in sections:
-            fh.write("\n" + section)
-        fh.write("\n\\end\\\n")
+    vocab, counts = model.vocab, model.counts_
+    encoded = [escape_token(t).encode("utf-8") for t in vocab.tokens]
+    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    table = np.zeros((len(encoded), int(sizes.max())), dtype=np.uint8)
+    for i, token in enumerate(encoded):
+        table[i, : len(token)] = np.frombuffer(token, dtype=np.uint8)
+    keep1 = np.ones(len(vocab), dtype=bool)
+    if vocab.has_pad:
+        keep1[vocab.pad_id] = False
+    counts_per_order = [int(keep1.sum())] + [len(counts.table(k)) for k in range(2, model.order + 1)]
+    with atomic_write(path, "wb") as fh:
+        fh.write(("\n\\data\\\n" + "".join(f"ngram {k}={n}\n" for k, n in enumerate(counts_per_order, 1))).encode())
+        for k in range(1, model.order + 1):
+            fh.write(f"\n\\{k}-grams:\n".encode())
+            n_rows = len(counts.table(k))
+            for lo in range(0, n_rows, SLICE):
+                hi = min(lo + SLICE, n_rows)
+                with np.errstate(divide="ignore"):
+                    logp = np.log10(take(est.probs[k - 1], lo, hi))
+                words = _words_of(counts, k, lo, hi)
+                keep = keep1[lo:hi] if k == 1 else np.ones(hi - lo, dtype=bool)
+                if k == 1:
+                    logp[(words[:, 0] == vocab.bos_id)] = BOS_LOG10
+                if np.isneginf(logp[keep]).any():
+                    raise LmstatsError(f"the {model.smoothing} model gives probability 0 to stored n-grams; "
+                                       "ARPA needs finite log-probabilities")
+                numbers = [_number_field(logp[keep])]
+                if k < model.order:
+                    numbers.append(_number_field(np.log10(take(est.backoffs[k - 1], lo, hi))[keep]))
+                fh.write(_lines(numbers, words[keep], table, sizes))
+        fh.write(b"\n\\end\\\n")
 
 
 def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
