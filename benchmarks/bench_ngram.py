@@ -29,11 +29,9 @@ import math
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,38 +39,13 @@ import numpy as np
 from lmstats.fileio import atomic_write
 from lmstats.report.provenance import cpu_model
 
-from timing import best_time
+from timing import GB, Run, best_time, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
-GB = 1e9
 UNK_STANDIN = "UNKWORD"  # lmplz refuses a literal <unk> in its input; see prepare_kenlm_text
 
 
 # -- measuring -----------------------------------------------------------------------------
-@dataclass
-class Run:
-    wall_s: float
-    peak_gb: float
-    stdout: str
-    stderr: str
-
-
-def run_measured(cmd: list[str], *, stdin: Path | None = None) -> Run:
-    """Run ``cmd`` in a fresh process: wall time and that process's own peak RSS (``wait4``)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, open(stdin or os.devnull, "rb") as fin:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=fin, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd[:3]))} ... failed (exit {proc.returncode}):\n{stderr[-2000:]}")
-    return Run(wall, usage.ru_maxrss * 1024 / GB, stdout, stderr)
-
-
 def best_run(cmd: list[str], repeats: int, *, stdin: Path | None = None) -> Run:
     """The fastest of ``repeats`` runs; its peak is the largest peak seen."""
     runs = [run_measured(cmd, stdin=stdin) for _ in range(repeats)]

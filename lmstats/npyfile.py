@@ -111,12 +111,15 @@ def whole_file(values) -> bool:
     return values.offset == offset and len(values) == length and values.dtype == dtype
 
 
+RELEASE_ABOVE = 64 << 20  # arrays smaller than this keep their pages (dropping them would only cost page faults)
+
+
 def release(*arrays) -> None:
-    """Drop the pages of memory-mapped arrays from this process (they stay in the page cache):
+    """Drop the pages of large memory-mapped arrays from this process (they stay in the page cache):
     the resident memory of random reads from a large model stays bounded."""
     for values in arrays:
         mm = getattr(values, "_mmap", None)
-        if mm is not None:
+        if mm is not None and values.nbytes > RELEASE_ABOVE:
             with contextlib.suppress(OSError, ValueError):
                 mm.madvise(mmap.MADV_DONTNEED)
 
