@@ -45,3 +45,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tight_memory(monkeypatch):
+    """A ``memory`` budget 512 MB above what the test process holds, which forces out-of-core counting of
+    anything larger than 0.5M positions: the plan is told that counting in memory costs 1000 bytes a position."""
+    import lmstats.ngram.plan as plan
+    from lmstats.resources import current_rss
+
+    monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1000)
+    return lambda: current_rss() + (512 << 20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # shared/corpora sits beside the checkout (../shared/corpora from the repo root), in CI too.
@@ -30,3 +31,13 @@ def assert_one_line_error(result, pattern: str) -> None:
     assert lines[0].startswith("lmstats: error: "), lines[0]
     assert pattern.lower() in lines[0].lower(), lines[0]
     assert "Traceback" not in result.output
+
+
+def assert_same_tables(a, b) -> None:
+    """Two ``NgramCounts`` hold the same tables, array for array, dtypes included."""
+    assert a.order == b.order and a.n_units == b.n_units
+    for ta, tb in zip(a.tables, b.tables, strict=True):
+        for field in ("keys", "counts", "suffix", "first"):
+            x, y = getattr(ta, field), getattr(tb, field)
+            assert np.array_equal(x, y) and x.dtype == y.dtype, (ta.order, field)
+

@@ -31,23 +31,28 @@ def test_ngram_default_corpus_json(tmp_path):
     assert set(stream["results"]) == {"valid", "test"}  # the default: valid and test, not train
 
 
-def test_model_folder_out_of_core_and_query_only(tmp_path, monkeypatch, shared_dir):
-    """The default model is a folder of .npy arrays; --memory 64M counts WikiText-2 out of core to the
-    same model; the query-only form scores the same and opens without the builder's arrays."""
+def test_model_folder_out_of_core_and_query_only(tmp_path, monkeypatch, shared_dir, tight_memory):
+    """The default model is a folder of .npy arrays; a tight --memory counts WikiText-2 out of core to the
+    same model (the plan and one line per order on stderr); the query-only form scores the same and opens
+    without the builder's arrays; --memory below what the process holds is refused at once."""
     monkeypatch.chdir(tmp_path)
     args = ["ngram", "wikitext-2", "--data-dir", str(shared_dir), "--n", "4", "--json", "--eval", "test"]
-    big = json.loads(run(args).output)
+    big = json.loads(run(args).stdout)
     folder = tmp_path / "lmstats-out" / "ngram-wikitext-2-4mkn"
     assert big["written"]["model"] == str(folder.relative_to(tmp_path)) and (folder / "meta.json").is_file()
     assert (folder / "keys4.npy").is_file() and (folder / "counts4.npy").is_file()
-    small = json.loads(run([*args, "--memory", "64M", "--tmp", str(tmp_path), "--out", "ooc"]).output)
+    result = run([*args, "--memory", str(tight_memory()), "--tmp", str(tmp_path), "--out", "ooc"])
+    small = json.loads(result.stdout)
+    assert "out of core: predicted peak" in result.stderr and "order 4 counted in" in result.stderr and "files so far" in result.stderr
     assert small["model"]["ngrams_per_order"] == big["model"]["ngrams_per_order"]
     assert small["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(big["results"]["test"]["sentence"]["nll_sum"], rel=1e-12)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("lmstats-work")] == []  # work files removed
+    assert_one_line_error(CliRunner().invoke(main, [*args, "--memory", "64M", "--out", "no"]),
+                          "--memory 64.0M cannot work: this process already holds")
     query = json.loads(run(["ngram", "--load", "ooc", "--query-only", "--out", "q", "--json", "--eval", "test", "--data-dir",
-                            str(shared_dir)]).output)
+                            str(shared_dir)]).stdout)
     assert not (tmp_path / "q" / "counts4.npy").exists() and (tmp_path / "q" / "prob4.npy").exists()
-    again = json.loads(run(["ngram", "--load", "q", "--json", "--eval", "test", "--data-dir", str(shared_dir)]).output)
+    again = json.loads(run(["ngram", "--load", "q", "--json", "--eval", "test", "--data-dir", str(shared_dir)]).stdout)
     assert again["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(query["results"]["test"]["sentence"]["nll_sum"], rel=1e-12)
     (tmp_path / "q" / "prob4.npy").write_bytes((tmp_path / "q" / "prob4.npy").read_bytes()[:200])
     assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", "q"]), "the array prob4.npy is truncated")

@@ -18,15 +18,7 @@ from lmstats.npyfile import NpyAppender, is_complete, read_slice, take
 from lmstats.resources import parse_memory, work_dir
 from lmstats.units import scored_units
 
-FIELDS = ("keys", "counts", "suffix", "first")
-
-
-def assert_same_tables(a, b):
-    assert a.order == b.order and a.n_units == b.n_units
-    for ta, tb in zip(a.tables, b.tables, strict=True):
-        for field in FIELDS:
-            x, y = getattr(ta, field), getattr(tb, field)
-            assert np.array_equal(x, y) and x.dtype == y.dtype, (ta.order, field)
+from helpers import assert_same_tables
 
 
 @settings(max_examples=60, deadline=None)
@@ -63,7 +55,7 @@ def wikitext2(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sentence", "stream"])
-def test_wikitext2_out_of_core_gives_the_same_tables_and_perplexity(wikitext2, tmp_path, mode):
+def test_wikitext2_out_of_core_gives_the_same_tables_and_perplexity(wikitext2, tmp_path, mode, tight_memory):
     """A 64 MB budget on WikiText-2 (2.1M positions: many blocks, runs merged in several ranges)."""
     vocab, splits = wikitext2
     units = scored_units(splits.train, mode)
@@ -71,7 +63,7 @@ def test_wikitext2_out_of_core_gives_the_same_tables_and_perplexity(wikitext2, t
     got = count_ngrams_external(units, 5, len(vocab), vocab.bos_id, memory=64 << 20, workdir=tmp_path)
     assert_same_tables(expected, got)
     in_memory = NgramLM(vocab, 5, mode=mode).fit(splits.train)
-    out_of_core = NgramLM(vocab, 5, mode=mode).fit(splits.train, memory=64 << 20, tmp=tmp_path)
+    out_of_core = NgramLM(vocab, 5, mode=mode).fit(splits.train, memory=tight_memory(), tmp=tmp_path)
     assert isinstance(out_of_core.counts_.table(5).keys, np.memmap)  # it did go to disk
     a, b = evaluate(in_memory, splits.test, mode=mode), evaluate(out_of_core, splits.test, mode=mode)
     assert a.n_tokens == b.n_tokens and a.nll_sum == pytest.approx(b.nll_sum, rel=1e-12)
@@ -144,3 +136,21 @@ def test_work_folder_is_removed_on_interrupt_and_a_full_disk_is_one_error(tmp_pa
     with pytest.raises(LmstatsError, match="cannot make a work folder"):
         with work_dir(Path("/proc/lmstats-no")):
             pass
+
+
+def test_the_plan_predicts_and_refuses_a_budget_that_cannot_work(tmp_path):
+    from lmstats.ngram.plan import MIN_WORKING, plan_counting
+    from lmstats.resources import current_rss
+
+    held = current_rss()
+    small = plan_counting(1000, 3, 8 << 30, tmp_path)
+    assert small.in_memory and small.disk == 0 and "in memory: predicted peak" in small.describe()
+    big = plan_counting(10**9, 3, held + (1 << 30), tmp_path)
+    assert not big.in_memory and big.peak == held + (1 << 30)
+    assert big.disk == 10**9 * (48 * 2 + 48)  # two tables above the unigrams and the runs of one order, at most
+    assert f"in {tmp_path}" in big.describe() and "free" in big.describe()
+    with pytest.raises(LmstatsError, match=r"--memory .* cannot work: this process already holds .* give --memory .* or more"):
+        plan_counting(10**9, 3, held + MIN_WORKING // 2, tmp_path)
+    vocab = Vocab.build([["a", "b"]])
+    with pytest.raises(LmstatsError, match="cannot work"):  # refused before any counting
+        NgramLM(vocab, 2).fit(EncodedSplit("train", Lines.from_seqs([[3, 4] * 100_000]), vocab), memory=held // 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import click
@@ -13,10 +14,10 @@ from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate_splits
 from lmstats.fileio import check_outputs
 from lmstats.ngram.arpa import arpa_refusal, write_arpa
-from lmstats.ngram.model import MAX_ORDER, NgramLM
+from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
-from lmstats.resources import parse_memory
+from lmstats.resources import format_size, free_disk, parse_memory
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
@@ -76,24 +77,24 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
                    "beyond it, counting spills to --tmp.")
 @click.option("--tmp", type=click.Path(file_okay=False), default=None,
               help="Folder for the work files of out-of-core counting (as lmplz -T) [default: the system's].")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Count in this process (local: in memory, or out of core beyond --memory) or on a Dask cluster "
+                   "(dask: a LocalCluster of one worker per core, or --scheduler's) [default: local].")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --engine dask).")
 @json_option
 def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, query_only, arpa, load_path,
-                  eval_text, memory_text, tmp, as_json):
+                  eval_text, memory_text, tmp, engine, scheduler, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
 
     Every split is scored by the one evaluator under the train vocabulary.  The model is
     written before any scoring, so a failure in scoring never loses a fit.
     """
+    if scheduler and engine == "local":
+        raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
+    engine = engine or ("dask" if scheduler else "local")
     if load_path:
-        conflicting = given(*RECIPE_OPTIONS)
-        if conflicting:
-            raise LmstatsError(f"{', '.join(flag(n) for n in conflicting)} describe a model to fit; "
-                               "--load scores the saved model as it is (its own order and smoothing) — drop them, or fit without --load")
-        if out and not query_only:
-            raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
-        model = NgramLM.load(load_path)
-        corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
-        recipe, mode = None, mode if given("mode") else model.mode  # --mode with --load: the evaluation mode
+        model, corpus, vocab_spec, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, mode)
+        recipe = None
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps_text else "mkn"), parse_eps(eps_text), eps_variant, add_k, mode)
         out = out or default_output("ngram", corpus, f"{order}{recipe.smoothing}")
@@ -105,18 +106,16 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     names, memory = parse_splits(eval_text), parse_memory(memory_text)
     loaded = load_corpus(corpus, data_dir=data_dir)
     splits = loaded.encode(loaded.build_vocab(vocab_spec))
-    started, tuning, fit_seconds = time.perf_counter(), None, 0.0
+    corpus_name, corpus_spec = loaded.name, loaded.spec
+    del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
+    tuning, fit_seconds = None, 0.0
     if recipe is not None:
-        with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar, \
-             progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
-            model, tuning = fit_recipe(recipe, splits, on_order=lambda k: bar.update(1), on_trial=lambda k, e, ppl: trials.update(1),
-                                       memory=memory, tmp=tmp)
-        fit_seconds = time.perf_counter() - started
+        model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)
     if out:
-        model.save(out, corpus=loaded.spec, vocab_spec=vocab_spec, query_only=query_only)
+        model.save(out, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only)
     if arpa:
         write_arpa(model, arpa)
-    info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
+    info = {"corpus": corpus_name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
             "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
                                                        "evaluations": tuning.evaluations},
             "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, names, (mode,)),
@@ -124,6 +123,63 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     for w in info["model"]["warnings"]:
         click.echo(f"warning: {w}", err=True)
     echo(info, as_json, format_ngram)
+
+
+def open_saved(load_path, out, query_only, corpus, vocab_spec, mode):
+    """``--load``: the saved model, the corpus and vocabulary options it names (unless given) and the evaluation mode."""
+    conflicting = given(*RECIPE_OPTIONS, "engine", "scheduler")
+    if conflicting:
+        raise LmstatsError(f"{', '.join(flag(n) for n in conflicting)} describe a model to fit; "
+                           "--load scores the saved model as it is (its own order and smoothing) — drop them, or fit without --load")
+    if out and not query_only:
+        raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
+    model = NgramLM.load(load_path)
+    corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
+    return model, corpus, vocab_spec, mode if given("mode") else model.mode  # --mode with --load: the evaluation mode
+
+
+def fit_with_progress(recipe, splits, **fit_options):
+    """The fitted model, the eps tuning (or None) and the seconds taken, with a bar per order and the counting report."""
+    started = time.perf_counter()
+    with progress_bar(total=recipe.order, desc="counting n-grams", unit="order", leave=False) as bar, \
+         progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
+        passes = CountingReport(bar, fit_options["engine"], fit_options["scheduler"], fit_options["tmp"])
+        model, tuning = fit_recipe(recipe, splits, on_order=passes.order, on_plan=passes.plan,
+                                   on_trial=lambda k, e, ppl: trials.update(1), **fit_options)
+    return model, tuning, time.perf_counter() - started
+
+
+class CountingReport:
+    """The plan and one line per counted order (time, positions/s, files written) on stderr, for fits
+    that go out of core, to a Dask cluster or past :data:`LOUD_BYTES` of memory; a bar for the others."""
+
+    LOUD_BYTES = 1 << 30
+
+    def __init__(self, bar, engine: str, scheduler: str | None, tmp: str | None):
+        self.bar, self.engine, self.scheduler, self.tmp = bar, engine, scheduler, tmp
+        self.loud, self.positions, self.free = False, 0, 0
+        self.last = time.perf_counter()
+
+    def plan(self, plan) -> None:
+        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak > self.LOUD_BYTES
+        self.positions, self.free, self.last = plan.positions, free_disk(self.tmp), time.perf_counter()
+        if self.engine == "dask":
+            self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
+                     f"{self.scheduler or '(a LocalCluster of this machine)'}")
+        elif self.loud:
+            self.say(plan.describe())
+
+    def order(self, k: int) -> None:
+        now = time.perf_counter()
+        if self.loud:
+            files = self.free - free_disk(self.tmp)
+            self.say(f"order {k} counted in {now - self.last:.1f} s ({self.positions / max(now - self.last, 1e-9) / 1e6:.1f}M positions/s)"
+                     + (f"; files so far {format_size(files)}" if files > 0 else ""))
+        self.last = now
+        self.bar.update(1)
+
+    def say(self, line: str) -> None:
+        self.bar.write(line, file=sys.stderr)
 
 
 def format_ngram(info: dict) -> list[str]:

@@ -143,7 +143,7 @@ def _count_order(k, top: bool, positions, lower: OrderTable, rows_prev, V, block
     """The table of order ``k`` (and, below the top order, the file of each position's row in it)."""
     runs = {name: _Spill(workdir / f"runs{k}.{name}", dtype) for name, dtype in
             (("keys", np.int64), ("counts", np.int64), ("suffix", np.int64), ("rows", np.int64))}
-    inverse = None if top else _Spill(workdir / f"runs{k}.inverse", np.int64)
+    inverse = None if top else _Spill(workdir / f"runs{k}.inverse", np.int32 if block < 2**31 else np.int64)  # index within a block
     spans: list[tuple[int, int, int, int]] = []  # per block: (a, b, start in the run files, number of distinct keys)
     for a, b in positions.blocks(block):
         ids, depth = positions.block(a, b)
@@ -158,9 +158,9 @@ def _count_order(k, top: bool, positions, lower: OrderTable, rows_prev, V, block
         runs["rows"].append(np.zeros(len(uniq), dtype=np.int64))  # filled in by the merge
         spans.append((a, b, start, len(uniq)))
         if inverse is not None:
-            inverse.append(inv)
+            inverse.append(inv)  # stored as the spill's dtype
     table = _merge_runs(k, spans, runs, lower, V, memory, tables_dir)
-    rows = None if top else _write_rows(k, spans, runs["rows"], inverse, positions, workdir)
+    rows = None if top else _write_rows(k, spans, runs["rows"], inverse, positions, workdir, len(table))
     for spill in (*runs.values(), inverse):
         if spill is not None:
             spill.delete()
@@ -221,13 +221,14 @@ def _range_bounds(spans, run_keys: _Spill, n_ranges: int) -> NDArray[np.int64]:
     return np.unique(pool[np.linspace(0, len(pool) - 1, num=n_ranges + 1).astype(np.int64)[1:-1]])
 
 
-def _write_rows(k, spans, run_rows: _Spill, inverse: _Spill, positions: _Positions, workdir) -> _Spill:
+def _write_rows(k, spans, run_rows: _Spill, inverse: _Spill, positions: _Positions, workdir, n_rows: int) -> _Spill:
     """The row in the table of order k of the k-gram ending at every position (-1 where its unit is too short)."""
-    rows = _Spill(workdir / f"rows{k}", np.int32)
+    dtype = np.int32 if n_rows < 2**31 else np.int64  # 4 bytes a position unless the table outgrows them
+    rows = _Spill(workdir / f"rows{k}", dtype)
     done = 0
     for a, b, start, n in spans:
         valid = positions.block(a, b)[1] >= k - 1
-        out = np.full(b - a, -1, dtype=np.int32)
+        out = np.full(b - a, -1, dtype=dtype)
         m = int(valid.sum())
         out[valid] = run_rows.read(start, n)[inverse.read(done, m)]
         done += m

@@ -32,6 +32,7 @@ from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
+from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
 from lmstats.npyfile import is_complete, release, whole_file
 from lmstats.protocol import LanguageModel
@@ -39,7 +40,7 @@ from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
-IN_MEMORY_BYTES_PER_POSITION = 112  # peak of count_ngrams per position (<s> and tokens), measured at 10M tokens
+ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 _FORMAT = "lmstats-ngram"
 
@@ -97,22 +98,37 @@ class NgramLM(LanguageModel):
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None, *,
-            memory: int | None = None, tmp: str | Path | None = None) -> NgramLM:
+            memory: int | None = None, tmp: str | Path | None = None, engine: str = "local", scheduler=None,
+            on_plan: Callable[[CountingPlan], None] | None = None) -> NgramLM:
         """Count the training split (cut into units by ``mode``) and smooth.
 
         ``on_order(k)`` is called as each order is counted (progress reporting).  ``memory``
         (bytes) bounds the counting: when counting in memory would need more (about
-        :data:`IN_MEMORY_BYTES_PER_POSITION` per position), the n-grams are counted out of core
+        :data:`~lmstats.ngram.plan.IN_MEMORY_BYTES_PER_POSITION` per position), the n-grams are counted out of core
         in a work folder inside ``tmp`` (:mod:`lmstats.ngram.external`); the tables are the same.
+        ``engine="dask"`` counts on a Dask cluster instead (:mod:`lmstats.ngram.distributed`):
+        ``scheduler`` is its address (``tcp://host:8786``) or a ``distributed.Client``; None starts
+        a LocalCluster on this machine.  Every engine gives the same tables, and for the same
+        ``memory`` the same estimate.  ``on_plan`` receives the predicted memory and disk
+        (:class:`~lmstats.ngram.plan.CountingPlan`) before counting starts; a ``memory`` that
+        cannot work raises :class:`LmstatsError` then.
         """
         if self.smoothing == ARPA:
             raise LmstatsError("a model read from an ARPA file has no counts to refit; fit a new NgramLM with a smoother")
+        if engine not in ENGINES:
+            raise LmstatsError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         check_same_vocab(self.vocab, train.vocab, "the training split", "encode it with the model's vocab", against="the model")
         units = scored_units(train, self.mode)
         if units.n_tokens == 0:
             raise LmstatsError("the training split has no tokens; give a larger corpus")
-        positions = units.n_tokens + len(units)
-        if memory is None or positions * IN_MEMORY_BYTES_PER_POSITION <= memory:
+        plan = plan_counting(units.n_tokens + len(units), self.order, memory, tmp)
+        if engine == "dask":  # the plan is reported once the cluster is reached
+            self._fit_dask(units, on_order, memory, tmp, scheduler, plan, on_plan)
+            self.n_train_tokens_ = units.n_tokens
+            return self
+        if on_plan is not None:
+            on_plan(plan)
+        if plan.in_memory:
             self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
             self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
         else:
@@ -120,23 +136,54 @@ class NgramLM(LanguageModel):
         self.n_train_tokens_ = units.n_tokens
         return self
 
+    def _storage(self, tmp) -> Path:
+        """A folder of this model's own for its tables on disk (inside ``tmp``), removed with the model."""
+        storage = Path(tempfile.mkdtemp(prefix="lmstats-model-", dir=tmp))
+        weakref.finalize(self, shutil.rmtree, storage, True)
+        return storage
+
     def _fit_on_disk(self, units: Lines, on_order, memory: int, tmp) -> None:
         """Count out of core; the tables and (for abs/kn/mkn) the estimate are ``.npy`` files in a
         folder of this model's own (inside ``tmp``, removed with the model), memory-mapped."""
-        from lmstats.ngram.chunked import ON_DISK, estimate_on_disk
         from lmstats.ngram.external import count_ngrams_external
         from lmstats.resources import work_dir
 
-        storage = Path(tempfile.mkdtemp(prefix="lmstats-model-", dir=tmp))
-        weakref.finalize(self, shutil.rmtree, storage, True)
+        storage = self._storage(tmp)
         with work_dir(tmp) as work:
             self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
                                                  workdir=work, tables_dir=storage, on_order=on_order)
+        self._estimate_on_disk(storage, memory)
+
+    def _estimate_on_disk(self, storage: Path, memory: int) -> None:
+        from lmstats.ngram.chunked import ON_DISK, estimate_on_disk
+
         spec = self._spec()
         if spec.name in ON_DISK:
             self.estimate_ = estimate_on_disk(self.counts_, spec, self.vocab.predictable_mask, storage, memory)
         else:  # the other smoothers work on whole arrays: the tables are read into memory
             self.estimate_ = estimate(self.counts_, spec, self.vocab.predictable_mask)
+
+    def _fit_dask(self, units: Lines, on_order, memory: int | None, tmp, scheduler, plan: CountingPlan, on_plan) -> None:
+        """Count on a Dask cluster; then estimate as the local engine would with the same ``memory``
+        (in memory when the tables fit, else on disk), so both engines give the same estimate."""
+        from lmstats.ngram.distributed import count_ngrams_dask, dask_client
+        from lmstats.resources import parse_memory, work_dir
+
+        budget = parse_memory(None) if memory is None else memory
+        storage = self._storage(tmp)
+        with work_dir(tmp) as work, dask_client(scheduler, local_directory=work) as client:
+            if on_plan is not None:
+                on_plan(plan)
+            counts = count_ngrams_dask(units, self.order, len(self.vocab), self.vocab.bos_id, client=client, tables_dir=storage,
+                                       memory=budget, on_order=on_order)
+        if plan.in_memory:
+            self.counts_ = NgramCounts(counts.vocab_size, counts.bos_id, tuple(
+                OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables), counts.n_units)
+            self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+            shutil.rmtree(storage, ignore_errors=True)
+        else:
+            self.counts_ = counts
+            self._estimate_on_disk(storage, budget)
 
     @classmethod
     def from_estimate(cls, vocab: Vocab, counts: NgramCounts, est: Estimate, *, n_train_tokens: int = 0, **params) -> NgramLM:

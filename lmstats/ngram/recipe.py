@@ -43,14 +43,14 @@ class NgramRecipe:
         return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.eps_variant, k=self.k, mode=self.mode)
 
 
-def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_order: Callable[[int], None] | None = None,
-               on_trial: Callable[[int, float, float], None] | None = None, memory: int | None = None,
-               tmp: str | None = None) -> tuple[NgramLM, EpsTuning | None]:
+def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_trial: Callable[[int, float, float], None] | None = None,
+               **fit_options) -> tuple[NgramLM, EpsTuning | None]:
     """The fitted model of ``recipe`` on ``splits.train`` (ε tuned on ``splits.valid`` if asked) and the tuning.
 
-    ``memory``/``tmp``: the bound on counting and the parent of its work folder (see :meth:`NgramLM.fit`).
+    ``fit_options`` go to :meth:`NgramLM.fit`: ``on_order``, ``on_plan``, and where and within what
+    the n-grams are counted (``memory``, ``tmp``, ``engine``, ``scheduler``).
     """
-    model = recipe.model(splits.vocab).fit(splits.train, on_order=on_order, memory=memory, tmp=tmp)
+    model = recipe.model(splits.vocab).fit(splits.train, **fit_options)
     if not recipe.tunes_eps:
         return model, None
     tuning = tune_eps(model, splits.valid, on_trial=on_trial)
