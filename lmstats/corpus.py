@@ -186,7 +186,7 @@ class Corpus:
     def type_lines(self, names: Sequence[str] = SPLIT_NAMES) -> Lines:
         """The type ids of the named splits, in that order, as lines (every token string its own type)."""
         parts = [self.part(n) for n in names]
-        return Lines.from_lengths(np.concatenate([p.ids for p in parts]).astype(np.int64), np.concatenate([p.lengths for p in parts]))
+        return Lines.from_lengths(np.concatenate([p.ids for p in parts]), np.concatenate([p.lengths for p in parts]))  # int32
 
     def build_vocab(self, spec: VocabSpec = VocabSpec()) -> Vocab:
         """The vocabulary of the training split only."""

@@ -93,6 +93,17 @@ class Lines:
         """All lines as one line (their ids concatenated in order)."""
         return Lines.single(self.ids)
 
+    def chunks(self, positions: int) -> Iterator[Lines]:
+        """Consecutive pieces of whole lines, each of about ``positions`` positions (tokens plus one
+        per line; a longer line is a piece of its own), views into ``ids``; none when there are no lines."""
+        ends = self.bounds[1:] + np.arange(1, len(self) + 1)  # positions up to the end of each line
+        first = 0
+        while first < len(self):
+            base = int(ends[first - 1]) if first else 0
+            last = max(int(np.searchsorted(ends, base + positions, side="right")), first + 1)
+            yield Lines(self.ids[self.bounds[first] : self.bounds[last]], self.bounds[first : last + 1] - self.bounds[first])
+            first = last
+
 
 @dataclass(frozen=True, eq=False)
 class EncodedSplit:

@@ -9,12 +9,14 @@ from click.testing import CliRunner
 from scipy import optimize, special
 
 from lmstats.cli import main
+from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
-from lmstats.zipf import analyse_zipf
+from lmstats.zipf import analyse_zipf, order_counts
 from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids
 from lmstats.zipf.heaps import fit_heaps, heaps_curve
 from lmstats.zipf.powerlaw import fit_power_law, power_law_ccdf, power_law_pmf, sample_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
+from lmstats.zipf.scale import occurrences, zipf_counts_on_disk
 
 from helpers import TINY, assert_one_line_error, shared_corpus
 from oracles import zipf_frame
@@ -282,3 +284,86 @@ def test_bad_input_is_one_line_exit_2(bad_corpora, args, pattern):
     result = CliRunner().invoke(main, args)
     assert_one_line_error(result, pattern)
     assert "nan" not in result.output.lower()
+
+
+# -- out of core: the n-gram engine's tables give the same counts --------------------------
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Out-of-core counting in blocks of 1000 positions, runs merged in key ranges of about 1000 entries."""
+    import lmstats.ngram.external as external
+
+    monkeypatch.setattr(external, "MIN_BLOCK", 1000)
+    monkeypatch.setattr(external, "BYTES_PER_POSITION", 1 << 40)
+    monkeypatch.setattr(external, "BYTES_PER_ENTRY", 1 << 16)
+
+
+def random_type_lines(seed: int, n_lines: int, n_types: int) -> Lines:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 9, size=n_lines)
+    ids = np.minimum(rng.zipf(1.4, size=int(lengths.sum())) - 1, n_types - 1).astype(np.int32)  # a few common types, a long tail
+    return Lines.from_lengths(ids, lengths)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_out_of_core_counts_equal_the_in_memory_counts(tiny_blocks, tmp_path, seed):
+    lines = random_type_lines(seed, 3000, 40)
+    n_types = int(lines.ids.max()) + 1
+    orders = (1, 2, 3, 4)
+    got = zipf_counts_on_disk(lines, n_types, orders, memory=1 << 20, workdir=tmp_path)
+    for k, counted in zip(orders, got, strict=True):
+        expected = order_counts(ngram_type_ids(lines, k), k)
+        assert counted.order == k and counted.n_occurrences == expected.n_occurrences == occurrences(lines, k)
+        assert np.array_equal(counted.freqs, expected.freqs), k
+        assert np.array_equal(counted.heaps_positions, expected.heaps_positions), k
+        assert np.array_equal(counted.heaps_types, expected.heaps_types), k
+
+
+def test_heaps_pass_in_many_chunks_equals_one_chunk(tiny_blocks, tmp_path, monkeypatch):
+    """Chunks of 1-2 lines: the running count of distinct n-grams carries across chunk boundaries."""
+    import lmstats.zipf.scale as scale
+
+    lines = random_type_lines(7, 400, 25)
+    n_types = int(lines.ids.max()) + 1
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole = zipf_counts_on_disk(lines, n_types, (1, 2), memory=1 << 20, workdir=tmp_path / "a")
+    monkeypatch.setattr(scale, "LOOKUP_BYTES_PER_POSITION", 1 << 40)  # chunks of the minimum size
+    monkeypatch.setattr(scale, "MIN_CHUNK", 10)
+    small = zipf_counts_on_disk(lines, n_types, (1, 2), memory=1 << 20, workdir=tmp_path / "b")
+    for a, b in zip(whole, small, strict=True):
+        assert np.array_equal(a.heaps_types, b.heaps_types) and np.array_equal(a.freqs, b.freqs)
+
+
+def test_analysis_out_of_core_equals_in_memory_on_real_text(tight_memory, tmp_path, monkeypatch):
+    """The Time Machine (whole analysis, 3 orders) with --memory forcing the out-of-core path: every figure equal."""
+    import lmstats.ngram.plan as plan
+
+    path = shared_corpus("timemachine") / "timemachine.txt"
+    lines = encode_sentences([line.split() for line in path.read_text(encoding="utf-8").splitlines()])
+    plans = []
+    expected = analyse_zipf(lines, (1, 2, 3), compare=False)
+    monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)  # every corpus is "too large" to count in memory
+    got = analyse_zipf(lines, (1, 2, 3), compare=False, memory=tight_memory(), tmp=tmp_path, on_plan=plans.append)
+    assert len(plans) == 1 and not plans[0].in_memory
+    assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(expected.to_dict(), sort_keys=True)
+    assert list(tmp_path.iterdir()) == []  # the work folder is removed
+
+
+def test_cli_out_of_core_prints_its_plan_and_the_same_figures(tight_memory, monkeypatch):
+    import lmstats.ngram.plan as plan
+
+    expected = json.loads(run(["zipf", "--n", "2", "--no-compare", "--json"]).output)
+    monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)
+    result = CliRunner().invoke(main, ["zipf", "--n", "2", "--no-compare", "--json", "--memory", str(tight_memory())])
+    assert result.exit_code == 0, result.output
+    assert "out of core" in result.stderr and "order 2 counted" in result.stderr
+    assert json.loads(result.stdout) == expected
+
+
+def test_cli_memory_that_cannot_work_is_refused_upfront(monkeypatch):
+    import lmstats.ngram.plan as plan
+
+    monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)  # too large to count in memory, and
+    assert_one_line_error(run(["zipf", "--memory", "128M"]), "cannot work: this process already holds")  # < held + MIN_WORKING

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import click
 
-from lmstats.cli.options import corpus_options, default_output, echo, flag, given, json_option, progress_bar, results_table, stored_corpus
+from lmstats.cli.options import (
+    CountingReport,
+    corpus_options,
+    default_output,
+    echo,
+    flag,
+    given,
+    json_option,
+    progress_bar,
+    results_table,
+    stored_corpus,
+)
 from lmstats.corpus import SPLIT_NAMES, load_corpus
 from lmstats.errors import LmstatsError
 from lmstats.evaluate import evaluate_splits
@@ -17,7 +27,7 @@ from lmstats.ngram.arpa import arpa_refusal, write_arpa
 from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
-from lmstats.resources import format_size, free_disk, parse_memory
+from lmstats.resources import parse_memory
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
@@ -147,39 +157,6 @@ def fit_with_progress(recipe, splits, **fit_options):
         model, tuning = fit_recipe(recipe, splits, on_order=passes.order, on_plan=passes.plan,
                                    on_trial=lambda k, e, ppl: trials.update(1), **fit_options)
     return model, tuning, time.perf_counter() - started
-
-
-class CountingReport:
-    """The plan and one line per counted order (time, positions/s, files written) on stderr, for fits
-    that go out of core, to a Dask cluster or past :data:`LOUD_BYTES` of memory; a bar for the others."""
-
-    LOUD_BYTES = 1 << 30
-
-    def __init__(self, bar, engine: str, scheduler: str | None, tmp: str | None):
-        self.bar, self.engine, self.scheduler, self.tmp = bar, engine, scheduler, tmp
-        self.loud, self.positions, self.free = False, 0, 0
-        self.last = time.perf_counter()
-
-    def plan(self, plan) -> None:
-        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak > self.LOUD_BYTES
-        self.positions, self.free, self.last = plan.positions, free_disk(self.tmp), time.perf_counter()
-        if self.engine == "dask":
-            self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
-                     f"{self.scheduler or '(a LocalCluster of this machine)'}")
-        elif self.loud:
-            self.say(plan.describe())
-
-    def order(self, k: int) -> None:
-        now = time.perf_counter()
-        if self.loud:
-            files = self.free - free_disk(self.tmp)
-            self.say(f"order {k} counted in {now - self.last:.1f} s ({self.positions / max(now - self.last, 1e-9) / 1e6:.1f}M positions/s)"
-                     + (f"; files so far {format_size(files)}" if files > 0 else ""))
-        self.last = now
-        self.bar.update(1)
-
-    def say(self, line: str) -> None:
-        self.bar.write(line, file=sys.stderr)
 
 
 def format_ngram(info: dict) -> list[str]:

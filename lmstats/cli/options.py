@@ -15,6 +15,7 @@ import functools
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from click.core import ParameterSource
 
 from lmstats.corpus import FORMATS, LEVELS, CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
+from lmstats.resources import format_size, free_disk
 
 CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed")
 VOCAB_OPTIONS = ("min_count", "max_vocab")
@@ -166,3 +168,36 @@ def progress_bar(**kwargs):
     from tqdm import tqdm
 
     return tqdm(file=sys.stderr, disable=None, **kwargs)
+
+
+class CountingReport:
+    """The plan and one line per counted order (time, positions/s, files written) on stderr, for fits
+    that go out of core, to a Dask cluster or past :data:`LOUD_BYTES` of memory; a bar for the others."""
+
+    LOUD_BYTES = 1 << 30
+
+    def __init__(self, bar, engine: str = "local", scheduler: str | None = None, tmp: str | None = None):
+        self.bar, self.engine, self.scheduler, self.tmp = bar, engine, scheduler, tmp
+        self.loud, self.positions, self.free = False, 0, 0
+        self.last = time.perf_counter()
+
+    def plan(self, plan) -> None:
+        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak > self.LOUD_BYTES
+        self.positions, self.free, self.last = plan.positions, free_disk(self.tmp), time.perf_counter()
+        if self.engine == "dask":
+            self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
+                     f"{self.scheduler or '(a LocalCluster of this machine)'}")
+        elif self.loud:
+            self.say(plan.describe())
+
+    def order(self, k: int) -> None:
+        now = time.perf_counter()
+        if self.loud:
+            files = self.free - free_disk(self.tmp)
+            self.say(f"order {k} counted in {now - self.last:.1f} s ({self.positions / max(now - self.last, 1e-9) / 1e6:.1f}M positions/s)"
+                     + (f"; files so far {format_size(files)}" if files > 0 else ""))
+        self.last = now
+        self.bar.update(1)
+
+    def say(self, line: str) -> None:
+        self.bar.write(line, file=sys.stderr)

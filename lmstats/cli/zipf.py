@@ -6,9 +6,10 @@ import math
 
 import click
 
-from lmstats.cli.options import corpus_options, echo, json_option
+from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar
 from lmstats.corpus import load_corpus
 from lmstats.fileio import atomic_write, check_outputs
+from lmstats.resources import parse_memory
 
 
 @click.command("zipf")
@@ -22,8 +23,13 @@ from lmstats.fileio import atomic_write, check_outputs
               help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
+@click.option("--memory", "memory_text", default=None,
+              help="Memory for counting, as lmplz -S: 4G, 500M or a share of RAM such as 40% [default: 40%]; "
+                   "beyond it, the n-grams are counted out of core in --tmp (same results).")
+@click.option("--tmp", type=click.Path(file_okay=False), default=None,
+              help="Folder for the work files of out-of-core counting [default: the system's].")
 @json_option
-def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, as_json):
+def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, memory_text, tmp, as_json):
     """Zipf's and Heaps' laws of CORPUS for unigrams, bigrams, ... (orders 1..N).
 
     The statistics use all text of the corpus: train, valid and test concatenated in that
@@ -36,11 +42,16 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
     from lmstats.zipf import NOTATION, analyse_zipf, plot_zipf
 
     check_outputs({"--plot": plot_path}, inputs=corpus.local_files())
+    memory = parse_memory(memory_text)
     loaded = load_corpus(corpus, data_dir=data_dir)
     text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
-    analysis = analyse_zipf(loaded.type_lines(), range(1, order + 1), corpus=loaded.name, text=text, level=loaded.level,
-                            min_rank=min_rank, max_rank=max_rank, bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]),
-                            compare=compare)
+    lines, name, level = loaded.type_lines(), loaded.name, loaded.level
+    del loaded  # the splits' own arrays: the concatenated lines hold the same ids
+    with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar:
+        report = CountingReport(bar, tmp=tmp)
+        analysis = analyse_zipf(lines, range(1, order + 1), corpus=name, text=text, level=level, min_rank=min_rank, max_rank=max_rank,
+                                bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]), compare=compare, memory=memory, tmp=tmp,
+                                on_plan=report.plan, on_order=report.order)
     if plot_path is not None:
         with atomic_write(plot_path, "wb") as fh:
             plot_zipf(analysis).savefig(fh, format="png", dpi=110)

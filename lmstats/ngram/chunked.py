@@ -33,14 +33,30 @@ BYTES_PER_ROW = 160  # what one n-gram of a slice costs while its probability is
 BYTES_PER_CONTEXT = 32  # held per (k-1)-gram while order k is estimated: two sums, backoff, probability
 
 
+MIN_SLICE = 1 << 16  # rows per slice at least
+
+
 def _slices(n: int, size: int):
     for a in range(0, n, size):
         yield a, min(a + size, n)
 
 
+def _context_slices(keys, V: int, size: int):
+    """Slices of about ``size`` rows of a sorted table that never cut a context (the n-grams of a
+    context are contiguous rows): each context's sums come from one ``bincount`` in row order, as
+    in memory, so the estimate does not depend on the slice size (nor on the memory left)."""
+    n, lo = len(keys), 0
+    while lo < n:
+        hi = min(lo + size, n)
+        if hi < n:
+            hi = int(np.searchsorted(keys, (int(keys[hi - 1]) // V + 1) * V))  # the first row of the next context
+        yield lo, hi
+        lo = hi
+
+
 def _slice_size(memory: int, held: int) -> int:
     """Rows per slice: what the budget leaves after the process's memory and the arrays held."""
-    return max(1 << 16, (working_memory(memory) - held) // BYTES_PER_ROW)
+    return max(MIN_SLICE, (working_memory(memory) - held) // BYTES_PER_ROW)
 
 
 def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Path, memory: int) -> Estimate:
@@ -64,7 +80,7 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
         discounts[k] = d
         S = np.zeros(n_contexts)
         DS = np.zeros(n_contexts)
-        for lo, hi in _slices(len(a), size):
+        for lo, hi in _context_slices(table.keys, V, size):
             ctx = take(table.keys, lo, hi) // V
             ak = take(a, lo, hi).astype(np.float64)
             S += np.bincount(ctx, weights=ak, minlength=n_contexts)

@@ -40,6 +40,7 @@ from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
+SCORE_CHUNK = 1 << 18  # positions scored at a time (measured in benchmarks/bench_scale.py; see logprobs_lines)
 ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 _FORMAT = "lmstats-ngram"
@@ -242,11 +243,19 @@ class NgramLM(LanguageModel):
         return self._index_cache[1]
 
     def logprobs_lines(self, units: Lines) -> NDArray[np.float64]:
-        """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,)."""
+        """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,).
+
+        Scored in pieces of :data:`SCORE_CHUNK` positions (whole units): the temporaries of a
+        piece stay in the CPU caches, and memory does not grow with the text."""
         self.check_fitted()
-        est = self.estimate_
         if len(units.ids) and (units.ids.min() < 0 or units.ids.max() >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
+        if units.n_tokens + len(units) <= SCORE_CHUNK:
+            return self._logprobs_piece(units)
+        return np.concatenate([self._logprobs_piece(part) for part in units.chunks(SCORE_CHUNK)])
+
+    def _logprobs_piece(self, units: Lines) -> NDArray[np.float64]:
+        est = self.estimate_
         pos = layout(units, self.vocab.bos_id)
         rows = lookup_rows(self.counts_, pos, self._indexes())
         ids = pos.ids

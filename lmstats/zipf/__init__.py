@@ -34,24 +34,30 @@ same selection (smallest KS, first on ties).  Two deliberate differences:
    about 1e-5 at the ``x_min`` values chosen on real text.
 
 N-grams are counted within lines (no boundary tokens): an ``order``-gram never spans two
-lines.  All counting is vectorised (token ids packed into integer keys, ``np.unique``).
+lines.  All counting is vectorised (token ids packed into integer keys, ``np.unique``); a corpus
+too large for that under ``--memory`` is counted out of core by the n-gram engine
+(:mod:`lmstats.zipf.scale`), with the same results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
+from lmstats.ngram.plan import CountingPlan, plan_counting
+from lmstats.resources import work_dir
 from lmstats.zipf.counting import encode_sentences, frequencies, ngram_type_ids, order_name
 from lmstats.zipf.heaps import fit_heaps, heaps_curve
 from lmstats.zipf.plots import plot_zipf
 from lmstats.zipf.powerlaw import fit_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
 from lmstats.zipf.results import NOTATION, ZipfAnalysis, ZipfFit
+from lmstats.zipf.scale import HEAPS_POINTS, OrderCounts, zipf_counts_on_disk
 
 __all__ = ["NOTATION", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "encode_sentences", "fit_zipf", "order_name", "plot_zipf"]
 
@@ -67,20 +73,39 @@ def fit_zipf(
     compare: bool = True,
 ) -> ZipfFit:
     """Every fit on one n-gram order, from the type id of each occurrence in text order."""
-    what = order_name(order)
-    freqs = check_frequencies(frequencies(type_ids), what)
+    return fit_order(order_counts(type_ids, order), min_rank=min_rank, max_rank=max_rank, bootstrap=bootstrap, rng=rng, compare=compare)
+
+
+def order_counts(type_ids: NDArray[np.int64], order: int) -> OrderCounts:
+    """Frequencies and Heaps curve of one order from the type id of each occurrence (in memory)."""
+    return OrderCounts(order, len(type_ids), frequencies(type_ids), *heaps_curve(type_ids, HEAPS_POINTS))
+
+
+def fit_order(
+    counts: OrderCounts,
+    *,
+    min_rank: int = 1,
+    max_rank: int | None = None,
+    bootstrap: int = 0,
+    rng: np.random.Generator | None = None,
+    compare: bool = True,
+) -> ZipfFit:
+    """Every fit on one n-gram order from its frequency list and Heaps curve."""
+    what = order_name(counts.order)
+    freqs = check_frequencies(counts.freqs, what)
     n_hapax = int(np.count_nonzero(freqs == 1))
     ls = fit_least_squares(freqs, min_rank, max_rank)
     mle = fit_rank_mle(freqs)
     zm = fit_mandelbrot(freqs, alpha0=mle.alpha)
     pl = fit_power_law(freqs, bootstrap=bootstrap, rng=rng, compare=compare)
-    heaps = fit_heaps(*heaps_curve(type_ids))
+    heaps = fit_heaps(counts.heaps_positions, counts.heaps_types)
     notes = []
     if not zm.converged:
         notes.append(f"Zipf–Mandelbrot fit did not converge inside its bounds (alpha={zm.alpha:.3g}, b={zm.b:.3g})")
     if mle.alpha < 0.05:
         notes.append(f"rank MLE alpha = {mle.alpha:.3g}: frequencies are nearly flat over ranks")
-    return ZipfFit(order, len(type_ids), len(freqs), n_hapax, n_hapax / len(freqs), ls, mle, zm, pl, heaps, tuple(notes), freqs)
+    return ZipfFit(counts.order, counts.n_occurrences, len(freqs), n_hapax, n_hapax / len(freqs), ls, mle, zm, pl, heaps,
+                   tuple(notes), freqs)
 
 
 def analyse_zipf(
@@ -95,12 +120,19 @@ def analyse_zipf(
     bootstrap: int = 0,
     rng: np.random.Generator | None = None,
     compare: bool = True,
+    memory: int | None = None,
+    tmp: str | Path | None = None,
+    on_plan: Callable[[CountingPlan], None] | None = None,
+    on_order: Callable[[int], None] | None = None,
 ) -> ZipfAnalysis:
     """Zipf and Heaps fits for each n-gram order of ``lines`` (dense type ids, one id per token string:
     ``Corpus.type_lines()``, or :func:`~lmstats.zipf.counting.encode_sentences` of token lists).
 
-    N-grams never cross a line.  Raises :class:`LmstatsError` when an order has no n-grams
-    (every line shorter than ``order``), fewer than ``MIN_TYPES`` types or all-equal counts.
+    N-grams never cross a line.  With ``memory`` (bytes) the counting is planned as the n-gram
+    engine's (``on_plan`` receives the plan): in memory when it fits, otherwise out of core with
+    files in ``tmp`` (:mod:`lmstats.zipf.scale`; the same results).  Raises :class:`LmstatsError`
+    when an order has no n-grams (every line shorter than ``order``), fewer than ``MIN_TYPES``
+    types or all-equal counts, or when ``memory`` cannot work at all.
     """
     longest = int(lines.lengths.max()) if len(lines) else 0
     too_long = [order for order in orders if order > longest]
@@ -109,8 +141,18 @@ def analyse_zipf(
             f"no {order_name(min(too_long))}: the longest line has {longest} token(s) and n-grams are counted within lines; "
             f"use a smaller --n (at most {max(longest, 1)}), or --format stream to treat the text as one sequence"
         )
-    fits = []
-    for order in orders:
-        fits.append(fit_zipf(ngram_type_ids(lines, order), order=order, min_rank=min_rank, max_rank=max_rank,
-                             bootstrap=bootstrap, rng=rng, compare=compare))
+    plan = plan_counting(lines.n_tokens + len(lines), max(orders), memory, tmp)
+    if on_plan is not None:
+        on_plan(plan)
+    if plan.in_memory:
+        counted = []
+        for order in orders:
+            counted.append(order_counts(ngram_type_ids(lines, order), order))
+            if on_order is not None:
+                on_order(order)
+    else:
+        with work_dir(tmp) as work:
+            n_types = int(lines.ids.max()) + 1
+            counted = zipf_counts_on_disk(lines, n_types, orders, memory=memory, workdir=work, on_order=on_order)
+    fits = [fit_order(c, min_rank=min_rank, max_rank=max_rank, bootstrap=bootstrap, rng=rng, compare=compare) for c in counted]
     return ZipfAnalysis(corpus, text, level, tuple(fits))

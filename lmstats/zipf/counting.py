@@ -43,7 +43,7 @@ def ngram_type_ids(lines: Lines, order: int) -> NDArray[np.int64]:
     """
     if order < 1:
         raise LmstatsError(f"n-gram order must be >= 1, got {order}")
-    ids = lines.ids
+    ids = lines.ids.astype(np.int64, copy=False)  # packed keys need 64 bits (the reader gives int32)
     if order == 1:
         return np.unique(ids, return_inverse=True)[1].astype(np.int64) if len(ids) else ids
     ends = np.repeat(lines.bounds[1:], lines.lengths)  # end of each token's line, shape (n_tokens,)

@@ -18,7 +18,7 @@ def heaps_curve(type_ids: NDArray[np.int64], n_points: int = 64) -> tuple[NDArra
     is_new = np.zeros(n, dtype=bool)
     is_new[np.unique(type_ids, return_index=True)[1]] = True
     seen = np.cumsum(is_new)
-    positions = np.unique(np.round(np.geomspace(1, n, n_points)).astype(np.int64))
+    positions = np.unique(np.round(np.geomspace(1, n, n_points)).astype(np.int64))  # as scale.heaps_positions
     return positions, seen[positions - 1]
 
 
