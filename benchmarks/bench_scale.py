@@ -19,6 +19,8 @@ which refuses it).  Each run is a fresh process; wall time and that process's pe
     python benchmarks/bench_scale.py --kenlm-bin DIR [--sizes 10e6,50e6,100e6] [--orders 3,5]
         [--repeats 3] [--data /work/data] [--out reports/scale_benchmark.md]
 
+``--sizes ""`` runs the WikiText-2 part alone (fit, ARPA, scoring, model open).
+
 KenLM: ``pip download kenlm --no-binary kenlm --no-deps``, unpack, then ``cmake -B build
 -DCMAKE_BUILD_TYPE=Release && make -C build -j2 lmplz query build_binary`` (Debian packages
 libboost-program-options-dev, libboost-system-dev, libboost-thread-dev, libboost-test-dev);
@@ -297,7 +299,7 @@ def main() -> None:
         wt2 = section_wikitext(args)
         results["fits"]["WikiText-2 / 5"] = wt2
         results["score"] = wt2.pop("score")
-    for size in (float(x) for x in args.sizes.split(",")):
+    for size in (float(x) for x in args.sizes.split(",") if x):  # --sizes "": WikiText-2 only
         for order in (int(x) for x in args.orders.split(",")):
             results["fits"][f"synthetic {size / 1e6:g}M / {order}"] = section_synthetic(args, size, order)
             (args.data / "results.json").write_text(json.dumps(results, indent=1))
