@@ -24,28 +24,6 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-MMAP_THRESHOLD = 1 << 20  # arrays from this size up get pages of their own (glibc's mmap), returned when freed
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
-
-
-def return_freed_memory() -> None:
-    """Make glibc give the memory of freed large arrays back to the system at once.
-
-    glibc serves an allocation of 128 KiB or more with a mapping of its own, but after the first
-    such block is freed it raises that threshold (up to 32 MiB), and from then on numpy's large
-    temporaries come from the heap, whose freed space is kept: the resident memory then only
-    grows.  Fixing the threshold at :data:`MMAP_THRESHOLD` keeps it down (measured on a WikiText-2
-    5-gram: after counting 269 MB instead of 476 MB, after the estimate 346 MB instead of 534 MB).
-    A no-op where the C library is not glibc."""
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        name = ctypes.util.find_library("c")
-        if name and "libc.so" in name:
-            ctypes.CDLL(name).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-
-
 def total_memory() -> int:
     """Physical memory of the machine in bytes."""
     try:

@@ -19,7 +19,7 @@ import threading
 
 import click
 
-from lmstats import __version__, resources
+from lmstats import __version__
 from lmstats.cli.corpus import corpus_group
 from lmstats.cli.ngram import ngram_command
 from lmstats.cli.report import report_command
@@ -44,7 +44,6 @@ class LmstatsGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _terminate)
-        resources.return_freed_memory()
         args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
         extra.setdefault("obj", {"argv": list(args)})  # the command line as given, for reports to record
         try:
