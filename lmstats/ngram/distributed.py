@@ -43,13 +43,12 @@ from numpy.typing import NDArray
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts, layout, unique_keys
-from lmstats.ngram.external import BYTES_PER_ENTRY, _open_table, _save_table
+from lmstats.ngram.external import BYTES_PER_ENTRY, _open_table, _save_table, quantile_bounds, sample_at
 from lmstats.npyfile import NpyAppender, release
-from lmstats.resources import working_memory
+from lmstats.resources import work_dir, working_memory
 
 CONNECT_TIMEOUT_S = 5  # an unreachable scheduler is reported within this many seconds
 PARTITION_POSITIONS = 4_000_000  # positions per partition at most (about 0.5 GB of a worker's memory while counted)
-SAMPLE = 256  # keys sampled from every run to place the range boundaries
 
 
 # -- the cluster ---------------------------------------------------------------------------------
@@ -79,7 +78,7 @@ def dask_client(scheduler=None, *, workers: int | None = None, local_directory: 
             stack.callback(client.close)
         else:
             if local_directory is None:
-                local_directory = stack.enter_context(_temporary_folder())
+                local_directory = stack.enter_context(work_dir())
             with warnings.catch_warnings():  # its HTTP endpoint moving off a taken port 8787 is no news to a user
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 cluster = stack.enter_context(distributed.LocalCluster(
@@ -91,14 +90,6 @@ def dask_client(scheduler=None, *, workers: int | None = None, local_directory: 
         except (distributed.KilledWorker, distributed.CancelledError, CommClosedError) as exc:
             raise LmstatsError(f"the Dask cluster lost work in progress ({_reason(exc)}): a worker died, most often for want of "
                                "memory; give the workers more memory or add workers, or count here with --engine local") from None
-
-
-@contextlib.contextmanager
-def _temporary_folder() -> Iterator[Path]:
-    from lmstats.resources import work_dir
-
-    with work_dir() as path:
-        yield path
 
 
 def _reason(exc: BaseException) -> str:
@@ -134,7 +125,7 @@ def _count_task(part, rows_prev: NDArray | None, k: int, V: int, bos_id: int) ->
 def _sample_task(run: dict) -> tuple[NDArray[np.int64], int]:
     """Keys spread evenly over the run, and its length."""
     n = len(run["keys"])
-    return (run["keys"][np.unique(np.linspace(0, n - 1, num=min(n, SAMPLE)).astype(np.int64))] if n else run["keys"]), n
+    return (run["keys"][sample_at(n)] if n else run["keys"]), n
 
 
 def _cut_task(run: dict, bounds: NDArray[np.int64]) -> list[tuple[NDArray, NDArray, NDArray]]:
@@ -172,17 +163,8 @@ def _rows_task(part, run: dict, offsets: NDArray[np.int64], k: int, bos_id: int,
 # -- the driver ------------------------------------------------------------------------------------
 def partition_units(units: Lines, size: int) -> list[tuple[NDArray, NDArray]]:
     """``units`` cut into partitions of whole units with about ``size`` positions each (a unit longer
-    than ``size`` makes a partition of its own)."""
-    ends = np.cumsum(units.lengths + 1)
-    cuts, start, n = [0], 0, len(units)
-    while start < n:
-        base = ends[start - 1] if start else 0
-        stop = int(np.searchsorted(ends, base + size, side="right"))
-        stop = min(max(stop, start + 1), n)
-        cuts.append(stop)
-        start = stop
-    return [(np.asarray(units.ids[units.bounds[a]:units.bounds[b]], dtype=np.int32), units.lengths[a:b])
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    than ``size`` makes a partition of its own), as (int32 ids, lengths)."""
+    return [(np.asarray(part.ids, dtype=np.int32), part.lengths) for part in units.chunks(size)]
 
 
 def count_ngrams_dask(
@@ -212,7 +194,7 @@ def count_ngrams_dask(
         samples, sizes = zip(*client.gather([client.submit(_sample_task, run) for run in runs]), strict=True)
         total = sum(sizes)
         n_ranges = max(workers, math.ceil(total * BYTES_PER_ENTRY / working_memory(memory)))
-        bounds = _bounds(list(samples), n_ranges)
+        bounds = quantile_bounds(list(samples), n_ranges)
         cut = [client.submit(_cut_task, run, bounds) for run in runs]
         reduced = [client.submit(_reduce_task, *[client.submit(operator.getitem, c, r) for c in cut]) for r in range(len(bounds) + 1)]
         del cut  # the pieces go as soon as their range is reduced
@@ -225,13 +207,6 @@ def count_ngrams_dask(
         if on_order is not None:
             on_order(k)
     return NgramCounts(V, bos_id, tuple(tables), len(units))
-
-
-def _bounds(samples: list[NDArray[np.int64]], n_ranges: int) -> NDArray[np.int64]:
-    pool = np.sort(np.concatenate(samples)) if samples else np.zeros(0, dtype=np.int64)
-    if n_ranges <= 1 or len(pool) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(pool[np.linspace(0, len(pool) - 1, num=n_ranges + 1).astype(np.int64)[1:-1]])
 
 
 def _gather_table(client, reduced: list, lower, V: int, tables_dir: Path, k: int) -> NDArray[np.int64]:

@@ -38,6 +38,7 @@ from lmstats.resources import working_memory
 BYTES_PER_POSITION = 128  # what one position of a block costs while its keys are made and sorted
 BYTES_PER_ENTRY = 96  # what one run entry costs while a key range is merged
 MIN_BLOCK = 1 << 10
+RANGE_SAMPLE = 256  # keys sampled from every run to place the key-range boundaries of the merge
 
 
 class _Positions:
@@ -211,12 +212,21 @@ def _range_bounds(spans, run_keys: _Spill, n_ranges: int) -> NDArray[np.int64]:
     samples = []
     for _, _, start, n in spans:
         if n:
-            at = np.unique(np.linspace(0, n - 1, num=min(n, 256)).astype(np.int64))
             run = np.memmap(run_keys.path, dtype=np.int64, mode="r", offset=HEADER_BYTES + start * 8, shape=(n,))
-            samples.append(np.array(run[at]))
+            samples.append(np.array(run[sample_at(n)]))
             del run
+    return quantile_bounds(samples, n_ranges)
+
+
+def sample_at(n: int) -> NDArray[np.int64]:
+    """Up to :data:`RANGE_SAMPLE` indexes spread evenly over a sorted run of ``n`` keys."""
+    return np.unique(np.linspace(0, n - 1, num=min(n, RANGE_SAMPLE)).astype(np.int64))
+
+
+def quantile_bounds(samples: list[NDArray[np.int64]], n_ranges: int) -> NDArray[np.int64]:
+    """``n_ranges - 1`` (or fewer, when keys repeat) increasing keys at the quantiles of the pooled ``samples``."""
     pool = np.sort(np.concatenate(samples)) if samples else np.zeros(0, dtype=np.int64)
-    if len(pool) == 0:
+    if n_ranges <= 1 or len(pool) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.unique(pool[np.linspace(0, len(pool) - 1, num=n_ranges + 1).astype(np.int64)[1:-1]])
 

@@ -62,18 +62,10 @@ from lmstats.zipf.scale import HEAPS_POINTS, OrderCounts, zipf_counts_on_disk
 __all__ = ["NOTATION", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "encode_sentences", "fit_zipf", "order_name", "plot_zipf"]
 
 
-def fit_zipf(
-    type_ids: NDArray[np.int64],
-    *,
-    order: int = 1,
-    min_rank: int = 1,
-    max_rank: int | None = None,
-    bootstrap: int = 0,
-    rng: np.random.Generator | None = None,
-    compare: bool = True,
-) -> ZipfFit:
-    """Every fit on one n-gram order, from the type id of each occurrence in text order."""
-    return fit_order(order_counts(type_ids, order), min_rank=min_rank, max_rank=max_rank, bootstrap=bootstrap, rng=rng, compare=compare)
+def fit_zipf(type_ids: NDArray[np.int64], *, order: int = 1, **options) -> ZipfFit:
+    """Every fit on one n-gram order, from the type id of each occurrence in text order
+    (``options``: those of :func:`fit_order`)."""
+    return fit_order(order_counts(type_ids, order), **options)
 
 
 def order_counts(type_ids: NDArray[np.int64], order: int) -> OrderCounts:
