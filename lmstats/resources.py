@@ -24,6 +24,18 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
+def compute_threads() -> int:
+    """Threads for compiled work (n-gram scoring, text scanning): the cores this process may use,
+    or ``LMSTATS_THREADS`` when it is set to a positive integer."""
+    env = os.environ.get("LMSTATS_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def total_memory() -> int:
     """Physical memory of the machine in bytes."""
     try:

@@ -31,7 +31,7 @@ from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
-from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams, layout, lookup_rows
+from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
 from lmstats.npyfile import is_complete, release, whole_file
@@ -40,7 +40,7 @@ from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
-SCORE_CHUNK = 1 << 18  # positions scored at a time (measured in benchmarks/bench_scale.py; see logprobs_lines)
+SCORE_CHUNK = 1 << 16  # positions scored at a time by one thread (64K measured faster than 16K and 256K; lmstats.ngram.kernel)
 ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 _FORMAT = "lmstats-ngram"
@@ -238,52 +238,34 @@ class NgramLM(LanguageModel):
 
     def _indexes(self):
         """Hash indexes of the count tables, built once per fitted or loaded model."""
+        return self._scorer()[0]
+
+    def _scorer(self):
+        """(indexes, :class:`~lmstats.ngram.kernel.Scorer`), built once per fitted or loaded model."""
+        from lmstats.ngram.kernel import Scorer  # numba is imported when scoring starts, not with the package
+
         if getattr(self, "_index_cache", (None, None))[0] is not self.counts_:
-            self._index_cache = (self.counts_, build_indexes(self.counts_))
+            indexes = build_indexes(self.counts_)
+            scorer = Scorer(self.counts_.tables, indexes, self.estimate_, len(self.vocab), self.vocab.bos_id, self.vocab.predictable_mask)
+            self._index_cache = (self.counts_, (indexes, scorer))
         return self._index_cache[1]
 
-    def logprobs_lines(self, units: Lines) -> NDArray[np.float64]:
+    def logprobs_lines(self, units: Lines, *, threads: int | None = None) -> NDArray[np.float64]:
         """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,).
 
-        Scored in pieces of :data:`SCORE_CHUNK` positions (whole units): the temporaries of a
-        piece stay in the CPU caches, and memory does not grow with the text."""
+        Compiled (:mod:`lmstats.ngram.kernel`), in pieces of :data:`SCORE_CHUNK` positions on
+        ``threads`` threads (default: one per available core, ``LMSTATS_THREADS`` to change it);
+        the numbers do not depend on either.  Memory does not grow with the text beyond the output.
+        """
+        from lmstats.resources import compute_threads
+
         self.check_fitted()
         if len(units.ids) and (units.ids.min() < 0 or units.ids.max() >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
-        if units.n_tokens + len(units) <= SCORE_CHUNK:
-            return self._logprobs_piece(units)
-        return np.concatenate([self._logprobs_piece(part) for part in units.chunks(SCORE_CHUNK)])
-
-    def _logprobs_piece(self, units: Lines) -> NDArray[np.float64]:
-        est = self.estimate_
-        pos = layout(units, self.vocab.bos_id)
-        rows = lookup_rows(self.counts_, pos, self._indexes())
-        ids = pos.ids
-        mask = self.vocab.predictable_mask
-        p = est.probs[0][ids]
-        p1 = p.copy() if est.low == "unigram" else None
-        uniform = 1.0 / mask.sum()
-        # Only the positions whose full context of order k exists change at order k.  For the
-        # interpolated smoothers (gamma_unseen = 1, recursive), a context that is not stored
-        # leaves p as it is, so only positions with a stored context are touched.
-        plain = est.gamma_unseen == 1.0 and est.low == "lower"
-        for k in range(2, self.order + 1):
-            ctx_rows = rows[k - 2]
-            if plain:
-                at = np.flatnonzero(ctx_rows[:-1] >= 0) + 1
-            else:
-                at = np.flatnonzero(pos.depth >= k - 1)
-            if len(at) == 0:
-                continue
-            h = ctx_rows[at - 1]
-            g = rows[k - 1][at]
-            gamma = np.where(h >= 0, est.backoffs[k - 2][np.maximum(h, 0)], est.gamma_unseen)
-            low = p[at] if est.low == "lower" else (p1[at] if est.low == "unigram" else uniform)
-            p[at] = np.where(g >= 0, est.probs[k - 1][np.maximum(g, 0)], gamma * low)
-            release(est.probs[k - 1], est.backoffs[k - 2])  # bounded resident memory with a memory-mapped model
-        p[~mask[ids]] = 0.0  # <s>/<pad> are never predicted (add-k's uniform part would give them mass)
+        p = self._scorer()[1].probs(units, SCORE_CHUNK, compute_threads() if threads is None else threads)
+        release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
         with np.errstate(divide="ignore"):
-            return np.log(p[pos.scored])
+            return np.log(p, out=p)
 
     def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
         """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
