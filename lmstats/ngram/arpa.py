@@ -13,7 +13,10 @@ ARPA separates words by whitespace.  ``<s>`` gets log10 P = -99, as in lmplz's o
 
 from __future__ import annotations
 
+import queue
 import re
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from lmstats.ngram.counts import NgramCounts, OrderTable
 from lmstats.ngram.model import ARPA, NgramLM
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import take
+from lmstats.resources import compute_threads
 from lmstats.vocab import BOS, EOS, UNK, Vocab
 
 _WS = " \t\r\f\v"
@@ -55,8 +59,7 @@ def arpa_refusal(smoothing: str, eps_variant: str = "recursive") -> str | None:
     return reasons.get(smoothing)
 
 
-DECIMALS = 10  # digits after the point of every log10 value (absolute error <= 5e-11; KenLM's float32 is coarser)
-SLICE = 1 << 19  # n-grams formatted at a time
+SLICE = 1 << 17  # n-grams formatted at a time
 
 
 def _words_of(counts: NgramCounts, k: int, lo: int, hi: int) -> NDArray[np.int64]:
@@ -72,67 +75,16 @@ def _words_of(counts: NgramCounts, k: int, lo: int, hi: int) -> NDArray[np.int64
     return out
 
 
-def _number_field(values: NDArray[np.float64]) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    """Decimal text of every value, ``DECIMALS`` digits after the point (``-1.2345678901``), one row per
-    value: (characters, which of them belong to the text)."""
-    negative = values < 0
-    scaled = np.rint(np.abs(values) * 10.0**DECIMALS).astype(np.int64)
-    whole, frac = np.divmod(scaled, 10**DECIMALS)
-    width = max(1, len(str(int(whole.max())))) if len(whole) else 1
-    n_whole = np.ones(len(values), dtype=np.int64)
-    for j in range(1, width):
-        n_whole += whole >= 10**j
-    cols = 1 + width + 1 + DECIMALS
-    text = np.empty((len(values), cols), dtype=np.uint8)
-    text[:, 0] = ord("-")
-    for j in range(width):
-        text[:, 1 + j] = 48 + (whole // 10 ** (width - 1 - j)) % 10
-    text[:, 1 + width] = ord(".")
-    for j in range(DECIMALS):
-        text[:, 2 + width + j] = 48 + (frac // 10 ** (DECIMALS - 1 - j)) % 10
-    keep = np.ones((len(values), cols), dtype=bool)
-    keep[:, 0] = negative
-    keep[:, 1 : 1 + width] = np.arange(width)[None, :] >= (width - n_whole)[:, None]
-    return text, keep
+def write_arpa(model: NgramLM, path: str | Path, *, threads: int | None = None) -> None:
+    """Write ``model`` as an ARPA file (atomically), slice by slice, the n-grams of each order in
+    the order of their rows (:mod:`lmstats.ngram.arpatext` formats the lines).
 
-
-def _constant(byte: str, n: int) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    return np.full((n, 1), ord(byte), dtype=np.uint8), np.ones((n, 1), dtype=bool)
-
-
-def _lines(numbers: list, words: NDArray[np.int64], table: NDArray[np.uint8], sizes: NDArray[np.int64]) -> bytes:
-    """``number<TAB>w1 w2 .. wk[<TAB>number]<NEWLINE>`` for every row, assembled in padded matrices and
-    compressed to the kept characters.  Rows are grouped by their longest token, so that a few long
-    tokens do not pad every row; the order of the lines of an ARPA section is free."""
-    n, k = words.shape
-    longest = sizes[words].max(axis=1) if k else np.zeros(n, dtype=np.int64)
-    parts = []
-    for lo, hi in ((0, 8), (8, 12), (12, 16), (16, 24), (24, 1 << 30)):
-        rows = np.flatnonzero((longest > lo) & (longest <= hi)) if lo else np.flatnonzero(longest <= hi)
-        if len(rows) == 0:
-            continue
-        width = int(longest[rows].max())
-        fields = [(t[rows], m[rows]) for t, m in numbers[:1]] + [_constant("\t", len(rows))]
-        for j in range(k):
-            ids = words[rows, j]
-            if j:
-                fields.append(_constant(" ", len(rows)))
-            fields.append((table[ids, :width], np.arange(width)[None, :] < sizes[ids][:, None]))
-        if len(numbers) > 1:
-            fields += [_constant("\t", len(rows))] + [(t[rows], m[rows]) for t, m in numbers[1:]]
-        fields.append(_constant("\n", len(rows)))
-        text = np.concatenate([t for t, _ in fields], axis=1)
-        keep = np.concatenate([m for _, m in fields], axis=1)
-        parts.append(np.compress(keep.ravel(), text.ravel()).tobytes())
-    return b"".join(parts)
-
-
-def write_arpa(model: NgramLM, path: str | Path) -> None:
-    """Write ``model`` as an ARPA file (atomically), formatted in numpy slice by slice.
-
-    Every log10 value has ``DECIMALS`` digits after the point; tokens are UTF-8, whitespace in
-    a token escaped (see :func:`escape_token`).
+    Every log10 value has :data:`~lmstats.ngram.arpatext.DECIMALS` digits after the point; tokens
+    are UTF-8, whitespace in a token escaped (see :func:`escape_token`).  Slices are formatted on
+    ``threads`` threads (default: one per available core), a slice per thread at a time.
     """
+    from lmstats.ngram.arpatext import format_lines  # compiled on first use (numba)
+
     model.check_fitted()
     est = model.estimate_
     why = arpa_refusal(model.smoothing, model.eps_variant)
@@ -145,35 +97,62 @@ def write_arpa(model: NgramLM, path: str | Path) -> None:
         raise LmstatsError("the vocabulary already uses the private-use characters lmstats uses to escape whitespace in ARPA files")
     vocab, counts = model.vocab, model.counts_
     encoded = [escape_token(t).encode("utf-8") for t in vocab.tokens]
-    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    table = np.zeros((len(encoded), int(sizes.max())), dtype=np.uint8)
-    for i, token in enumerate(encoded):
-        table[i, : len(token)] = np.frombuffer(token, dtype=np.uint8)
+    strings = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
     keep1 = np.ones(len(vocab), dtype=bool)
     if vocab.has_pad:
         keep1[vocab.pad_id] = False
     counts_per_order = [int(keep1.sum())] + [len(counts.table(k)) for k in range(2, model.order + 1)]
-    with atomic_write(path, "wb") as fh:
+
+    buffers: queue.SimpleQueue = queue.SimpleQueue()  # byte buffers of written slices, reused (see format_lines)
+
+    def section(k: int, lo: int, hi: int) -> memoryview:
+        """The lines of the order-k n-grams in rows ``lo .. hi-1`` (a view of a buffer from ``buffers``)."""
+        with np.errstate(divide="ignore"):
+            logp = np.log10(take(est.probs[k - 1], lo, hi))
+        words = _words_of(counts, k, lo, hi)
+        keep = keep1[lo:hi] if k == 1 else np.ones(hi - lo, dtype=bool)
+        if k == 1:
+            logp[(words[:, 0] == vocab.bos_id)] = BOS_LOG10
+        if np.isneginf(logp[keep]).any():
+            raise LmstatsError(f"the {model.smoothing} model gives probability 0 to stored n-grams; "
+                               "ARPA needs finite log-probabilities")
+        backoff = np.log10(take(est.backoffs[k - 1], lo, hi))[keep] if k < model.order else None
+        try:
+            buffer = buffers.get_nowait()
+        except queue.Empty:
+            buffer = None
+        return format_lines(words[keep], logp[keep], backoff, strings, offsets, buffer)
+
+    jobs = [(k, lo, min(lo + SLICE, len(counts.table(k)))) for k in range(1, model.order + 1)
+            for lo in range(0, len(counts.table(k)), SLICE)]
+    n_threads = threads or compute_threads()
+    with atomic_write(path, "wb") as fh, ThreadPoolExecutor(n_threads) as pool:
         fh.write(("\n\\data\\\n" + "".join(f"ngram {k}={n}\n" for k, n in enumerate(counts_per_order, 1))).encode())
-        for k in range(1, model.order + 1):
-            fh.write(f"\n\\{k}-grams:\n".encode())
-            n_rows = len(counts.table(k))
-            for lo in range(0, n_rows, SLICE):
-                hi = min(lo + SLICE, n_rows)
-                with np.errstate(divide="ignore"):
-                    logp = np.log10(take(est.probs[k - 1], lo, hi))
-                words = _words_of(counts, k, lo, hi)
-                keep = keep1[lo:hi] if k == 1 else np.ones(hi - lo, dtype=bool)
-                if k == 1:
-                    logp[(words[:, 0] == vocab.bos_id)] = BOS_LOG10
-                if np.isneginf(logp[keep]).any():
-                    raise LmstatsError(f"the {model.smoothing} model gives probability 0 to stored n-grams; "
-                                       "ARPA needs finite log-probabilities")
-                numbers = [_number_field(logp[keep])]
-                if k < model.order:
-                    numbers.append(_number_field(np.log10(take(est.backoffs[k - 1], lo, hi))[keep]))
-                fh.write(_lines(numbers, words[keep], table, sizes))
+        written = 0  # the highest order whose header is written
+        for k, text in _in_order(pool, jobs, section, ahead=n_threads):
+            for j in range(written + 1, k + 1):
+                fh.write(f"\n\\{j}-grams:\n".encode())
+            written = max(written, k)
+            fh.write(text)
+            buffers.put(text.obj)
+        for j in range(written + 1, model.order + 1):  # orders without n-grams
+            fh.write(f"\n\\{j}-grams:\n".encode())
         fh.write(b"\n\\end\\\n")
+
+
+def _in_order(pool: ThreadPoolExecutor, jobs: list[tuple], fn, *, ahead: int):
+    """(first field of the job, ``fn(*job)``) for every job, in order, with ``ahead`` jobs running at a time."""
+    pending: deque = deque()
+    for job in jobs:
+        pending.append((job[0], pool.submit(fn, *job)))
+        if len(pending) > ahead:
+            k, future = pending.popleft()
+            yield k, future.result()
+    while pending:
+        k, future = pending.popleft()
+        yield k, future.result()
 
 
 def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
@@ -224,7 +203,7 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
     probs, backoffs, tables = [], [], []
     for k in range(1, order + 1):
         logp, words, logb = _columns(sections[k], k, path)
-        flat = " ".join(words).split(" ")
+        flat = " ".join(words).split(" ") if words else []  # a section may be empty (no n-grams of that order)
         ids = np.fromiter(map(index.get, flat, [-1] * len(flat)), dtype=np.int64, count=len(flat)).reshape(-1, k)
         if (ids < 0).any():
             bad = flat[int(np.flatnonzero(ids.reshape(-1) < 0)[0])]

@@ -158,6 +158,8 @@ class Scorer:
 
     def _score_piece(self, ids: NDArray, bounds: NDArray, depth0: int, out: NDArray[np.float64]) -> None:
         rows = np.empty((self.order, max(len(ids), 1)), dtype=np.int64)
+        ids = _read_only(np.ascontiguousarray(ids, dtype=np.int32))  # one compiled signature for every caller
+        bounds = _read_only(np.ascontiguousarray(bounds, dtype=np.int64))
         _score(ids, bounds, depth0, self.bos_id, self.vocab_size, self.keys, self.slots, self.bits, self.prob_tables,
                self.backoff_tables, self.low_mode, self.gamma_unseen, self.uniform, self.mask, rows, out)
 
@@ -181,9 +183,8 @@ class Scorer:
 
         def one(spec) -> None:
             ids, bounds, depth0, lead, first = spec
-            ids = np.ascontiguousarray(ids, dtype=np.int32)
             if lead == 0:
-                self._score_piece(ids, np.ascontiguousarray(bounds, dtype=np.int64), depth0, out[first : first + len(ids)])
+                self._score_piece(ids, bounds, depth0, out[first : first + len(ids)])
             else:
                 scratch = np.empty(len(ids), dtype=np.float64)
                 self._score_piece(ids, bounds, depth0, scratch)
