@@ -17,6 +17,7 @@ from lmstats.zipf.heaps import fit_heaps, heaps_curve
 from lmstats.zipf.powerlaw import fit_power_law, power_law_ccdf, power_law_pmf, sample_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
 from lmstats.zipf.scale import occurrences, zipf_counts_on_disk
+from lmstats.zipf.spectrum import Spectrum
 
 from helpers import TINY, assert_one_line_error, shared_corpus
 from oracles import zipf_frame
@@ -299,6 +300,10 @@ def tiny_blocks(monkeypatch):
     monkeypatch.setattr(external, "BYTES_PER_ENTRY", 1 << 16)
 
 
+def same_spectrum(a, b) -> bool:
+    return np.array_equal(a.values, b.values) and np.array_equal(a.counts, b.counts)
+
+
 def random_type_lines(seed: int, n_lines: int, n_types: int) -> Lines:
     rng = np.random.default_rng(seed)
     lengths = rng.integers(0, 9, size=n_lines)
@@ -315,7 +320,7 @@ def test_out_of_core_counts_equal_the_in_memory_counts(tiny_blocks, tmp_path, se
     for k, counted in zip(orders, got, strict=True):
         expected = order_counts(ngram_type_ids(lines, k), k)
         assert counted.order == k and counted.n_occurrences == expected.n_occurrences == occurrences(lines, k)
-        assert np.array_equal(counted.freqs, expected.freqs), k
+        assert same_spectrum(counted.freqs, expected.freqs), k
         assert np.array_equal(counted.heaps_positions, expected.heaps_positions), k
         assert np.array_equal(counted.heaps_types, expected.heaps_types), k
 
@@ -333,7 +338,7 @@ def test_heaps_pass_in_many_chunks_equals_one_chunk(tiny_blocks, tmp_path, monke
     monkeypatch.setattr(scale, "MIN_CHUNK", 10)
     small = zipf_counts_on_disk(lines, n_types, (1, 2), memory=1 << 20, workdir=tmp_path / "b")
     for a, b in zip(whole, small, strict=True):
-        assert np.array_equal(a.heaps_types, b.heaps_types) and np.array_equal(a.freqs, b.freqs)
+        assert np.array_equal(a.heaps_types, b.heaps_types) and same_spectrum(a.freqs, b.freqs)
 
 
 def test_analysis_out_of_core_equals_in_memory_on_real_text(tight_memory, tmp_path, monkeypatch):
@@ -367,3 +372,46 @@ def test_cli_memory_that_cannot_work_is_refused_upfront(monkeypatch):
 
     monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)  # too large to count in memory, and
     assert_one_line_error(run(["zipf", "--memory", "128M"]), "cannot work: this process already holds")  # < held + MIN_WORKING
+
+
+# -- the frequency spectrum ------------------------------------------------------------------
+
+
+def test_spectrum_by_hand_and_from_counts_in_pieces():
+    spectrum = Spectrum.of([1, 5, 2, 1, 1, 5])
+    assert spectrum.values.tolist() == [5, 2, 1] and spectrum.counts.tolist() == [2, 1, 3]
+    assert spectrum.n_types == 6 and spectrum.total == 15 and spectrum.count_of(1) == 3 and spectrum.count_of(7) == 0
+    assert spectrum.at_ranks(np.arange(1, 7)).tolist() == [5, 5, 2, 1, 1, 1]
+    assert spectrum.expand().tolist() == [5, 5, 2, 1, 1, 1]
+    pieces = [np.array([0, 1, 5]), np.array([2, 1, 0, 1]), np.array([5, 1 << 27, 1 << 27])]  # zeros dropped; huge counts too
+    merged = Spectrum.of_counts(pieces)
+    expected = Spectrum.of(np.array([1, 5, 2, 1, 1, 5, 1 << 27, 1 << 27]))
+    assert merged.values.tolist() == expected.values.tolist() and merged.counts.tolist() == expected.counts.tolist()
+
+
+def test_rank_blocks_cover_every_rank_once():
+    spectrum = Spectrum.of(np.random.default_rng(0).zipf(1.6, 5000))
+    ranks, values = zip(*spectrum.blocks(block=333), strict=True)
+    assert np.array_equal(np.concatenate(ranks), np.arange(1, 5001))
+    assert np.array_equal(np.concatenate(values), spectrum.expand())
+    ranks, _ = zip(*spectrum.blocks(17, 4000, block=100), strict=True)
+    assert np.array_equal(np.concatenate(ranks), np.arange(17, 4001))
+
+
+def test_rank_fits_in_many_blocks_equal_one_block(monkeypatch):
+    """The fits sum over ranks block by block: small blocks give the same estimates as one block."""
+    import lmstats.zipf.spectrum as spectrum_module
+
+    freqs = np.sort(np.random.default_rng(1).zipf(1.7, 20_000))[::-1]
+    one = (fit_least_squares(freqs, 2, 15_000), fit_rank_mle(freqs), fit_mandelbrot(freqs))
+    monkeypatch.setattr(spectrum_module, "BLOCK", 777)
+    many = (fit_least_squares(freqs, 2, 15_000), fit_rank_mle(freqs), fit_mandelbrot(freqs))
+    assert many[0].alpha == pytest.approx(one[0].alpha, rel=1e-12) and many[0].alpha_se == pytest.approx(one[0].alpha_se, rel=1e-9)
+    assert many[1].alpha == pytest.approx(one[1].alpha, rel=1e-10) and many[1].loglik == pytest.approx(one[1].loglik, rel=1e-12)
+    assert many[2].alpha == pytest.approx(one[2].alpha, rel=1e-6) and many[2].b == pytest.approx(one[2].b, rel=1e-5)
+    # against scipy's own regression on the materialised list
+    from scipy import stats
+
+    reg = stats.linregress(np.log(np.arange(2, 15_001)), np.log(freqs[1:15_000]))
+    assert one[0].alpha == pytest.approx(-reg.slope, rel=1e-12) and one[0].alpha_se == pytest.approx(reg.stderr, rel=1e-9)
+    assert one[0].r_squared == pytest.approx(reg.rvalue**2, rel=1e-12)

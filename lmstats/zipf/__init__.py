@@ -58,8 +58,9 @@ from lmstats.zipf.powerlaw import fit_power_law
 from lmstats.zipf.rank_fits import check_frequencies, fit_least_squares, fit_mandelbrot, fit_rank_mle
 from lmstats.zipf.results import NOTATION, ZipfAnalysis, ZipfFit
 from lmstats.zipf.scale import HEAPS_POINTS, OrderCounts, zipf_counts_on_disk
+from lmstats.zipf.spectrum import Spectrum
 
-__all__ = ["NOTATION", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "encode_sentences", "fit_zipf", "order_name", "plot_zipf"]
+__all__ = ["NOTATION", "Spectrum", "ZipfAnalysis", "ZipfFit", "analyse_zipf", "encode_sentences", "fit_zipf", "order_name", "plot_zipf"]
 
 
 def fit_zipf(type_ids: NDArray[np.int64], *, order: int = 1, **options) -> ZipfFit:
@@ -70,7 +71,7 @@ def fit_zipf(type_ids: NDArray[np.int64], *, order: int = 1, **options) -> ZipfF
 
 def order_counts(type_ids: NDArray[np.int64], order: int) -> OrderCounts:
     """Frequencies and Heaps curve of one order from the type id of each occurrence (in memory)."""
-    return OrderCounts(order, len(type_ids), frequencies(type_ids), *heaps_curve(type_ids, HEAPS_POINTS))
+    return OrderCounts(order, len(type_ids), Spectrum.of(frequencies(type_ids)), *heaps_curve(type_ids, HEAPS_POINTS))
 
 
 def fit_order(
@@ -84,20 +85,21 @@ def fit_order(
 ) -> ZipfFit:
     """Every fit on one n-gram order from its frequency list and Heaps curve."""
     what = order_name(counts.order)
-    freqs = check_frequencies(counts.freqs, what)
-    n_hapax = int(np.count_nonzero(freqs == 1))
-    ls = fit_least_squares(freqs, min_rank, max_rank)
-    mle = fit_rank_mle(freqs)
-    zm = fit_mandelbrot(freqs, alpha0=mle.alpha)
-    pl = fit_power_law(freqs, bootstrap=bootstrap, rng=rng, compare=compare)
+    spectrum = check_frequencies(counts.freqs, what)
+    n_hapax = spectrum.count_of(1)
+    ls = fit_least_squares(spectrum, min_rank, max_rank)
+    mle = fit_rank_mle(spectrum)
+    zm = fit_mandelbrot(spectrum, alpha0=mle.alpha)
+    pl = fit_power_law(spectrum, bootstrap=bootstrap, rng=rng, compare=compare)
     heaps = fit_heaps(counts.heaps_positions, counts.heaps_types)
     notes = []
     if not zm.converged:
         notes.append(f"Zipf–Mandelbrot fit did not converge inside its bounds (alpha={zm.alpha:.3g}, b={zm.b:.3g})")
     if mle.alpha < 0.05:
         notes.append(f"rank MLE alpha = {mle.alpha:.3g}: frequencies are nearly flat over ranks")
-    return ZipfFit(counts.order, counts.n_occurrences, len(freqs), n_hapax, n_hapax / len(freqs), ls, mle, zm, pl, heaps,
-                   tuple(notes), freqs)
+    n_types = spectrum.n_types
+    return ZipfFit(counts.order, counts.n_occurrences, n_types, n_hapax, n_hapax / n_types, ls, mle, zm, pl, heaps,
+                   tuple(notes), spectrum)
 
 
 def analyse_zipf(

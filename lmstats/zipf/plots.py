@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from lmstats.zipf.counting import order_name
 from lmstats.zipf.powerlaw import power_law_ccdf
+from lmstats.zipf.rank_fits import rank_log_normaliser
 from lmstats.zipf.results import ZipfAnalysis
 
 
@@ -23,24 +23,24 @@ def plot_zipf(analysis: ZipfAnalysis):
     for i, fit in enumerate(analysis.fits):
         c = colours[i % len(colours)]
         name = order_name(fit.order)
-        freqs = fit.freqs
-        V, n = len(freqs), int(freqs.sum())
+        spectrum = fit.spectrum
+        V, n = spectrum.n_types, spectrum.total
         ranks = np.unique(np.round(np.geomspace(1, V, 1500)).astype(np.int64))
-        ax_rank.loglog(ranks, freqs[ranks - 1], ".", ms=2.5, color=c, label=f"{name}")
+        ax_rank.loglog(ranks, spectrum.at_ranks(ranks), ".", ms=2.5, color=c, label=f"{name}")
         ls = fit.least_squares
         r_ls = np.array([ls.min_rank, ls.max_rank], dtype=float)
         ax_rank.loglog(r_ls, np.exp(ls.intercept) * r_ls**-ls.alpha, "-", color=c, lw=1.2,
                        label=f"  LS α={ls.alpha:.2f} (ranks {ls.min_rank}–{ls.max_rank})")
         a = fit.rank_mle.alpha
         rr = np.geomspace(1, V, 200)
-        log_h = special.logsumexp(-a * np.log(np.arange(1, V + 1)))
+        log_h = rank_log_normaliser(a, V)
         ax_rank.loglog(rr, n * np.exp(-a * np.log(rr) - log_h), "--", color=c, lw=1.2, label=f"  rank MLE α={a:.2f}")
         zm = fit.mandelbrot
-        log_z = special.logsumexp(-zm.alpha * np.log(np.arange(1, V + 1) + zm.b))
+        log_z = rank_log_normaliser(zm.alpha, V, zm.b)
         ax_rank.loglog(rr, n * np.exp(-zm.alpha * np.log(rr + zm.b) - log_z), ":", color=c, lw=1.5,
                        label=f"  Z–M α={zm.alpha:.2f}, b={zm.b:.2f}")
 
-        values, counts = np.unique(freqs, return_counts=True)
+        values, counts = spectrum.values[::-1], spectrum.counts[::-1]  # ascending
         ccdf = np.cumsum(counts[::-1])[::-1] / V  # P(X >= x)
         ax_ccdf.loglog(values, ccdf, ".", ms=3, color=c, label=name)
         pl = fit.power_law

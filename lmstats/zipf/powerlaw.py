@@ -17,6 +17,7 @@ from scipy import optimize, special
 
 from lmstats.errors import LmstatsError
 from lmstats.zipf.results import LikelihoodRatio, PowerLawFit
+from lmstats.zipf.spectrum import Spectrum
 
 POWERLAW_ALPHA_CAP = 3.0  # powerlaw 2.0.0's exclusive upper bound on its exponent
 
@@ -113,7 +114,11 @@ def _ks_distances(values: NDArray, counts: NDArray, cand: NDArray, betas: NDArra
 
 def _scan(freqs: NDArray):
     """(candidate x_mins, betas, KS, n_tail, best index, distinct values, their counts) of the CSN scan."""
-    values, counts = np.unique(freqs, return_counts=True)
+    return _scan_values(*np.unique(freqs, return_counts=True))
+
+
+def _scan_values(values: NDArray, counts: NDArray):
+    """:func:`_scan` of the distinct frequencies (ascending) and how many types have each."""
     tail_n = np.cumsum(counts[::-1])[::-1]
     tail_log = np.cumsum((counts * np.log(values))[::-1])[::-1]
     cand = np.arange(max(len(values) - 2, 0))  # powerlaw: every distinct value but the two largest
@@ -130,7 +135,7 @@ def _scan(freqs: NDArray):
 
 
 def fit_power_law(
-    freqs: NDArray[np.int64],
+    freqs,
     *,
     bootstrap: int = 0,
     rng: np.random.Generator | None = None,
@@ -141,9 +146,11 @@ def fit_power_law(
     ``bootstrap``: number of
     semi-parametric bootstrap samples for the goodness-of-fit p-value (needs ``rng``).
     ``compare``: Vuong likelihood-ratio tests against a discrete lognormal and exponential.
+    ``freqs``: the frequency list or its :class:`~lmstats.zipf.spectrum.Spectrum`.
     """
-    freqs = np.asarray(freqs, dtype=np.int64)
-    xmins, betas, ks, tail_n, best, values, counts = _scan(freqs)
+    spectrum = Spectrum.of(freqs if isinstance(freqs, Spectrum) else np.asarray(freqs, dtype=np.int64))
+    n_types = spectrum.n_types
+    xmins, betas, ks, tail_n, best, values, counts = _scan_values(spectrum.values[::-1].astype(np.int64), spectrum.counts[::-1])
     beta, x0, n_tail = float(betas[best]), int(xmins[best]), int(tail_n[best])
     beta_se = (beta - 1) / math.sqrt(n_tail)
     alpha = 1 / (beta - 1)
@@ -167,9 +174,9 @@ def fit_power_law(
     if bootstrap > 0:
         if rng is None:
             raise LmstatsError("a bootstrap p-value needs a random generator: pass rng=np.random.default_rng(seed)")
-        p_value = bootstrap_p_value(freqs, x0, beta, float(ks[best]), bootstrap, rng)
+        p_value = bootstrap_p_value(spectrum.expand(), x0, beta, float(ks[best]), bootstrap, rng)
     return PowerLawFit(
-        beta, beta_se, x0, n_tail, len(freqs), float(ks[best]), alpha, alpha_se, len(xmins), p_value, int(bootstrap),
+        beta, beta_se, x0, n_tail, n_types, float(ks[best]), alpha, alpha_se, len(xmins), p_value, int(bootstrap),
         tuple(comparisons), tuple(notes), xmins, betas, ks,
     )
 

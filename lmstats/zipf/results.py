@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.zipf.spectrum import Spectrum
+
 NOTATION = {
     "alpha": "Zipf's rank exponent of the rank fits: f_r ∝ r^-alpha",
     "power_law.freq_exponent": "exponent of the frequency distribution, P(f) ∝ f^-freq_exponent (Clauset et al.'s and powerlaw's alpha)",
@@ -156,7 +158,7 @@ class ZipfFit(_Result):
     power_law: PowerLawFit
     heaps: HeapsFit
     warnings: tuple[str, ...] = ()
-    freqs: NDArray[np.int64] = field(default=None, repr=False, compare=False)
+    spectrum: Spectrum = field(default=None, repr=False, compare=False)  # the frequency list as (frequency, types) pairs
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ from lmstats.encoded import Lines
 from lmstats.ngram.counts import build_indexes, layout, lookup_rows
 from lmstats.npyfile import release
 from lmstats.resources import working_memory
+from lmstats.zipf.spectrum import Spectrum
 
+SPECTRUM_SLICE = 1 << 22  # table rows read at a time into the frequency spectrum
 HEAPS_POINTS = 64  # log-spaced prefix lengths of the Heaps curve (heaps.heaps_curve's default)
 MIN_CHUNK = 1 << 16  # positions per chunk of the Heaps pass at least
 LOOKUP_BYTES_PER_POSITION = 200  # a chunk's layout, rows of every order and the sorted lookups, per position (order <= 5)
@@ -49,7 +51,7 @@ class OrderCounts:
 
     order: int
     n_occurrences: int
-    freqs: NDArray[np.int64]
+    freqs: Spectrum  # the frequency list as (frequency, types) pairs
     heaps_positions: NDArray[np.int64]
     heaps_types: NDArray[np.int64]
 
@@ -74,17 +76,20 @@ def zipf_counts_on_disk(lines: Lines, n_types: int, orders: Sequence[int], *, me
     bos = n_types  # the <s> the engine puts before every line: an id no token has
     counts = count_ngrams_external(lines, top, n_types + 1, bos, memory=memory, workdir=workdir, on_order=on_order)
     freqs = {}
-    for k in orders:
+    for k in orders:  # the frequency spectrum of each order, read in slices of the tables
         table = counts.table(k)
-        if k == 1:
-            c = np.asarray(table.counts[:n_types])
-            c = c[c > 0]
-        else:
-            c = np.asarray(table.counts[np.asarray(table.first) != bos])
-        freqs[k] = np.sort(c)[::-1].copy()
+        rows = n_types if k == 1 else len(table)
+        freqs[k] = Spectrum.of_counts(_counted(table, bos, lo, min(lo + SPECTRUM_SLICE, rows))
+                                      for lo in range(0, rows, SPECTRUM_SLICE))
         release(table.counts, table.first)
     curves = _heaps_pass(lines, counts, orders, memory)
     return [OrderCounts(k, curves[k][0], freqs[k], curves[k][1], curves[k][2]) for k in orders]
+
+
+def _counted(table, bos: int, lo: int, hi: int) -> NDArray[np.int64]:
+    """Counts of the table's rows ``lo .. hi-1`` that are n-grams of the text (not starting with ``<s>``)."""
+    c = np.asarray(table.counts[lo:hi])
+    return c if table.order == 1 else c[np.asarray(table.first[lo:hi]) != bos]
 
 
 def _heaps_pass(lines: Lines, counts, orders: Sequence[int], memory: int) -> dict[int, tuple[int, NDArray, NDArray]]:
