@@ -15,10 +15,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
+from lmstats.jit import njit
 from lmstats.resources import compute_threads
 from lmstats.vocab import Vocab
 
@@ -27,7 +27,7 @@ _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _space_len(data, i, n):
     """Length in bytes of the whitespace character at ``i`` (0 if it is not whitespace), as ``str.isspace``."""
     b = data[i]
@@ -52,7 +52,7 @@ def _space_len(data, i, n):
     return 0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _hash(data, start, end):
     h = _FNV_OFFSET
     for i in range(start, end):
@@ -60,7 +60,7 @@ def _hash(data, start, end):
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _build(strings, offsets, bits):
     slots = np.full((1 << bits) + len(offsets), -1, dtype=np.int64)
     shift = np.uint64(64 - bits)
@@ -84,7 +84,7 @@ def _byte_classes() -> NDArray[np.uint8]:
 _CLASSES = _byte_classes()
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _scan(data, classes, slots, bits, strings, offsets, entry_ids, unk_id, ids, lengths):
     """Ids of every word into ``ids`` and words per line into ``lengths``; returns (words, lines)."""
     n = data.shape[0]

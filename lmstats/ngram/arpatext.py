@@ -11,8 +11,9 @@ the 13.1 s of a WikiText-2 5-gram ``--arpa`` run then; this loop formats its 5.7
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
+
+from lmstats.jit import njit
 
 DECIMALS = 10  # digits after the point of every log10 value (absolute error <= 5e-11; KenLM's float32 is coarser)
 NUMBER_BYTES = 32  # the most a number takes: a sign, up to 19 digits of int64, the point, DECIMALS digits
@@ -21,7 +22,7 @@ NUMBER_BYTES = 32  # the most a number takes: a sign, up to 19 digits of int64, 
 _PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), dtype=np.uint8).copy()  # "00".."99"
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _put_number(out, at, value, scale, decimals, pairs):
     scaled = np.int64(np.rint(np.abs(value) * scale))
     if value < 0:
@@ -52,7 +53,7 @@ def _put_number(out, at, value, scale, decimals, pairs):
     return at + decimals
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _format(words, logp, backoff, with_backoff, strings, offsets, scale, decimals, pairs, out):
     at = 0
     for i in range(words.shape[0]):

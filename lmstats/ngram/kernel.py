@@ -14,12 +14,12 @@ WikiText-2 test x 20 with the 5-gram.  Here a piece of text is scored in two com
    array, for the same reason.
 
 Pieces of whole lines are scored on a pool of threads (the functions release the GIL), one
-per available core.  Measured on this 2-core machine (``reports/scale_wikitext2.md``): a
-fused one-pass-per-token loop 4.5 M tokens/s, these two passes 6-7.8 M on one thread and
-11-17 M on two (KenLM ``query`` 6.3 M in the same minutes); pieces of 64K positions were
-faster than 16K or 256K.  The functions are compiled on first use and cached on disk
-(numba's ``cache=True``: ``__pycache__`` beside this file, or a per-user folder when that is
-not writable), so later processes start scoring without compiling.
+per available core.  ``benchmarks/bench_scale.py`` (``reports/scale_wikitext2.md``), WikiText-2
+test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
+in the same run.  While it was written, on the same input: a fused loop (all orders of one
+token, then the next) ran at about 4.5 M/s where these two passes ran at 6-7.8 M on one thread,
+and pieces of 64K positions were faster than 16K or 256K.  The functions are compiled on first use and cached on disk
+(:mod:`lmstats.jit`), so later processes start scoring without compiling.
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
+from lmstats.jit import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the multiplier of KeyIndex._home
 LOW_MODES = {"lower": 0, "unigram": 1, "uniform": 2}  # Estimate.low as the kernel's integer
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _row(keys, slots, bits, key):
     """Row of ``key`` in the sorted ``keys`` (-1 if absent): linear probes of a :class:`KeyIndex`
     slot table when ``slots`` is not empty (the same home slot as ``KeyIndex._home``), else a
@@ -65,7 +65,7 @@ def _row(keys, slots, bits, key):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _score(ids, bounds, depth0, bos_id, vocab_size, keys, slots, bits, probs, backoffs, low_mode, gamma_unseen, uniform, mask,
            rows, out):
     """P of every token of every line (each line from ``<s>``) into ``out``; ``rows`` (order x
