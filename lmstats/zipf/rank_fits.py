@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
+import lmstats.zipf.spectrum as _spectrum
 from lmstats.errors import LmstatsError
-from lmstats.zipf import spectrum as _spectrum
 from lmstats.zipf.results import LeastSquaresFit, MandelbrotFit, RankMLEFit
 from lmstats.zipf.spectrum import Spectrum
 
