@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import glob
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -33,9 +34,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.catalogue import load_catalogue, locate_corpus
-from lmstats.encoded import EncodedSplit, Lines
+from lmstats.encoded import EncodedSplit, Lines, line_pieces, map_pieces, spill_folder
 from lmstats.errors import LmstatsError
 from lmstats.ingest import TextSource, TypeIds, TypeTable, ingest, vocab_from_counts
+from lmstats.npyfile import NpyAppender, release
 from lmstats.vocab import UNK, Vocab
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -195,9 +197,11 @@ class Corpus:
                                  min_count=spec.min_count, max_size=spec.max_size)
 
     def encode(self, vocab: Vocab) -> Splits:
-        """All three splits encoded under ``vocab`` (one gather through the type -> id table)."""
+        """All three splits encoded under ``vocab`` (one gather through the type -> id table; piece by piece
+        into the work folder when the corpus was read with ``spill``)."""
         lut = self.types.vocab_ids(vocab)
-        return Splits(**{name: EncodedSplit(name, Lines.from_lengths(lut[self.part(name).ids], self.part(name).lengths), vocab)
+        return Splits(**{name: EncodedSplit(name, Lines.from_lengths(map_pieces(self.part(name).ids, lut.__getitem__, np.int32),
+                                                                     self.part(name).lengths), vocab)
                          for name in SPLIT_NAMES})
 
 
@@ -246,6 +250,17 @@ def split_lines(lines: Sequence, fractions: Sequence[float], seed: int) -> tuple
 
 def _split_by_lines(text: TypeIds, fractions: Sequence[float], seed: int) -> dict[str, TypeIds]:
     labels = split_labels(text.n_lines, fractions, seed)
+    folder = spill_folder(text.ids)
+    if folder is not None:  # disk-backed: each split written piece by piece into a file of its own
+        files = {name: NpyAppender(folder / f"{name}-{uuid.uuid4().hex}.npy", np.int32) for name in SPLIT_NAMES}
+        for first, last, start, end in line_pieces(text.lengths):
+            part_labels = np.repeat(labels[first:last], text.lengths[first:last])
+            part = np.asarray(text.ids[start:end])
+            for k, name in enumerate(SPLIT_NAMES):
+                files[name].append(part[part_labels == k])
+            release(text.ids)
+        return {name: TypeIds(np.load(files[name].close(), mmap_mode="r"), text.lengths[labels == k])
+                for k, name in enumerate(SPLIT_NAMES)}
     token_labels = np.repeat(labels, text.lengths)
     return {name: TypeIds(text.ids[token_labels == k], text.lengths[labels == k]) for k, name in enumerate(SPLIT_NAMES)}
 
@@ -268,11 +283,15 @@ def _check_fractions(fractions: Sequence[float]) -> None:
         raise LmstatsError(f"split fractions must be three numbers >= 0 summing to 1 (train > 0), got {tuple(fractions)}; e.g. 0.8,0.1,0.1")
 
 
-def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, download: bool = True) -> Corpus:
+def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, download: bool = True,
+                spill: str | Path | None = None) -> Corpus:
     """Read, tokenize and split the corpus ``spec`` describes.
 
     ``data_dir`` (or ``LMSTATS_DATA``) holds local copies of catalogue corpora; without one a
     catalogue corpus comes from the cache or a verified download (unless ``download=False``).
+    ``spill``: a work folder where the token ids are kept as memory-mapped files instead of in
+    memory (the text is then disk-backed, see :mod:`lmstats.encoded`); the folder must outlive
+    the corpus and everything made from it.
     """
     sources, name, predefined, description, default_level = _resolve(spec.source, data_dir=data_dir, download=download)
     if predefined and spec.split is not None:
@@ -283,7 +302,8 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
     spec = CorpusSpec(source=spec.source or DEFAULT_CORPUS, level=spec.level or default_level, lower=spec.lower,
                       letters_only=spec.letters_only, format=spec.format, split=None if predefined else spec.fractions, seed=spec.seed)
     table = TypeTable()
-    options = dict(level=spec.level, lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream")
+    options = dict(level=spec.level, lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream",
+                   spill=Path(spill) if spill is not None else None)
     meta: dict = {}
     if predefined:
         parts = {split: ingest([src for s, src in sources if s == split], table, **options) for split in SPLIT_NAMES}

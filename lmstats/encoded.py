@@ -3,23 +3,78 @@
 A split of millions of tokens is one integer array (``int32`` from the corpus reader, which
 halves its memory; ``int64`` is accepted too) plus line boundaries, so the n-gram engine and
 the evaluator work on whole arrays instead of Python lists per line.
+
+**Disk-backed text.**  The ids may be a memory-mapped ``.npy`` file in a work folder (a corpus
+read with ``spill``, see :func:`lmstats.corpus.load_corpus`).  Then what is derived from them
+(the lines with ``</s>``, the non-empty lines, another vocabulary's ids) is written piece by
+piece into new files in the same folder, and the pages of each piece are dropped after it is
+read (:func:`~lmstats.npyfile.release`), so a pass over the text holds one piece, not the text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
+from lmstats.npyfile import NpyAppender, release
 from lmstats.vocab import Vocab
+
+PIECE = 1 << 24  # items of a disk-backed array handled at a time (64 MB of int32)
+
+
+def spill_folder(values) -> Path | None:
+    """The work folder of a disk-backed array (a memory-mapped ``.npy`` file), or None."""
+    name = getattr(values, "filename", None)
+    return Path(name).parent if name else None
+
+
+def map_pieces(values: NDArray, fn: Callable[[NDArray], NDArray], dtype, piece: int | None = None) -> NDArray:
+    """``fn`` applied to consecutive pieces of ``values`` (each result as long as its piece), concatenated:
+    in memory, or for a disk-backed ``values`` into a new file beside it, read back memory-mapped."""
+    folder = spill_folder(values)
+    if folder is None:
+        return np.asarray(fn(values), dtype=dtype)
+    out = NpyAppender(folder / f"derived-{uuid.uuid4().hex}.npy", dtype)
+    piece = piece or PIECE
+    for start in range(0, len(values), piece):
+        out.append(fn(values[start : start + piece]))
+        release(values)
+    return np.load(out.close(), mmap_mode="r")
+
+
+def reduce_pieces(values: NDArray, fn: Callable[[NDArray], object], piece: int | None = None) -> list:
+    """``fn`` of every piece of ``values`` (one piece when it is in memory), dropping read pages as it goes."""
+    if spill_folder(values) is None:
+        return [fn(values)]
+    out = []
+    piece = piece or PIECE
+    for start in range(0, len(values), piece):
+        out.append(fn(values[start : start + piece]))
+        release(values)
+    return out
+
+
+def line_pieces(lengths: NDArray[np.int64]) -> Iterator[tuple[int, int, int, int]]:
+    """(first line, end line, first token, end token) of consecutive pieces of whole lines of about
+    :data:`PIECE` tokens (a longer line is a piece of its own)."""
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < len(lengths):
+        base = int(ends[first - 1]) if first else 0
+        last = max(int(np.searchsorted(ends, base + PIECE, side="right")), first + 1)
+        yield first, last, base, int(ends[last - 1])
+        first = last
 
 
 def _ids(ids) -> NDArray:
     """``ids`` as an int32 or int64 array (other types become int64)."""
-    ids = np.asarray(ids)
+    ids = np.asanyarray(ids)  # a memory-mapped array stays one (see spill_folder)
     return ids if ids.dtype in (np.int32, np.int64) else ids.astype(np.int64)
 
 
@@ -74,6 +129,8 @@ class Lines:
         keep = self.lengths > 0
         if keep.all():
             return self
+        if spill_folder(self.ids) is not None:
+            return self._pieces(Lines.nonempty)
         starts = self.bounds[:-1][keep]
         lengths = self.lengths[keep]
         # position j of kept line i sits at starts[i] + j in the old ids
@@ -82,12 +139,27 @@ class Lines:
 
     def with_eos(self, eos_id: int) -> Lines:
         """Each line followed by ``eos_id`` (the token the evaluator predicts at a line end)."""
+        if spill_folder(self.ids) is not None:
+            return self._pieces(lambda part: part.with_eos(eos_id))
         out = Lines.from_lengths(np.empty(len(self.ids) + len(self), dtype=self.ids.dtype), self.lengths + 1)
         is_eos = np.zeros(len(out.ids), dtype=bool)
         is_eos[out.bounds[1:] - 1] = True
         out.ids[is_eos] = eos_id
         out.ids[~is_eos] = self.ids
         return out
+
+    def _pieces(self, fn: Callable[[Lines], Lines]) -> Lines:
+        """``fn`` of pieces of whole lines of this disk-backed text, written into a new file beside it."""
+        folder = spill_folder(self.ids)
+        out = NpyAppender(folder / f"lines-{uuid.uuid4().hex}.npy", self.ids.dtype)
+        lengths = []
+        for part in self.chunks(PIECE):
+            done = fn(Lines(np.asarray(part.ids), part.bounds))
+            out.append(done.ids)
+            lengths.append(done.lengths)
+            release(self.ids)
+        ids = np.load(out.close(), mmap_mode="r")
+        return Lines.from_lengths(ids, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64))
 
     def as_stream(self) -> Lines:
         """All lines as one line (their ids concatenated in order)."""
@@ -119,4 +191,4 @@ class EncodedSplit:
 
     @property
     def n_oov(self) -> int:
-        return int(np.count_nonzero(self.lines.ids == self.vocab.unk_id))
+        return int(sum(reduce_pieces(self.lines.ids, lambda part: np.count_nonzero(part == self.vocab.unk_id))))

@@ -157,7 +157,10 @@ class TypeTable:
         return np.fromiter((vocab.text_id(t) for t in self._index), dtype=np.int32, count=len(self._index))
 
     def type_counts(self, ids: NDArray[np.int32]) -> NDArray[np.int64]:
-        return np.bincount(ids, minlength=len(self)).astype(np.int64)
+        """How often each type occurs in ``ids`` (in pieces when ``ids`` is disk-backed)."""
+        from lmstats.encoded import reduce_pieces
+
+        return sum(reduce_pieces(ids, lambda part: np.bincount(part, minlength=len(self)).astype(np.int64)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,10 +201,14 @@ class _Normaliser:
 
 
 def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "word", lower: bool = False,
-           letters_only: bool = False, stream: bool = False, chunk_bytes: int = CHUNK_BYTES) -> TypeIds:
-    """Read ``sources`` one after another (their lines in order) into type ids of ``table``."""
+           letters_only: bool = False, stream: bool = False, chunk_bytes: int = CHUNK_BYTES, spill: Path | None = None) -> TypeIds:
+    """Read ``sources`` one after another (their lines in order) into type ids of ``table``.
+
+    ``spill``: a work folder; the ids are then appended chunk by chunk to a ``.npy`` file there
+    and returned memory-mapped (disk-backed, see :mod:`lmstats.encoded`) instead of held in memory.
+    """
     normalise = _Normaliser(letters_only, lower, level)
-    id_parts: list[NDArray[np.int32]] = []
+    id_parts: list[NDArray[np.int32]] | _SpilledParts = [] if spill is None else _SpilledParts(spill)
     length_parts: list[NDArray[np.int64]] = []
     for source in sources:
         pending = ""  # the unfinished last line of the previous chunk (chunks of strings may cut lines)
@@ -214,11 +221,31 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
             pending = chunk[cut:]
         if pending:
             _ingest_lines(pending + "\n", normalise, level, table, id_parts, length_parts)
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
+    if isinstance(id_parts, _SpilledParts):
+        ids = id_parts.close()
+    else:
+        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
     lengths = np.concatenate(length_parts) if length_parts else np.zeros(0, dtype=np.int64)
     if stream:
         return _as_stream(ids, lengths, level, table)
     return TypeIds(ids, lengths)
+
+
+class _SpilledParts:
+    """The id parts of :func:`ingest` appended to a ``.npy`` file in a work folder (a list's ``append``)."""
+
+    def __init__(self, folder: Path):
+        import uuid
+
+        from lmstats.npyfile import NpyAppender
+
+        self._file = NpyAppender(Path(folder) / f"types-{uuid.uuid4().hex}.npy", np.int32)
+
+    def append(self, ids: NDArray[np.int32]) -> None:
+        self._file.append(ids)
+
+    def close(self) -> NDArray[np.int32]:
+        return np.load(self._file.close(), mmap_mode="r")
 
 
 def _ingest_lines(text: str, normalise, level: str, table: TypeTable, id_parts: list, length_parts: list) -> None:

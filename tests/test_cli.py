@@ -24,7 +24,7 @@ def test_help_and_version():
 def test_corpus_info_default_corpus_json():
     result = run(["corpus", "info", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["corpus"] == "python-docs"
     rows = {r["split"]: r for r in data["splits"]}
     assert rows["train"]["oov"] == 0 and rows["test"]["oov"] > 0
@@ -39,7 +39,7 @@ def test_corpus_info_text_table(text_file):
 
 
 def test_corpus_list_json():
-    data = json.loads(run(["corpus", "list", "--json"]).output)
+    data = json.loads(run(["corpus", "list", "--json"]).stdout)
     assert {"python-docs", "wikitext-2", "ptb"} <= {row["name"] for row in data}
 
 
@@ -47,7 +47,7 @@ def test_synth_writes_text_and_source_description(tmp_path):
     out = tmp_path / "s.txt"
     result = run(["corpus", "synth", str(out), "--tokens", "5000", "--vocab", "100", "--classes", "5", "--seed", "1", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["tokens"] >= 5000 and data["true_perplexity"] > 1
     assert json.loads((tmp_path / "s.txt.source.json").read_text())["entropy_rate_nats"] == data["entropy_rate_nats"]
     again = tmp_path / "t.txt"
@@ -58,7 +58,7 @@ def test_synth_writes_text_and_source_description(tmp_path):
 def test_fetch_checks_a_local_copy(shared_dir):
     result = run(["corpus", "fetch", "ptb", "--data-dir", str(shared_dir), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["train"].endswith("ptb.train.txt")
+    assert json.loads(result.stdout)["train"].endswith("ptb.train.txt")
 
 
 BAD = [

@@ -16,17 +16,17 @@ def test_ngram_default_corpus_json(tmp_path):
     out = tmp_path / "m.npz"
     result = run(["ngram", "--json", "--out", str(out), "--eval", "train,valid,test"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["model"]["smoothing"] == "mkn" and data["model"]["order"] == 3
     res = {split: by_mode["sentence"] for split, by_mode in data["results"].items()}
     assert res["train"]["ppl"] < res["valid"]["ppl"]
     assert 1 < res["test"]["ppl"] < data["vocab_size"]
     assert out.exists() and data["written"]["model"] == str(out)
     # the saved model reproduces the figures, on the corpus it names (no CORPUS given)
-    again = json.loads(run(["ngram", "--load", str(out), "--json", "--eval", "test"]).output)
+    again = json.loads(run(["ngram", "--load", str(out), "--json", "--eval", "test"]).stdout)
     assert again["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(res["test"]["nll_sum"], rel=1e-12)
     assert again["written"] == {} and again["loaded"] == str(out)
-    stream = json.loads(run(["ngram", "--load", str(out), "--mode", "stream", "--json"]).output)  # scored another way
+    stream = json.loads(run(["ngram", "--load", str(out), "--mode", "stream", "--json"]).stdout)  # scored another way
     assert set(stream["results"]["test"]) == {"stream"} and stream["model"]["mode"] == "sentence"
     assert set(stream["results"]) == {"valid", "test"}  # the default: valid and test, not train
 
@@ -61,9 +61,9 @@ def test_model_folder_out_of_core_and_query_only(tmp_path, monkeypatch, shared_d
 
 
 def test_eps_values_per_order_and_tuning(tmp_path):
-    fixed = json.loads(run(["ngram", "--n", "2", "--eps", "1,0.5", "--json", "--out", str(tmp_path / "a.npz")]).output)
+    fixed = json.loads(run(["ngram", "--n", "2", "--eps", "1,0.5", "--json", "--out", str(tmp_path / "a.npz")]).stdout)
     assert fixed["model"]["smoothing"] == "eps" and fixed["model"]["eps"] == [1.0, 0.5]
-    tuned = json.loads(run(["ngram", "--n", "2", "--eps", "--json", "--out", str(tmp_path / "b.npz")]).output)
+    tuned = json.loads(run(["ngram", "--n", "2", "--eps", "--json", "--out", str(tmp_path / "b.npz")]).stdout)
     assert set(tuned["results"]) == {"valid", "test"}
     assert len(tuned["eps_tuning"]["eps"]) == 2
     assert tuned["results"]["valid"]["sentence"]["ppl"] <= fixed["results"]["valid"]["sentence"]["ppl"]
@@ -79,7 +79,7 @@ def test_text_output_and_arpa(tmp_path):
 
 
 def test_mle_reports_infinite_perplexity_honestly(tmp_path):
-    data = json.loads(run(["ngram", "--smoothing", "mle", "--json", "--out", str(tmp_path / "m.npz")]).output)
+    data = json.loads(run(["ngram", "--smoothing", "mle", "--json", "--out", str(tmp_path / "m.npz")]).stdout)
     test = data["results"]["test"]["sentence"]
     assert test["ppl"] is None and test["n_zero"] > 0
 

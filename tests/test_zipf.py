@@ -238,7 +238,7 @@ def test_two_distinct_frequencies_is_a_clear_error():
 def test_cli_json_on_the_default_corpus():
     result = run(["zipf", "--n", "2", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["corpus"] == "python-docs" and "train+valid+test" in data["text"]
     uni, bi = data["fits"]
     assert (uni["order"], bi["order"]) == (1, 2)
@@ -359,7 +359,7 @@ def test_analysis_out_of_core_equals_in_memory_on_real_text(tight_memory, tmp_pa
 def test_cli_out_of_core_prints_its_plan_and_the_same_figures(tight_memory, monkeypatch):
     import lmstats.ngram.plan as plan
 
-    expected = json.loads(run(["zipf", "--n", "2", "--no-compare", "--json"]).output)
+    expected = json.loads(run(["zipf", "--n", "2", "--no-compare", "--json"]).stdout)
     monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)
     result = CliRunner().invoke(main, ["zipf", "--n", "2", "--no-compare", "--json", "--memory", str(tight_memory())])
     assert result.exit_code == 0, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import click
 
@@ -19,6 +20,7 @@ from lmstats.cli.options import (
     progress_bar,
     results_table,
     stored_corpus,
+    text_spill,
 )
 from lmstats.corpus import SPLIT_NAMES, load_corpus
 from lmstats.errors import LmstatsError
@@ -115,22 +117,27 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
         raise LmstatsError(f"--arpa: ARPA cannot express this model ({why_not_arpa}); drop --arpa, the .npz model file keeps it exactly")
     check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=("--out",))
     names, memory = parse_splits(eval_text), parse_memory(memory_text)
-    loaded = load_corpus(corpus, data_dir=data_dir)
-    splits = loaded.encode(loaded.build_vocab(vocab_spec))
-    corpus_name, corpus_spec = loaded.name, loaded.spec
-    del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
-    tuning, fit_seconds = None, 0.0
-    if recipe is not None:
-        model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)
-    write_outputs(model, out, arpa, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only)
-    info = {"corpus": corpus_name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
-            "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
-                                                       "evaluations": tuning.evaluations},
-            "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, names, (mode,)),
-            "written": {k: v for k, v in (("model", str(out) if out else None), ("arpa", arpa)) if v}}
-    for w in info["model"]["warnings"]:
-        click.echo(f"warning: {w}", err=True)
-    echo(info, as_json, format_ngram)
+    with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while the command runs
+        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill)
+        splits = loaded.encode(loaded.build_vocab(vocab_spec))
+        corpus_name, corpus_spec = loaded.name, loaded.spec
+        del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
+        keep = {Path(splits[name].lines.ids.filename).resolve() for name in SPLIT_NAMES if spill}
+        for file in spill.iterdir() if spill else ():  # nor their files (only the encoded splits are kept)
+            if file.resolve() not in keep:
+                file.unlink()
+        tuning, fit_seconds = None, 0.0
+        if recipe is not None:
+            model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)
+        write_outputs(model, out, arpa, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only)
+        info = {"corpus": corpus_name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
+                "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
+                                                           "evaluations": tuning.evaluations},
+                "fit_seconds": fit_seconds, "results": evaluate_splits(model, splits, names, (mode,)),
+                "written": {k: v for k, v in (("model", str(out) if out else None), ("arpa", arpa)) if v}}
+        for w in info["model"]["warnings"]:
+            click.echo(f"warning: {w}", err=True)
+        echo(info, as_json, format_ngram)
 
 
 def write_outputs(model: NgramLM, out, arpa, **save_options) -> None:

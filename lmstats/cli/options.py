@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -24,7 +26,7 @@ from click.core import ParameterSource
 
 from lmstats.corpus import FORMATS, LEVELS, CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
-from lmstats.resources import format_size, free_disk
+from lmstats.resources import format_size, free_disk, work_dir, working_memory
 
 CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed")
 VOCAB_OPTIONS = ("min_count", "max_vocab")
@@ -201,3 +203,20 @@ class CountingReport:
 
     def say(self, line: str) -> None:
         self.bar.write(line, file=sys.stderr)
+
+
+SPILL_SHARE = 0.25  # a corpus whose files pass this share of the working memory is read into a work folder
+
+
+@contextlib.contextmanager
+def text_spill(corpus: CorpusSpec, memory: int, tmp) -> Iterator[Path | None]:
+    """A work folder (inside ``--tmp``) for the token ids of a corpus whose files pass
+    :data:`SPILL_SHARE` of the memory ``--memory`` leaves (4 bytes a token against about 5 bytes
+    a word of text), removed at the end; None for smaller corpora, which stay in memory."""
+    size = sum(f.stat().st_size for f in corpus.local_files())
+    if size < SPILL_SHARE * working_memory(memory):
+        yield None
+        return
+    with work_dir(tmp) as folder:
+        yield folder
+

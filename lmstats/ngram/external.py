@@ -65,6 +65,7 @@ class _Positions:
         token = p - (unit_before + 1 + np.cumsum(is_start))  # index in units.ids: p minus the <s> before it
         ids = np.full(b - a, self.bos_id, dtype=np.int64)
         ids[~is_start] = self.units.ids[token[~is_start]]
+        release(self.units.ids)  # a disk-backed text: the pages of this block leave the process
         return ids, depth
 
     def blocks(self, size: int) -> Iterator[tuple[int, int]]:

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.corpus import CorpusSpec, VocabSpec
-from lmstats.encoded import EncodedSplit, Lines
+from lmstats.encoded import EncodedSplit, Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
@@ -260,10 +260,12 @@ class NgramLM(LanguageModel):
         from lmstats.resources import compute_threads
 
         self.check_fitted()
-        if len(units.ids) and (units.ids.min() < 0 or units.ids.max() >= len(self.vocab)):
+        extremes = reduce_pieces(units.ids, lambda part: (part.min(), part.max()) if len(part) else (0, 0))
+        if len(units.ids) and (min(lo for lo, _ in extremes) < 0 or max(hi for _, hi in extremes) >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
         p = self._scorer()[1].probs(units, SCORE_CHUNK, compute_threads() if threads is None else threads)
         release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
+        release(units.ids)
         with np.errstate(divide="ignore"):
             return np.log(p, out=p)
 
