@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.catalogue import load_catalogue, locate_corpus
-from lmstats.encoded import EncodedSplit, Lines, line_pieces, map_pieces, spill_folder
+from lmstats.encoded import EncodedSplit, Lines, concatenate, line_pieces, map_pieces, spill_folder
 from lmstats.errors import LmstatsError
 from lmstats.ingest import TextSource, TypeIds, TypeTable, ingest, vocab_from_counts
 from lmstats.npyfile import NpyAppender, release
@@ -188,7 +188,8 @@ class Corpus:
     def type_lines(self, names: Sequence[str] = SPLIT_NAMES) -> Lines:
         """The type ids of the named splits, in that order, as lines (every token string its own type)."""
         parts = [self.part(n) for n in names]
-        return Lines.from_lengths(np.concatenate([p.ids for p in parts]), np.concatenate([p.lengths for p in parts]))  # int32
+        ids = concatenate([p.ids for p in parts], np.int32)  # a disk-backed corpus: into a file beside its parts
+        return Lines.from_lengths(ids, np.concatenate([p.lengths for p in parts]))
 
     def build_vocab(self, spec: VocabSpec = VocabSpec()) -> Vocab:
         """The vocabulary of the training split only."""

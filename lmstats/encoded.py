@@ -48,6 +48,19 @@ def map_pieces(values: NDArray, fn: Callable[[NDArray], NDArray], dtype, piece: 
     return np.load(out.close(), mmap_mode="r")
 
 
+def concatenate(arrays: Sequence[NDArray], dtype) -> NDArray:
+    """``np.concatenate`` of ``arrays``, or for disk-backed arrays a new file beside the first, copied piece by piece."""
+    folder = spill_folder(arrays[0]) if len(arrays) else None
+    if folder is None:
+        return np.concatenate(arrays).astype(dtype, copy=False) if len(arrays) else np.zeros(0, dtype=dtype)
+    out = NpyAppender(folder / f"joined-{uuid.uuid4().hex}.npy", dtype)
+    for values in arrays:
+        for start in range(0, len(values), PIECE):
+            out.append(values[start : start + PIECE])
+            release(values)
+    return np.load(out.close(), mmap_mode="r")
+
+
 def reduce_pieces(values: NDArray, fn: Callable[[NDArray], object], piece: int | None = None) -> list:
     """``fn`` of every piece of ``values`` (one piece when it is in memory), dropping read pages as it goes."""
     if spill_folder(values) is None:

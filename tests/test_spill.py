@@ -104,3 +104,23 @@ def test_the_cli_keeps_a_large_corpus_on_disk_and_removes_it(tmp_path, monkeypat
                                        for mode, r in modes.items()} for split, modes in results.items()}
     assert untimed(plain["results"]) == untimed(spilled["results"]) and plain["model"] == spilled["model"]
     assert not list(tmp_path.glob("lmstats-work-*"))  # removed at the end
+
+
+@pytest.mark.parametrize("out_of_core", [False, True])
+def test_zipf_of_a_corpus_kept_on_disk_gives_the_same_figures(tmp_path, monkeypatch, out_of_core, tight_memory):
+    import lmstats.cli.options as options
+    import lmstats.ngram.plan as plan
+
+    args = ["zipf", "--n", "2", "--no-compare", "--json", "--tmp", str(tmp_path)]
+    if out_of_core:
+        monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)
+        args += ["--memory", str(tight_memory())]
+    expected = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).stdout)
+    monkeypatch.setattr(options, "SPILL_SHARE", 0.0)
+    folders = []
+    real = options.work_dir
+    monkeypatch.setattr(options, "work_dir", lambda parent: folders.append(parent) or real(parent))
+    spilled = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert folders == [str(tmp_path)]  # the corpus was read into a work folder
+    assert json.loads(spilled.stdout) == expected
+    assert not list(tmp_path.glob("lmstats-work-*"))

@@ -6,7 +6,7 @@ import math
 
 import click
 
-from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar
+from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar, text_spill
 from lmstats.corpus import load_corpus
 from lmstats.fileio import atomic_write, check_outputs
 from lmstats.resources import parse_memory
@@ -43,15 +43,17 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
 
     check_outputs({"--plot": plot_path}, inputs=corpus.local_files())
     memory = parse_memory(memory_text)
-    loaded = load_corpus(corpus, data_dir=data_dir)
-    text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
-    lines, name, level = loaded.type_lines(), loaded.name, loaded.level
-    del loaded  # the splits' own arrays: the concatenated lines hold the same ids
-    with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar:
-        report = CountingReport(bar, tmp=tmp)
-        analysis = analyse_zipf(lines, range(1, order + 1), corpus=name, text=text, level=level, min_rank=min_rank, max_rank=max_rank,
-                                bootstrap=n_bootstrap, rng=np.random.default_rng([corpus.seed, 4]), compare=compare, memory=memory, tmp=tmp,
-                                on_plan=report.plan, on_order=report.order)
+    with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while it is counted
+        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill)
+        text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
+        lines, name, level = loaded.type_lines(), loaded.name, loaded.level
+        del loaded  # the splits' own arrays: the concatenated lines hold the same ids
+        with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar:
+            report = CountingReport(bar, tmp=tmp)
+            rng = np.random.default_rng([corpus.seed, 4])
+            analysis = analyse_zipf(lines, range(1, order + 1), corpus=name, text=text, level=level, min_rank=min_rank,
+                                    max_rank=max_rank, bootstrap=n_bootstrap, rng=rng, compare=compare, memory=memory, tmp=tmp,
+                                    on_plan=report.plan, on_order=report.order)
     if plot_path is not None:
         with atomic_write(plot_path, "wb") as fh:
             plot_zipf(analysis).savefig(fh, format="png", dpi=110)

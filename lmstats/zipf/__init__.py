@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.encoded import Lines
+from lmstats.encoded import Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.resources import work_dir
@@ -146,7 +146,7 @@ def analyse_zipf(
                 on_order(order)
     else:
         with work_dir(tmp) as work:
-            n_types = int(lines.ids.max()) + 1
+            n_types = max(reduce_pieces(lines.ids, lambda part: int(part.max()) if len(part) else -1)) + 1
             counted = zipf_counts_on_disk(lines, n_types, orders, memory=memory, workdir=work, on_order=on_order)
     fits = [fit_order(c, min_rank=min_rank, max_rank=max_rank, bootstrap=bootstrap, rng=rng, compare=compare) for c in counted]
     return ZipfAnalysis(corpus, text, level, tuple(fits))

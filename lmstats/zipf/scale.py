@@ -120,5 +120,6 @@ def _heaps_pass(lines: Lines, counts, orders: Sequence[int], memory: int) -> dic
             done[k] += len(r)
             distinct[k] = int(running[-1])
         del pos, rows
+        release(lines.ids)  # a disk-backed text: the pages of this chunk leave the process
     return {k: (total[k], points[k], types[k]) for k in orders}
 
