@@ -26,7 +26,7 @@ from lmstats.rnn import (
 from lmstats.rnn.checkpoint import check_compatible
 from lmstats.rnn.nets import count_parameters
 from lmstats.rnn.softmax import FullSoftmax, TiedAdaptiveSoftmax
-from lmstats.rnn.train import linear_lr
+from lmstats.rnn.train import budget_lr
 
 from oracles import next_log_probs, scratch_bptt
 
@@ -287,6 +287,7 @@ def test_training_is_deterministic_and_learns(small_corpus, overrides):
 
 
 @pytest.mark.parametrize("batching, schedule, net", [("sequential", "plateau", {}), ("random", "plateau", {}), ("sequential", "linear", {}),
+                                                     ("sequential", "cosine", {}),
                                                      ("sequential", "linear", dict(tie=True, softmax="adaptive", cutoffs=(10, 20)))])
 def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, schedule, net):
     vocab, splits = small_corpus
@@ -331,13 +332,13 @@ def assert_interrupted_run_resumes(small_corpus, config, whole, path, on_batch, 
 
 def test_linear_schedule_hand_computed():
     config = RNNConfig(lr=2.0, epochs=4, lr_schedule="linear")
-    assert linear_lr(config, 0, 0, 10, 0.0) == 2.0
-    assert linear_lr(config, 1, 5, 10, 1e9) == pytest.approx(2.0 * (1 - 1.5 / 4))  # no time budget: the clock is ignored
-    assert linear_lr(config, 4, 0, 10, 0.0) == 0.0
+    assert budget_lr(config, 0, 0, 10, 0.0) == 2.0
+    assert budget_lr(config, 1, 5, 10, 1e9) == pytest.approx(2.0 * (1 - 1.5 / 4))  # no time budget: the clock is ignored
+    assert budget_lr(config, 4, 0, 10, 0.0) == 0.0
     timed = RNNConfig(lr=2.0, epochs=4, lr_schedule="linear", time_budget=100.0)
-    assert linear_lr(timed, 1, 5, 10, 50.0) == pytest.approx(1.0)  # half the time used > 1.5 of 4 epochs
-    assert linear_lr(timed, 3, 5, 10, 10.0) == pytest.approx(2.0 * (1 - 3.5 / 4))  # the epochs run out first
-    assert linear_lr(timed, 0, 0, 10, 150.0) == 0.0  # never negative
+    assert budget_lr(timed, 1, 5, 10, 50.0) == pytest.approx(1.0)  # half the time used > 1.5 of 4 epochs
+    assert budget_lr(timed, 3, 5, 10, 10.0) == pytest.approx(2.0 * (1 - 3.5 / 4))  # the epochs run out first
+    assert budget_lr(timed, 0, 0, 10, 150.0) == 0.0  # never negative
 
 
 def test_linear_schedule_in_training(small_corpus):
@@ -349,6 +350,26 @@ def test_linear_schedule_in_training(small_corpus):
     plateau = train_rnn(build_net(vocab, config), splits["train"], splits["valid"],
                         RNNConfig(**(TRAIN | dict(epochs=3, optimizer="sgd", lr=1.0))))
     assert plateau.epochs[1].train_nll_sum != histories[0].epochs[1].train_nll_sum  # the rates did change the updates
+
+
+def test_cosine_schedule_hand_computed():
+    config = RNNConfig(lr=20.0, epochs=4, lr_schedule="cosine")
+    assert budget_lr(config, 0, 0, 10, 0.0) == 20.0
+    assert budget_lr(config, 2, 0, 10, 0.0) == pytest.approx(10.0)  # halfway: (1 + cos(pi/2)) / 2 = 1/2
+    assert budget_lr(config, 1, 0, 10, 0.0) == pytest.approx(20.0 * (1 + math.sqrt(0.5)) / 2)  # a quarter: cos(pi/4)
+    assert budget_lr(config, 3, 0, 10, 0.0) == pytest.approx(20.0 * (1 - math.sqrt(0.5)) / 2)
+    assert budget_lr(config, 4, 0, 10, 0.0) == pytest.approx(0.0, abs=1e-12)
+    timed = RNNConfig(lr=20.0, epochs=100, lr_schedule="cosine", time_budget=900.0)
+    assert budget_lr(timed, 0, 3, 10, 450.0) == pytest.approx(10.0)  # the clock is further on than the epochs
+    assert budget_lr(timed, 0, 0, 10, 1e4) == pytest.approx(0.0, abs=1e-12)  # past the budget: 0, never back up
+
+
+def test_cosine_schedule_in_training(small_corpus):
+    """The rate at each epoch's start follows the half cosine (resuming is in test_resume_equals_an_uninterrupted_run)."""
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=4, optimizer="sgd", lr=1.0, lr_schedule="cosine")))
+    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
+    assert [e.lr for e in history.epochs] == pytest.approx([(1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])
 
 
 def test_time_budget_stops_training(small_corpus):

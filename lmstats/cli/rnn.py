@@ -75,7 +75,7 @@ def rnn_group() -> None:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (default 2e-3 adam, 20 sgd).")
 @click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="plateau", show_default=True,
               help="plateau: multiply lr by --lr-decay when validation does not improve; "
-                   "linear: lr falls linearly to 0 over the budget (epochs or --time-budget).")
+                   "linear / cosine: lr falls to 0 over the budget (epochs or --time-budget), along a line or a half cosine.")
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True,
               help="lr factor when validation perplexity does not improve (plateau schedule).")
 @click.option("--clip", type=click.FloatRange(min=0), default=0.25, show_default=True, help="Max global gradient norm (0: off).")

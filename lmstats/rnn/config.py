@@ -18,7 +18,7 @@ CELLS = ("lstm", "gru", "rnn", "scratch")
 SOFTMAXES = ("full", "adaptive")
 BATCHINGS = ("sequential", "random")
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("plateau", "linear")
+LR_SCHEDULES = ("plateau", "linear", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "tie", "softmax", "cutoffs", "div_value")
 
@@ -42,7 +42,7 @@ class RNNConfig:
     # optimisation
     optimizer: str = "adam"
     lr: float = 2e-3
-    lr_schedule: str = "plateau"  # plateau: lr *= lr_decay when validation does not improve | linear: lr -> 0 over the budget
+    lr_schedule: str = "plateau"  # plateau: lr *= lr_decay when validation does not improve | linear, cosine: lr -> 0 over the budget
     lr_decay: float = 0.25  # lr *= lr_decay when validation perplexity does not improve (plateau schedule)
     clip: float = 0.25  # max global gradient norm (0: no clipping)
     epochs: int = 10

@@ -8,13 +8,13 @@ reset.  The loss of a step is the mean token NLL of its batch; the reported trai
 perplexity is ``exp(Σ nll / Σ tokens)`` over the epoch (sums, not a mean of batch means).
 After every epoch the validation perplexity comes from the shared evaluator, the learning
 rate is multiplied by ``lr_decay`` when it did not improve (``lr_schedule="plateau"``), and a
-checkpoint is written.  ``lr_schedule="linear"`` instead lowers the rate before every step,
-linearly to 0 at the end of the budget (:func:`linear_lr`).
+checkpoint is written.  ``lr_schedule="linear"`` or ``"cosine"`` instead sets the rate before
+every step, falling to 0 at the end of the budget (:func:`budget_lr`).
 
 Randomness: batching draws from ``np.random.default_rng(config.seed)``; dropout draws from
 torch's global RNG, which ``train_rnn`` forks and seeds from ``config.seed`` (the caller's RNG
 state is left untouched).  Same seed and same thread count give identical numbers on the CPU (under a time budget the run
-length, and with the linear schedule the rates, depend on the clock).
+length, and with a budget schedule the rates, depend on the clock).
 
 Budget: ``config.time_budget`` is wall-clock seconds for training *and* per-epoch validation.
 Before each step the trainer compares the time spent plus the expected cost of the
@@ -177,19 +177,27 @@ def make_optimizer(net: nn.Module, config: RNNConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(net.parameters(), lr=config.lr)
 
 
-def linear_lr(config: RNNConfig, epoch: int, step: int, n_steps: int, elapsed: float) -> float:
-    """The linear schedule: ``lr · (1 - progress)``, progress being the used share of the budget.
+BUDGET_SCHEDULES = ("linear", "cosine")  # the rate is a function of the share of the budget used
+
+
+def budget_lr(config: RNNConfig, epoch: int, step: int, n_steps: int, elapsed: float) -> float:
+    """The rate of a budget schedule at this point of the run: ``lr · (1 - progress)`` (linear) or
+    ``lr · (1 + cos(π · progress)) / 2`` (cosine), progress being the used share of the budget.
 
     The budget is ``config.epochs`` (progress counted in steps) and, when set, ``config.time_budget``
     (progress counted in wall-clock seconds); whichever is further used up sets the rate, so the
-    rate reaches 0 when the run ends (Li et al. 2020, "Budgeted training").  Under an epoch
-    budget the rates are a function of the step and a seeded run repeats exactly; under a time
-    budget they follow the clock, so two runs agree only as far as their timings do.
+    rate reaches 0 when the run ends (Li et al. 2020, "Budgeted training"; the cosine shape is
+    Loshchilov & Hutter's SGDR without restarts).  Under an epoch budget the rates are a function
+    of the step and a seeded run repeats exactly; under a time budget they follow the clock, so
+    two runs agree only as far as their timings do.
     """
     progress = (epoch + step / max(n_steps, 1)) / config.epochs
     if config.time_budget is not None:
         progress = max(progress, elapsed / config.time_budget)
-    return config.lr * max(0.0, 1.0 - progress)
+    progress = min(1.0, progress)
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.lr * (1.0 - progress)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -301,8 +309,8 @@ def train_rnn(
                 else:  # resumed inside this epoch (or at its start after drawing): draw the same batches again
                     rng.bit_generator.state = pos.rng_epoch_start
                 batches = make_batches(stream, config.batch_size, config.seq_len, rng)
-                if config.lr_schedule == "linear":
-                    set_lr(optimizer, linear_lr(config, pos.epoch, pos.step, len(batches), pos.elapsed))
+                if config.lr_schedule in BUDGET_SCHEDULES:
+                    set_lr(optimizer, budget_lr(config, pos.epoch, pos.step, len(batches), pos.elapsed))
                 lr = optimizer.param_groups[0]["lr"]
                 net.train()
                 epoch_clock = time.perf_counter() - pos.epoch_seconds
@@ -311,8 +319,8 @@ def train_rnn(
                         stopped = "time budget"
                         break
                     X, Y = batches[pos.step]  # (B, T) each
-                    if config.lr_schedule == "linear":
-                        set_lr(optimizer, linear_lr(config, pos.epoch, pos.step, len(batches), time.perf_counter() - clock))
+                    if config.lr_schedule in BUDGET_SCHEDULES:
+                        set_lr(optimizer, budget_lr(config, pos.epoch, pos.step, len(batches), time.perf_counter() - clock))
                     state = detach_state(pos.hidden) if carry else None
                     y = torch.from_numpy(np.ascontiguousarray(Y)).to(device).reshape(-1)  # (B*T,)
                     feats, state = net(torch.from_numpy(np.ascontiguousarray(X)).to(device), state)  # (B, T, D)
