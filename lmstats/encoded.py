@@ -34,6 +34,15 @@ def spill_folder(values) -> Path | None:
     return Path(name).parent if name else None
 
 
+def _slices(values: NDArray, piece: int | None = None) -> Iterator[NDArray]:
+    """Consecutive slices of ``values`` of :data:`PIECE` items (or ``piece``); the pages of a
+    disk-backed ``values`` are dropped after each slice is used."""
+    piece = piece or PIECE
+    for start in range(0, len(values), piece):
+        yield values[start : start + piece]
+        release(values)
+
+
 def map_pieces(values: NDArray, fn: Callable[[NDArray], NDArray], dtype, piece: int | None = None) -> NDArray:
     """``fn`` applied to consecutive pieces of ``values`` (each result as long as its piece), concatenated:
     in memory, or for a disk-backed ``values`` into a new file beside it, read back memory-mapped."""
@@ -41,10 +50,8 @@ def map_pieces(values: NDArray, fn: Callable[[NDArray], NDArray], dtype, piece: 
     if folder is None:
         return np.asarray(fn(values), dtype=dtype)
     out = NpyAppender(folder / f"derived-{uuid.uuid4().hex}.npy", dtype)
-    piece = piece or PIECE
-    for start in range(0, len(values), piece):
-        out.append(fn(values[start : start + piece]))
-        release(values)
+    for part in _slices(values, piece):
+        out.append(fn(part))
     return np.load(out.close(), mmap_mode="r")
 
 
@@ -55,9 +62,8 @@ def concatenate(arrays: Sequence[NDArray], dtype) -> NDArray:
         return np.concatenate(arrays).astype(dtype, copy=False) if len(arrays) else np.zeros(0, dtype=dtype)
     out = NpyAppender(folder / f"joined-{uuid.uuid4().hex}.npy", dtype)
     for values in arrays:
-        for start in range(0, len(values), PIECE):
-            out.append(values[start : start + PIECE])
-            release(values)
+        for part in _slices(values):
+            out.append(part)
     return np.load(out.close(), mmap_mode="r")
 
 
@@ -65,24 +71,26 @@ def reduce_pieces(values: NDArray, fn: Callable[[NDArray], object], piece: int |
     """``fn`` of every piece of ``values`` (one piece when it is in memory), dropping read pages as it goes."""
     if spill_folder(values) is None:
         return [fn(values)]
-    out = []
-    piece = piece or PIECE
-    for start in range(0, len(values), piece):
-        out.append(fn(values[start : start + piece]))
-        release(values)
-    return out
+    return [fn(part) for part in _slices(values, piece)]
+
+
+def _line_spans(ends: NDArray[np.int64], size: int) -> Iterator[tuple[int, int]]:
+    """(first line, end line) of consecutive runs of whole lines, each up to ``size`` past the end of
+    the run before (``ends``: the cumulative size at the end of each line); a longer line is a run of its own."""
+    first = 0
+    while first < len(ends):
+        base = int(ends[first - 1]) if first else 0
+        last = max(int(np.searchsorted(ends, base + size, side="right")), first + 1)
+        yield first, last
+        first = last
 
 
 def line_pieces(lengths: NDArray[np.int64]) -> Iterator[tuple[int, int, int, int]]:
     """(first line, end line, first token, end token) of consecutive pieces of whole lines of about
     :data:`PIECE` tokens (a longer line is a piece of its own)."""
     ends = np.cumsum(lengths)
-    first = 0
-    while first < len(lengths):
-        base = int(ends[first - 1]) if first else 0
-        last = max(int(np.searchsorted(ends, base + PIECE, side="right")), first + 1)
-        yield first, last, base, int(ends[last - 1])
-        first = last
+    for first, last in _line_spans(ends, PIECE):
+        yield first, last, int(ends[first - 1]) if first else 0, int(ends[last - 1])
 
 
 def _ids(ids) -> NDArray:
@@ -182,12 +190,8 @@ class Lines:
         """Consecutive pieces of whole lines, each of about ``positions`` positions (tokens plus one
         per line; a longer line is a piece of its own), views into ``ids``; none when there are no lines."""
         ends = self.bounds[1:] + np.arange(1, len(self) + 1)  # positions up to the end of each line
-        first = 0
-        while first < len(self):
-            base = int(ends[first - 1]) if first else 0
-            last = max(int(np.searchsorted(ends, base + positions, side="right")), first + 1)
+        for first, last in _line_spans(ends, positions):
             yield Lines(self.ids[self.bounds[first] : self.bounds[last]], self.bounds[first : last + 1] - self.bounds[first])
-            first = last
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,7 @@ import gzip
 import lzma
 import re
 import unicodedata
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import reduce_pieces
 from lmstats.errors import LmstatsError
+from lmstats.npyfile import NpyAppender
 from lmstats.vocab import BOS, EOS, PAD, UNK, Vocab
 
 CHUNK_BYTES = 1 << 20  # the strings of one chunk stay in the allocator's pools afterwards (see above)
@@ -158,8 +161,6 @@ class TypeTable:
 
     def type_counts(self, ids: NDArray[np.int32]) -> NDArray[np.int64]:
         """How often each type occurs in ``ids`` (in pieces when ``ids`` is disk-backed)."""
-        from lmstats.encoded import reduce_pieces
-
         return sum(reduce_pieces(ids, lambda part: np.bincount(part, minlength=len(self)).astype(np.int64)))
 
 
@@ -235,10 +236,6 @@ class _SpilledParts:
     """The id parts of :func:`ingest` appended to a ``.npy`` file in a work folder (a list's ``append``)."""
 
     def __init__(self, folder: Path):
-        import uuid
-
-        from lmstats.npyfile import NpyAppender
-
         self._file = NpyAppender(Path(folder) / f"types-{uuid.uuid4().hex}.npy", np.int32)
 
     def append(self, ids: NDArray[np.int32]) -> None:

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import numba
+import numpy as np
+from numpy.typing import NDArray
 
 
 def _writable(folder: Path) -> bool:
@@ -47,3 +49,11 @@ CACHE = _cache_location()
 def njit(**options):
     """``numba.njit(cache=..., **options)`` with the cache on only where it can be written."""
     return numba.njit(cache=CACHE, **options)
+
+
+def read_only(values) -> NDArray:
+    """A read-only, C-contiguous plain-ndarray view of ``values`` (memory-mapped or not; copied only
+    when not contiguous): every caller then hits one compiled signature, not one per array flag."""
+    view = np.ascontiguousarray(values).view()
+    view.flags.writeable = False
+    return view

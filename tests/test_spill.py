@@ -124,3 +124,14 @@ def test_zipf_of_a_corpus_kept_on_disk_gives_the_same_figures(tmp_path, monkeypa
     assert folders == [str(tmp_path)]  # the corpus was read into a work folder
     assert json.loads(spilled.stdout) == expected
     assert not list(tmp_path.glob("lmstats-work-*"))
+
+
+def test_drop_spilled_keeps_only_the_files_read_from(tmp_path):
+    from lmstats.cli.options import drop_spilled
+
+    kept, gone = on_disk(tmp_path, np.arange(5)), on_disk(tmp_path, np.arange(3))
+    gone_name = gone.filename
+    del gone
+    drop_spilled(tmp_path, kept, np.arange(4))  # an in-memory array keeps nothing
+    assert [p.name for p in tmp_path.iterdir()] == [kept.filename.name] and not gone_name.exists()
+    drop_spilled(None, kept)  # no folder: nothing to do

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import click
 
@@ -13,6 +12,7 @@ from lmstats.cli.options import (
     CountingReport,
     corpus_options,
     default_output,
+    drop_spilled,
     echo,
     flag,
     given,
@@ -122,10 +122,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
         splits = loaded.encode(loaded.build_vocab(vocab_spec))
         corpus_name, corpus_spec = loaded.name, loaded.spec
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
-        keep = {Path(splits[name].lines.ids.filename).resolve() for name in SPLIT_NAMES if spill}
-        for file in spill.iterdir() if spill else ():  # nor their files (only the encoded splits are kept)
-            if file.resolve() not in keep:
-                file.unlink()
+        drop_spilled(spill, *(splits[name].lines.ids for name in SPLIT_NAMES))  # nor their files
         tuning, fit_seconds = None, 0.0
         if recipe is not None:
             model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)

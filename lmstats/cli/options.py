@@ -220,3 +220,14 @@ def text_spill(corpus: CorpusSpec, memory: int, tmp) -> Iterator[Path | None]:
     with work_dir(tmp) as folder:
         yield folder
 
+
+def drop_spilled(folder: Path | None, *kept) -> None:
+    """Delete the files of ``folder`` (a :func:`text_spill` folder, or None) that none of the
+    disk-backed arrays ``kept`` is read from: the type ids, once the text is encoded or joined."""
+    if folder is None:
+        return
+    keep = {Path(values.filename).resolve() for values in kept if getattr(values, "filename", None)}
+    for file in folder.iterdir():
+        if file.resolve() not in keep:
+            file.unlink()
+

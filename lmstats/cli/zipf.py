@@ -6,7 +6,7 @@ import math
 
 import click
 
-from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar, text_spill
+from lmstats.cli.options import CountingReport, corpus_options, drop_spilled, echo, json_option, progress_bar, text_spill
 from lmstats.corpus import load_corpus
 from lmstats.fileio import atomic_write, check_outputs
 from lmstats.resources import parse_memory
@@ -48,6 +48,7 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
         text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
         lines, name, level = loaded.type_lines(), loaded.name, loaded.level
         del loaded  # the splits' own arrays: the concatenated lines hold the same ids
+        drop_spilled(spill, lines.ids)  # nor their files
         with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar:
             report = CountingReport(bar, tmp=tmp)
             rng = np.random.default_rng([corpus.seed, 4])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.jit import njit
+from lmstats.jit import njit, read_only
 
 DECIMALS = 10  # digits after the point of every log10 value (absolute error <= 5e-11; KenLM's float32 is coarser)
 NUMBER_BYTES = 32  # the most a number takes: a sign, up to 19 digits of int64, the point, DECIMALS digits
@@ -77,12 +77,6 @@ def _format(words, logp, backoff, with_backoff, strings, offsets, scale, decimal
     return at
 
 
-def _frozen(values: NDArray) -> NDArray:
-    view = np.ascontiguousarray(values).view()
-    view.flags.writeable = False
-    return view
-
-
 def format_lines(words: NDArray[np.int64], logp: NDArray[np.float64], backoff: NDArray[np.float64] | None,
                  strings: NDArray[np.uint8], offsets: NDArray[np.int64], buffer: NDArray[np.uint8] | None = None
                  ) -> memoryview:
@@ -92,7 +86,7 @@ def format_lines(words: NDArray[np.int64], logp: NDArray[np.float64], backoff: N
     The lines are written into ``buffer`` when it is large enough (a new one otherwise) and
     returned as a view of it: reusing one buffer saves the page faults of a fresh one per slice,
     which cost as much as the formatting here."""
-    strings, offsets = _frozen(strings), _frozen(offsets)  # one compiled signature whatever the caller's arrays
+    strings, offsets = read_only(strings), read_only(offsets)  # one compiled signature whatever the caller's arrays
     n, k = words.shape
     size = int(np.diff(offsets)[words].sum()) + n * (k + 2 + 2 * NUMBER_BYTES)
     if buffer is None or len(buffer) < size:

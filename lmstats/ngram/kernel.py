@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
-from lmstats.jit import njit
+from lmstats.jit import njit, read_only
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the multiplier of KeyIndex._home
 LOW_MODES = {"lower": 0, "unigram": 1, "uniform": 2}  # Estimate.low as the kernel's integer
@@ -125,13 +125,6 @@ def _score(ids, bounds, depth0, bos_id, vocab_size, keys, slots, bits, probs, ba
             out[t] = p if mask[w] else 0.0
 
 
-def _read_only(values) -> NDArray:
-    """A read-only plain-ndarray view (memory-mapped or not): one compiled signature for both."""
-    view = np.asarray(values).view()
-    view.flags.writeable = False
-    return view
-
-
 class Scorer:
     """The arrays of a fitted model as the compiled scorer takes them (views, nothing copied).
 
@@ -143,23 +136,23 @@ class Scorer:
     def __init__(self, tables, indexes, est, vocab_size: int, bos_id: int, mask: NDArray[np.bool_]):
         empty = np.zeros(0, dtype=np.int32)
         self.order = len(tables)
-        self.keys = tuple(_read_only(t.keys) for t in tables)
-        self.slots = tuple(_read_only(getattr(ix, "slots", empty)) for ix in indexes)
+        self.keys = tuple(read_only(t.keys) for t in tables)
+        self.slots = tuple(read_only(getattr(ix, "slots", empty)) for ix in indexes)
         if any(s.dtype != np.int32 for s in self.slots):  # KeyIndex uses int32 below 2^31 keys, far above HASH_LIMIT
             raise ValueError("the compiled scorer takes int32 hash slots")
         self.bits = np.array([getattr(ix, "bits", 0) for ix in indexes], dtype=np.int64)
-        self.prob_tables = tuple(_read_only(p) for p in est.probs)
-        self.backoff_tables = tuple(_read_only(b) for b in est.backoffs) + (self.prob_tables[0],)  # one per order, never empty
+        self.prob_tables = tuple(read_only(p) for p in est.probs)
+        self.backoff_tables = tuple(read_only(b) for b in est.backoffs) + (self.prob_tables[0],)  # one per order, never empty
         self.low_mode = LOW_MODES[est.low]
         self.gamma_unseen = float(est.gamma_unseen)
         self.uniform = 1.0 / int(mask.sum())
-        self.mask = _read_only(mask)
+        self.mask = read_only(mask)
         self.vocab_size, self.bos_id = int(vocab_size), int(bos_id)
 
     def _score_piece(self, ids: NDArray, bounds: NDArray, depth0: int, out: NDArray[np.float64]) -> None:
         rows = np.empty((self.order, max(len(ids), 1)), dtype=np.int64)
-        ids = _read_only(np.ascontiguousarray(ids, dtype=np.int32))  # one compiled signature for every caller
-        bounds = _read_only(np.ascontiguousarray(bounds, dtype=np.int64))
+        ids = read_only(np.asarray(ids, dtype=np.int32))  # one compiled signature for every caller
+        bounds = read_only(np.asarray(bounds, dtype=np.int64))
         _score(ids, bounds, depth0, self.bos_id, self.vocab_size, self.keys, self.slots, self.bits, self.prob_tables,
                self.backoff_tables, self.low_mode, self.gamma_unseen, self.uniform, self.mask, rows, out)
 
