@@ -12,7 +12,16 @@ Runs, one after another (each a ``lmstats`` subprocess with ``--json``; logs and
 * ``wt2-linear-1thread``: ``wt2-linear`` on one thread with a 10-minute budget;
 * ``wt2-drop01``: ``wt2-linear`` with ``--dropout 0.1`` (the model is under-trained after 4–5 epochs, not over-fitted);
 * ``wt2-1thread``: ``wt2-fast`` on one thread with a 10-minute budget;
-* ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads.
+* ``probe-start0``, ``probe-start25``: 4-minute probes of the defaults with ``--start-share 0`` and ``0.25``;
+* ``wt2-recipe``: ``lmstats rnn train wikitext-2`` with the CLI's defaults (issue 14's recipe: SGD lr 20, cosine, adaptive
+  softmax above 10k types, sparse embedding gradients, 20% of the steps on line starts) and a 15-minute budget, 2 threads;
+* ``wt2-recipe-1thread``: the same on one thread with a 10-minute budget;
+* ``wt2-60min``: the recipe with a 2×300 LSTM, dropout 0.3, for 60 minutes on 2 threads;
+* ``shakespeare``: Tiny Shakespeare, char level, LSTM 2×256, 5-minute budget, 2 threads;
+* ``shakespeare-cosine``: the same with Adam 3e-3 along the cosine schedule.
+
+The runs of the earlier rounds keep the CLI defaults they ran under (``EARLIER_DEFAULTS``); under SGD
+they now get sparse embedding gradients, which change their numbers only by float summation order.
 
 Then prints the figures as a markdown table: test perplexity in both evaluation modes, bits
 per token, training and scoring tokens/s, and the wall-clock time at which the per-epoch
@@ -73,10 +82,36 @@ RUNS = {
                    "--lr-schedule", "linear", "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-drop01.pt")],
     "wt2-1thread": ["rnn", "train", "wikitext-2", *WT2_NET, *FAST, "--time-budget", "600", "--threads", "1",
                     "--checkpoint", str(OUT / "wt2-1thread.pt")],
+    # issue 14: the CLI's defaults are the recipe (SGD lr 20, cosine, adaptive softmax above 10k types, sparse embedding gradients)
+    "probe-start0": ["rnn", "train", "wikitext-2", "--time-budget", "240", "--threads", "2", "--checkpoint", str(OUT / "probe-start0.pt")],
+    "probe-start25": ["rnn", "train", "wikitext-2", "--start-share", "0.25", "--time-budget", "240", "--threads", "2",
+                      "--checkpoint", str(OUT / "probe-start25.pt")],
+    "wt2-recipe": ["rnn", "train", "wikitext-2", "--time-budget", "900", "--threads", "2", "--checkpoint", str(OUT / "wt2-recipe.pt")],
+    "wt2-recipe-1thread": ["rnn", "train", "wikitext-2", "--time-budget", "600", "--threads", "1",
+                           "--checkpoint", str(OUT / "wt2-recipe-1thread.pt")],
+    "wt2-60min": ["rnn", "train", "wikitext-2", "--hidden-size", "300", "--embed-size", "300", "--dropout", "0.3", "--time-budget", "3600",
+                  "--threads", "2", "--checkpoint", str(OUT / "wt2-60min.pt")],
     "shakespeare": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256", "--embed-size", "64",
                     "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
                     "--epochs", "100", "--time-budget", "300", "--threads", "2", "--checkpoint", str(OUT / "shakespeare.pt")],
+    "shakespeare-cosine": ["rnn", "train", "tinyshakespeare", "--cell", "lstm", "--layers", "2", "--hidden-size", "256",
+                           "--embed-size", "64",
+                           "--dropout", "0.1", "--batch-size", "64", "--seq-len", "100", "--optimizer", "adam", "--lr", "3e-3",
+                           "--lr-schedule", "cosine", "--start-share", "0", "--epochs", "100", "--time-budget", "300", "--threads", "2",
+                           "--checkpoint", str(OUT / "shakespeare-cosine.pt")],
 }
+
+
+EARLIER_DEFAULTS = {"--lr-schedule": "plateau", "--start-share": "0", "--valid-tokens": "0"}  # the CLI's before issue 14
+
+
+def with_earlier_defaults(args: list[str]) -> list[str]:
+    """The runs of the earlier rounds, with the defaults they ran under where they did not set the option."""
+    return args + [x for option, value in EARLIER_DEFAULTS.items() if option not in args for x in (option, value)]
+
+
+EARLIER = ("wt2", "wt2-fast", "wt2-sgd", "wt2-sgd-cosine", "wt2-linear", "wt2-linear-1thread", "wt2-drop01", "wt2-1thread", "shakespeare")
+RUNS |= {name: with_earlier_defaults(RUNS[name]) for name in EARLIER}
 
 
 def wait_idle(limit_s: float = 2400) -> None:
@@ -134,6 +169,16 @@ def summarize() -> str:
             f"{test['sentence']['ppl']:.2f} | {test['stream']['ppl']:.2f} | {test['stream']['bits_per_token']:.3f} | "
             f"{test['sentence']['tokens_per_s']:,.0f} / {test['stream']['tokens_per_s']:,.0f} | {beat_text} | "
             f"{data['bench']['loadavg_at_start'][0]:.2f} |")
+    lines += ["", "| run | preparing | training steps | validation (tokens) | checkpoints | other | final scoring | best epoch |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, data in res.items():
+        t = data.get("time_split")
+        if name == "kn5" or t is None:
+            continue
+        h = data["history"]
+        best = f"{h['best_epoch']}" + (" (restored)" if h.get("restored") else "")
+        lines.append(f"| {name} | {t['prepare_s']:.1f} s | {t['train_s']:.1f} s | {t['valid_s']:.1f} s ({h['valid_tokens']:,}) | "
+                     f"{t['checkpoint_s']:.1f} s | {t['other_s']:.1f} s | {t['final_scoring_s']:.1f} s | {best} |")
     for name, data in res.items():
         if name == "kn5":
             continue

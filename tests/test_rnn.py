@@ -288,6 +288,7 @@ def test_training_is_deterministic_and_learns(small_corpus, overrides):
 
 @pytest.mark.parametrize("batching, schedule, net", [("sequential", "plateau", {}), ("random", "plateau", {}), ("sequential", "linear", {}),
                                                      ("sequential", "cosine", {}),
+                                                     ("sequential", "cosine", dict(optimizer="sgd", lr=1.0, start_share=0.3)),
                                                      ("sequential", "linear", dict(tie=True, softmax="adaptive", cutoffs=(10, 20)))])
 def test_resume_equals_an_uninterrupted_run(small_corpus, tmp_path, batching, schedule, net):
     vocab, splits = small_corpus
@@ -497,3 +498,148 @@ def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(small_corpus, tmp_pa
             os.kill(os.getpid(), signal.SIGTERM)
 
     assert_interrupted_run_resumes(small_corpus, config, whole, tmp_path / "ck.pt", terminate, Terminated, (0, 3))
+
+
+# -- issue 14: line starts, sparse embedding gradients, best weights, validation sample, time split --
+
+
+def test_start_steps_hand_computed():
+    from lmstats.rnn.batching import start_steps
+
+    assert [start_steps(i, 0.25) for i in range(1, 10)] == [0, 0, 1, 0, 0, 1, 0, 0, 1]  # one after every third: 1 in 4 of all steps
+    assert [start_steps(i, 0.5) for i in range(1, 5)] == [1, 1, 1, 1]
+    assert [start_steps(i, 0.0) for i in range(1, 5)] == [0, 0, 0, 0]
+    assert [start_steps(i, 0.8) for i in range(1, 4)] == [4, 4, 4]
+    n = 3000  # the share of all steps comes out as asked
+    extra = sum(start_steps(i, 0.2) for i in range(1, n + 1))
+    assert extra / (n + extra) == pytest.approx(0.2, abs=1e-3)
+
+
+def test_line_start_batch_hand_computed():
+    from lmstats.rnn.batching import line_start_batch
+
+    lines = Lines.from_seqs([[5, 6, 7, 2], [8, 2], [9, 10, 11, 12, 13, 2]])  # 2 = </s>
+    rng = np.random.default_rng(0)
+    rows = np.random.default_rng(0).integers(0, 3, size=4)  # the draw line_start_batch makes
+    X, Y, keep = line_start_batch(lines, 1, 4, 5, rng)
+    expected = {0: [5, 6, 7, 2], 1: [8, 2], 2: [9, 10, 11, 12, 13]}  # cut at seq_len 5
+    width = max(len(expected[int(r)]) for r in rows)
+    assert X.shape == Y.shape == keep.shape == (4, width)
+    for b, r in enumerate(rows):
+        want = expected[int(r)]
+        assert Y[b][keep[b]].tolist() == want and keep[b].sum() == len(want)
+        assert X[b, 0] == 1 and X[b, 1 : len(want)].tolist() == want[:-1]  # <s>, then the line shifted by one
+
+
+def test_line_starts_are_trained_from_the_zero_state(small_corpus):
+    """start_share > 0: extra steps (counted in the epoch's tokens), deterministic, a different model from share 0."""
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=2, optimizer="sgd", lr=1.0, lr_schedule="cosine", start_share=0.5)))
+    runs = [train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config) for _ in range(2)]
+    plain_config = RNNConfig(**(TRAIN | dict(epochs=2, optimizer="sgd", lr=1.0, lr_schedule="cosine")))
+    plain = train_rnn(build_net(vocab, plain_config), splits["train"], splits["valid"], plain_config)
+    assert [e.train_nll_sum for e in runs[0].epochs] == [e.train_nll_sum for e in runs[1].epochs]
+    assert runs[0].epochs[0].steps == plain.epochs[0].steps  # steps count stream batches
+    assert runs[0].epochs[0].train_tokens > plain.epochs[0].train_tokens  # one line-start batch after each of them
+
+
+def test_clip_grad_norm_matches_torch_and_takes_sparse_gradients(letters):
+    from lmstats.rnn.train import clip_grad_norm, use_sparse_embedding
+
+    config = RNNConfig(**SMALL, optimizer="sgd", lr=1.0, dropout=0.0)
+    x = torch.tensor([[3, 4, 5, 4], [6, 7, 3, 3]])
+    grads = {}
+    for sparse in (False, True):
+        net = build_net(letters, config)
+        net.embedding.sparse = sparse
+        feats, _ = net(x)
+        net.output.nll(feats.reshape(-1, feats.shape[-1]), x.reshape(-1)).sum().backward()
+        if sparse:
+            norm = clip_grad_norm(net.parameters(), 0.05)
+        else:
+            reference = build_net(letters, config)
+            reference.load_state_dict(net.state_dict())
+            for p, q in zip(reference.parameters(), net.parameters(), strict=True):
+                p.grad = q.grad.clone()
+            want = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.05)
+            norm = clip_grad_norm(net.parameters(), 0.05)
+            assert torch.equal(norm, want)
+            for p, q in zip(reference.parameters(), net.parameters(), strict=True):
+                assert torch.equal(p.grad, q.grad)
+        grads[sparse] = (float(norm), {k: (p.grad.to_dense() if p.grad.is_sparse else p.grad) for k, p in net.named_parameters()})
+        assert net.embedding.weight.grad.is_sparse == sparse
+    assert grads[True][0] == pytest.approx(grads[False][0], rel=1e-6) and grads[False][0] > 0.05  # it did clip
+    for k in grads[False][1]:
+        assert torch.allclose(grads[True][1][k], grads[False][1][k], atol=1e-7), k
+    net = build_net(letters, config)
+    assert use_sparse_embedding(net, config) and not use_sparse_embedding(net, RNNConfig(**SMALL, optimizer="adam"))
+    assert not net.embedding.sparse  # set back for Adam
+    assert not use_sparse_embedding(net, RNNConfig(**SMALL, optimizer="sgd", tie=True))
+
+
+def test_sparse_embedding_training_equals_dense(small_corpus, monkeypatch):
+    """SGD with sparse embedding gradients ends at the dense run's weights, up to float summation order."""
+    import lmstats.rnn.train
+
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=2, optimizer="sgd", lr=1.0, dropout=0.0)))
+    sparse_net = build_net(vocab, config)
+    train_rnn(sparse_net, splits["train"], splits["valid"], config)
+    assert sparse_net.embedding.sparse
+    monkeypatch.setattr(lmstats.rnn.train, "use_sparse_embedding", lambda net, config: False)
+    dense_net = build_net(vocab, config)
+    train_rnn(dense_net, splits["train"], splits["valid"], config)
+    assert not dense_net.embedding.sparse
+    for (k, a), b in zip(params_of(sparse_net).items(), params_of(dense_net).values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), k
+
+
+def test_best_validation_weights_are_kept(small_corpus, monkeypatch, tmp_path):
+    """Validation 5, 3, 4: the run ends with epoch 2's weights, in the network and in the checkpoint."""
+    import types
+
+    import lmstats.rnn.train
+
+    ppls = iter([5.0, 3.0, 4.0])
+    monkeypatch.setattr(lmstats.rnn.train, "evaluate", lambda *a, **k: types.SimpleNamespace(ppl=next(ppls)))
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=3)))
+    net, states = build_net(vocab, config), {}
+    history = train_rnn(net, splits["train"], splits["valid"], config, checkpoint=str(tmp_path / "ck.pt"),
+                        on_epoch=lambda r: states.__setitem__(r.epoch, params_of(net)))
+    assert history.best_epoch == 2 and history.restored and history.best_valid_ppl == 3.0
+    assert_same_params(params_of(net), states[2])
+    assert not all(torch.equal(states[2][k], states[3][k]) for k in states[2])  # epoch 3 did change them
+    assert_same_params(params_of(load_net(load_checkpoint(tmp_path / "ck.pt"))[0]), states[2])
+    ppls = iter([5.0, 3.0, 2.0])  # the last is the best: nothing to restore
+    net, states = build_net(vocab, config), {}
+    history = train_rnn(net, splits["train"], splits["valid"], config, on_epoch=lambda r: states.__setitem__(r.epoch, params_of(net)))
+    assert history.best_epoch == 3 and not history.restored
+    assert_same_params(params_of(net), states[3])
+
+
+def test_validation_sample(small_corpus):
+    from lmstats.rnn.train import validation_sample
+
+    vocab, splits = small_corpus
+    valid = splits["valid"]
+    assert validation_sample(valid, None, 0) is valid and validation_sample(valid, 10**9, 0) is valid
+    sample = validation_sample(valid, 30, 0)
+    assert sample.n_tokens >= 30 and sample.n_tokens < 30 + int(valid.lines.lengths.max())  # whole lines, just past 30 tokens
+    assert len(sample.lines) < len(valid.lines)
+    rows = [tuple(valid.lines[i]) for i in range(len(valid.lines))]
+    picked = [rows.index(tuple(line)) for line in sample.lines]  # (the lines of this corpus repeat, so index finds the first)
+    assert all(tuple(line) in rows for line in sample.lines)
+    assert sample.lines.ids.tolist() == validation_sample(valid, 30, 0).lines.ids.tolist()  # fixed by the seed
+    assert picked and sample.vocab is vocab
+
+
+def test_history_time_split_and_validation_tokens(small_corpus, tmp_path):
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=2, valid_tokens=25)))
+    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(tmp_path / "ck.pt"))
+    split = history.time_split()
+    assert split["train_s"] > 0 and split["valid_s"] > 0 and split["checkpoint_s"] > 0
+    assert split["train_s"] + split["valid_s"] + split["checkpoint_s"] + split["other_s"] == pytest.approx(split["total_s"])
+    assert split["other_s"] >= 0 and split["total_s"] == history.elapsed
+    assert 25 <= history.valid_tokens < splits["valid"].n_tokens

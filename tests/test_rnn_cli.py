@@ -140,3 +140,29 @@ def test_force_overwrites_a_checkpoint(trained, tmp_path):
     result = run(["rnn", "train", str(corpus), *TINY_NET, "--epochs", "1", "--checkpoint", str(path), "--force", "--json"])
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["history"]["epochs"]) == 1 and "resumed" not in result.stderr
+
+
+def test_defaults_are_the_recipe(trained):
+    """No training options: SGD at lr 20, cosine, line starts, a validation sample, sparse-friendly; the time split is reported."""
+    corpus, ckpt, data = trained
+    c = data["config"]
+    assert (c["optimizer"], c["lr"], c["lr_schedule"], c["clip"], c["dropout"]) == ("sgd", 20.0, "cosine", 0.25, 0.2)
+    assert c["start_share"] == 0.2 and c["valid_tokens"] == 50_000 and c["softmax"] == "full"  # 15 types: full softmax
+    times = data["time_split"]
+    assert {"prepare_s", "train_s", "valid_s", "checkpoint_s", "other_s", "final_scoring_s"} <= set(times)
+    assert times["train_s"] > 0 and times["checkpoint_s"] > 0
+    assert data["history"]["best_epoch"] in (1, 2)
+
+
+def test_softmax_auto_is_adaptive_above_10k_types(tmp_path):
+    corpus = tmp_path / "many.txt"
+    words = [f"w{i}" for i in range(12_000)]
+    corpus.write_text("\n".join(" ".join(words[i : i + 50]) for i in range(0, len(words), 50)) * 3 + "\n")
+    args = ["rnn", "train", str(corpus), *TINY_NET, "--hidden-size", "16", "--epochs", "1", "--json", "--mode", "stream"]
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["vocab_size"] > 10_000 and data["config"]["softmax"] == "adaptive"
+    result = run([*args, "--softmax", "full", "--force"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["softmax"] == "full"

@@ -10,13 +10,21 @@ one token ahead.  All randomness is drawn from ``rng`` when the function is call
 * :func:`random_batches` drops a random offset, cuts the rest into subsequences of
   ``seq_len`` and batches them in a random order; neighbouring batches are unrelated, so the
   trainer resets the hidden state for every batch.
+
+Sentence mode scores every line from the zero state fed ``<s>``, a case the stream never shows
+a network.  :func:`line_start_batch` draws lines and reads each from its start that way; the
+trainer interleaves such batches with the stream's (``RNNConfig.start_share``, spaced by
+:func:`start_steps`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 
 Batch = tuple[NDArray[np.int64], NDArray[np.int64]]
@@ -58,3 +66,36 @@ def random_batches(ids: NDArray[np.int64], batch_size: int, seq_len: int, rng: n
         index = starts[i : i + batch_size, None] + window  # (B, T) stream positions
         out.append((ids[index], ids[index + 1]))
     return out
+
+
+def start_steps(step: int, share: float) -> int:
+    """Line-start batches that follow stream batch ``step`` (1-based) so that they are ``share`` of all steps.
+
+    After batch ``i`` come ``⌊i·r⌋ - ⌊(i-1)·r⌋`` of them, ``r = share / (1 - share)``: with share
+    0.25 one after every third stream batch.  A function of the step, so a resumed run repeats it.
+    """
+    if share <= 0:
+        return 0
+    ratio = share / (1.0 - share)
+    return math.floor(step * ratio + 1e-9) - math.floor((step - 1) * ratio + 1e-9)
+
+
+def line_start_batch(lines: Lines, bos_id: int, batch_size: int, seq_len: int,
+                     rng: np.random.Generator) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+    """``batch_size`` lines drawn at random, each read from its start as sentence mode scores it.
+
+    ``X[b]`` is ``<s>`` and the line's first tokens, ``Y[b]`` the line's first ``seq_len`` tokens
+    (``</s>`` included when the line is that short); the network reads ``X`` from the zero state.
+    Shorter lines are padded at the end and ``keep`` marks the real targets; the width is the
+    longest drawn line's, at most ``seq_len``.
+    """
+    rows = rng.integers(0, len(lines), size=batch_size)
+    lens = np.minimum(lines.lengths[rows], seq_len)
+    width = int(lens.max())
+    keep = np.arange(width)[None, :] < lens[:, None]  # (B, W)
+    src = np.minimum(lines.bounds[rows][:, None] + np.arange(width)[None, :], len(lines.ids) - 1)  # (B, W), clipped for padding
+    Y = np.where(keep, lines.ids[src], 0).astype(np.int64)
+    X = np.empty_like(Y)
+    X[:, 0] = bos_id
+    X[:, 1:] = Y[:, :-1]
+    return X, Y, keep

@@ -48,6 +48,8 @@ class RNNConfig:
     epochs: int = 10
     time_budget: float | None = None  # seconds of wall clock (training + per-epoch validation)
     valid_mode: str = "sentence"  # evaluator mode of the per-epoch validation perplexity
+    valid_tokens: int | None = None  # validate during the run on a fixed seeded sample of about this many tokens (None: all)
+    start_share: float = 0.0  # share of the training steps spent on line starts from the zero state (sentence mode's case)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -68,6 +70,8 @@ class RNNConfig:
         need(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         need(self.clip >= 0, f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
         need(self.time_budget is None or self.time_budget > 0, f"time_budget must be > 0 seconds, got {self.time_budget!r}")
+        need(self.valid_tokens is None or self.valid_tokens >= 1, f"valid_tokens must be >= 1, got {self.valid_tokens!r}")
+        need(0 <= self.start_share < 1, f"start_share must be in [0, 1), got {self.start_share!r}")
         need(self.div_value > 1, f"div_value must be > 1, got {self.div_value!r}")
         need(all(int(c) > 0 for c in self.cutoffs) and list(self.cutoffs) == sorted(set(self.cutoffs)),
              f"cutoffs must be increasing positive ids, got {self.cutoffs!r}; e.g. --cutoffs 2000,10000")
