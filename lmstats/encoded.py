@@ -152,6 +152,10 @@ class Lines:
             return self
         if spill_folder(self.ids) is not None:
             return self._pieces(Lines.nonempty)
+        return self.select(keep)
+
+    def select(self, keep: NDArray[np.bool_]) -> Lines:
+        """The lines where ``keep`` (one flag per line) is true, in their order, in memory."""
         starts = self.bounds[:-1][keep]
         lengths = self.lengths[keep]
         # position j of kept line i sits at starts[i] + j in the old ids

@@ -298,9 +298,9 @@ def validation_sample(valid: EncodedSplit, tokens: int | None, seed: int) -> Enc
         return valid
     order = np.random.default_rng([seed, 7]).permutation(len(lines))
     n = int(np.searchsorted(np.cumsum(lines.lengths[order]), tokens, side="left")) + 1
-    chosen = np.sort(order[:n])
-    ids = np.concatenate([lines[int(i)] for i in chosen]) if len(chosen) else np.zeros(0, dtype=np.int64)
-    return EncodedSplit(valid.name, Lines.from_lengths(ids, lines.lengths[chosen]), valid.vocab)
+    keep = np.zeros(len(lines), dtype=bool)
+    keep[order[:n]] = True
+    return EncodedSplit(valid.name, lines.select(keep), valid.vocab)
 
 
 def _probe_seconds_per_token(scorer: RNNLM, valid: EncodedSplit, mode: str, tokens: int = 2000) -> float:
@@ -343,8 +343,8 @@ def train_rnn(
     check_same_vocab(vocab, valid.vocab, "the validation split", "encode train and valid with one vocab", against="the training split")
     stream = np.concatenate([[vocab.bos_id], scored_units(train, "stream").ids]).astype(np.int64)  # <s>, lines each + </s>
     check_stream(stream, config.batch_size, config.seq_len)
-    line_starts = scored_units(train, "sentence")  # non-empty lines, each + </s>
-    share = config.start_share if len(line_starts) else 0.0
+    line_starts = scored_units(train, "sentence") if config.start_share > 0 else None  # non-empty lines, each + </s>
+    share = config.start_share if line_starts is not None and len(line_starts) else 0.0
     valid = validation_sample(valid, config.valid_tokens, config.seed)
     n_valid_tokens = scored_units(valid, config.valid_mode).n_tokens
     make_batches = sequential_batches if config.batching == "sequential" else random_batches
