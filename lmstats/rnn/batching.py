@@ -90,7 +90,22 @@ def line_start_batch(lines: Lines, bos_id: int, batch_size: int, seq_len: int,
     longest drawn line's, at most ``seq_len``.
     """
     rows = rng.integers(0, len(lines), size=batch_size)
-    lens = np.minimum(lines.lengths[rows], seq_len)
+    X, Y, keep, _ = padded_lines(lines, rows, bos_id, seq_len)
+    return X, Y, keep
+
+
+def padded_lines(lines: Lines, rows: NDArray[np.int64], bos_id: int, max_len: int | None = None) -> tuple[NDArray[np.int64], ...]:
+    """The lines ``rows`` of ``lines`` (none empty) side by side, each from its start, for a network
+    that reads ``X`` and predicts ``Y`` (training on line starts, and scoring in sentence mode).
+
+    Returns ``X, Y, keep, src``, each (B, W) with W the longest line's length (at most
+    ``max_len``): ``Y`` the tokens, ``X`` ``<s>`` then ``Y`` shifted right, ``keep`` the real
+    (unpadded) positions and ``src`` their positions in ``lines.ids``; ``Y[keep]`` is in the order
+    of ``src[keep]`` (row-major).
+    """
+    lens = lines.lengths[rows]
+    if max_len is not None:
+        lens = np.minimum(lens, max_len)
     width = int(lens.max())
     keep = np.arange(width)[None, :] < lens[:, None]  # (B, W)
     src = np.minimum(lines.bounds[rows][:, None] + np.arange(width)[None, :], len(lines.ids) - 1)  # (B, W), clipped for padding
@@ -98,4 +113,4 @@ def line_start_batch(lines: Lines, bos_id: int, batch_size: int, seq_len: int,
     X = np.empty_like(Y)
     X[:, 0] = bos_id
     X[:, 1:] = Y[:, :-1]
-    return X, Y, keep
+    return X, Y, keep, src

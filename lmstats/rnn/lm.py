@@ -22,6 +22,7 @@ from torch import nn
 
 from lmstats.encoded import Lines
 from lmstats.protocol import LanguageModel
+from lmstats.rnn.batching import padded_lines
 from lmstats.vocab import Vocab
 
 
@@ -92,20 +93,8 @@ class RNNLM(LanguageModel):
         return out
 
     def _score_batch(self, lines: Lines, rows: NDArray[np.int64], out: NDArray[np.float64]) -> None:
-        lens = lines.lengths[rows]
-        width = int(lens.max())
-        row = np.repeat(np.arange(len(rows)), lens)
-        col = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        src = np.repeat(lines.bounds[rows], lens) + col  # positions in lines.ids, row-major
-        X = np.full((len(rows), width + 1), self.vocab.eos_id, dtype=np.int64)  # padding: any id
-        X[:, 0] = self.vocab.bos_id
-        X[row, col + 1] = lines.ids[src]
-        Y = np.zeros((len(rows), width), dtype=np.int64)
-        Y[row, col] = lines.ids[src]
-        keep = np.zeros((len(rows), width), dtype=bool)
-        keep[row, col] = True
-        x = torch.from_numpy(X[:, :-1]).to(self.device)  # (B, T)
-        feats, _ = self.net(x, None)  # (B, T, D)
+        X, Y, keep, src = padded_lines(lines, rows, self.vocab.bos_id)
+        feats, _ = self.net(torch.from_numpy(X).to(self.device), None)  # (B, T, D)
         keep_t = torch.from_numpy(keep).to(self.device)
-        nll = self._nll(feats[keep_t], torch.from_numpy(Y[keep]).to(self.device))  # row-major = src order
-        out[src] = -nll.double().cpu().numpy()
+        nll = self._nll(feats[keep_t], torch.from_numpy(Y[keep]).to(self.device))  # row-major = src[keep] order
+        out[src[keep]] = -nll.double().cpu().numpy()
