@@ -9,8 +9,10 @@ A corpus source is one of
 A folder holding exactly one train, one valid (or dev/validation) and one test file uses
 those as predefined splits; otherwise all text is split by lines with a seed.
 
-Text handling (fields of :class:`CorpusSpec`): ``level`` word (whitespace split) or char
-(every character, so Chinese text works); ``lower``; ``letters_only`` (d2l's normalisation,
+Text handling (fields of :class:`CorpusSpec`): ``level`` word (whitespace split), char
+(every character, so Chinese text works), or bpe / unigram (words cut into subword pieces
+learned from the training split, ``bpe_vocab`` pieces at most; see :mod:`lmstats.subword`);
+``lower``; ``letters_only`` (d2l's normalisation,
 with Unicode letters: every run of characters that are not letters or combining marks
 becomes one space); ``format`` lines (one sentence or paragraph per line) or stream (the text
 is one sequence split by position; at char level a line break is the character ``\\n``, at
@@ -34,14 +36,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.catalogue import load_catalogue, locate_corpus
-from lmstats.encoded import EncodedSplit, Lines, concatenate, line_pieces, map_pieces, spill_folder
+from lmstats.encoded import EncodedSplit, Lines, concatenate, line_pieces, map_pieces, reduce_pieces, spill_folder
 from lmstats.errors import LmstatsError
 from lmstats.ingest import TextSource, TypeIds, TypeTable, ingest, vocab_from_counts
 from lmstats.npyfile import NpyAppender, release
+from lmstats.subword import DEFAULT_SUBWORD_VOCAB, SUBWORD_LEVELS, SubwordTokenizer, expand_lines, piece_table, train_subword
 from lmstats.vocab import UNK, Vocab
 
 SPLIT_NAMES = ("train", "valid", "test")
-LEVELS = ("word", "char")
+LEVELS = ("word", "char", *SUBWORD_LEVELS)
 FORMATS = ("lines", "stream")
 DEFAULT_CORPUS = "python-docs"
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -63,12 +66,19 @@ class CorpusSpec:
     format: str = "lines"  # lines | stream
     split: tuple[float, float, float] | None = None  # train/valid/test fractions; None: 0.8,0.1,0.1 where needed
     seed: int = 0  # seed of the split by lines
+    bpe_vocab: int | None = None  # pieces of a bpe/unigram level (None: 8000 there; unused at word and char level)
 
     def __post_init__(self) -> None:
         if self.source is not None:
             object.__setattr__(self, "source", str(self.source))
         if self.level is not None and self.level not in LEVELS:
             raise LmstatsError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if self.bpe_vocab is not None:
+            if self.level not in SUBWORD_LEVELS:
+                raise LmstatsError(f"--bpe-vocab sets the pieces of a subword level; add --level bpe or --level unigram "
+                                   f"(the level is {self.level or 'the corpus default'})")
+            if int(self.bpe_vocab) < 2:
+                raise LmstatsError(f"--bpe-vocab must be at least 2 pieces, got {self.bpe_vocab}")
         if self.format not in FORMATS:
             raise LmstatsError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.split is not None:
@@ -202,7 +212,8 @@ class Corpus:
         into the work folder when the corpus was read with ``spill``)."""
         lut = self.types.vocab_ids(vocab)
         return Splits(**{name: EncodedSplit(name, Lines.from_lengths(map_pieces(self.part(name).ids, lut.__getitem__, np.int32),
-                                                                     self.part(name).lengths), vocab)
+                                                                     self.part(name).lengths), vocab,
+                                            self.part(name).line_chars, self.part(name).line_bytes)
                          for name in SPLIT_NAMES})
 
 
@@ -260,19 +271,35 @@ def _split_by_lines(text: TypeIds, fractions: Sequence[float], seed: int) -> dic
             for k, name in enumerate(SPLIT_NAMES):
                 files[name].append(part[part_labels == k])
             release(text.ids)
-        return {name: TypeIds(np.load(files[name].close(), mmap_mode="r"), text.lengths[labels == k])
+        return {name: TypeIds(np.load(files[name].close(), mmap_mode="r"), *_line_sizes(text, labels == k))
                 for k, name in enumerate(SPLIT_NAMES)}
     token_labels = np.repeat(labels, text.lengths)
-    return {name: TypeIds(text.ids[token_labels == k], text.lengths[labels == k]) for k, name in enumerate(SPLIT_NAMES)}
+    return {name: TypeIds(text.ids[token_labels == k], *_line_sizes(text, labels == k)) for k, name in enumerate(SPLIT_NAMES)}
 
 
-def _split_by_position(text: TypeIds, fractions: Sequence[float]) -> dict[str, TypeIds]:
+def _line_sizes(text: TypeIds, keep: NDArray[np.bool_]) -> tuple:
+    """The tokens, characters and bytes per line of the lines ``keep`` selects."""
+    return tuple(None if sizes is None else sizes[keep] for sizes in (text.lengths, text.line_chars, text.line_bytes))
+
+
+def _split_by_position(text: TypeIds, fractions: Sequence[float], level: str, table: TypeTable) -> dict[str, TypeIds]:
+    """Contiguous pieces of a one-line text.  At char level every token is one character of the
+    text (line breaks included), so the pieces keep their character and byte counts; at word level
+    the spacing between the pieces' tokens is gone, so they have none (bits per character: None)."""
     _check_fractions(fractions)
     n = text.n_tokens
     a = int(round(n * fractions[0]))
     b = a + int(round(n * fractions[1]))
     pieces = (text.ids[:a], text.ids[a:b], text.ids[b:])
-    return {name: TypeIds(ids, np.array([len(ids)], dtype=np.int64)) for name, ids in zip(SPLIT_NAMES, pieces, strict=True)}
+    type_bytes = table.type_bytes() if level == "char" else None
+
+    def sizes(ids):
+        if type_bytes is None:
+            return None, None
+        n_bytes = sum(reduce_pieces(ids, lambda part: int(type_bytes[part].sum())))  # piece by piece when disk-backed
+        return np.array([len(ids)], dtype=np.int64), np.array([n_bytes], dtype=np.int64)
+
+    return {name: TypeIds(ids, np.array([len(ids)], dtype=np.int64), *sizes(ids)) for name, ids in zip(SPLIT_NAMES, pieces, strict=True)}
 
 
 def _is_glob(text: str) -> bool:
@@ -285,7 +312,7 @@ def _check_fractions(fractions: Sequence[float]) -> None:
 
 
 def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, download: bool = True,
-                spill: str | Path | None = None) -> Corpus:
+                spill: str | Path | None = None, tokenizer: SubwordTokenizer | None = None) -> Corpus:
     """Read, tokenize and split the corpus ``spec`` describes.
 
     ``data_dir`` (or ``LMSTATS_DATA``) holds local copies of catalogue corpora; without one a
@@ -293,6 +320,8 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
     ``spill``: a work folder where the token ids are kept as memory-mapped files instead of in
     memory (the text is then disk-backed, see :mod:`lmstats.encoded`); the folder must outlive
     the corpus and everything made from it.
+    ``tokenizer``: at a subword level, the pieces a model was trained with (stored with it);
+    None trains them on this corpus's training split (``meta["tokenizer"]`` holds the result).
     """
     sources, name, predefined, description, default_level = _resolve(spec.source, data_dir=data_dir, download=download)
     if predefined and spec.split is not None:
@@ -300,10 +329,13 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
             f"{name} has predefined train/valid/test files, so --split does not apply; drop --split "
             "(to split it your own way, give its text as one file)"
         )
-    spec = CorpusSpec(source=spec.source or DEFAULT_CORPUS, level=spec.level or default_level, lower=spec.lower,
-                      letters_only=spec.letters_only, format=spec.format, split=None if predefined else spec.fractions, seed=spec.seed)
+    level = spec.level or default_level
+    spec = CorpusSpec(source=spec.source or DEFAULT_CORPUS, level=level, lower=spec.lower, letters_only=spec.letters_only,
+                      format=spec.format, split=None if predefined else spec.fractions, seed=spec.seed,
+                      bpe_vocab=(spec.bpe_vocab or DEFAULT_SUBWORD_VOCAB) if level in SUBWORD_LEVELS else None)
+    read_level = "word" if level in SUBWORD_LEVELS else level  # subword pieces are cut from the words afterwards
     table = TypeTable()
-    options = dict(level=spec.level, lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream",
+    options = dict(level=read_level, lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream",
                    spill=Path(spill) if spill is not None else None)
     meta: dict = {}
     if predefined:
@@ -312,17 +344,39 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
         text = ingest([src for _, src in sources], table, **options)
         _require_tokens(name, text)
         if spec.format == "stream":
-            parts = _split_by_position(text, spec.fractions)
+            parts = _split_by_position(text, spec.fractions, read_level, table)
             meta["split"] = "contiguous by token position"
         else:
             parts = _split_by_lines(text, spec.fractions, spec.seed)
             meta["split"] = f"seeded by lines (seed {spec.seed})"
+    if level in SUBWORD_LEVELS:
+        table, parts, tokenizer = _to_subwords(table, parts, spec, tokenizer)
+        meta["tokenizer"] = tokenizer.to_dict()
     corpus = Corpus(name, table, parts, spec, predefined, tuple(src.label for _, src in sources), description, meta)
     _require_tokens(name, corpus.part("train"), what="its train split")
     for split in ("valid", "test"):
         if corpus.part(split).n_tokens == 0:
             raise LmstatsError(_empty_split_message(corpus, split))
     return corpus
+
+
+def _to_subwords(words: TypeTable, parts: dict[str, TypeIds], spec: CorpusSpec,
+                 tokenizer: SubwordTokenizer | None) -> tuple[TypeTable, dict[str, TypeIds], SubwordTokenizer]:
+    """The splits cut into subword pieces (learned from the training split unless ``tokenizer`` is given)."""
+    if tokenizer is None:
+        _require_tokens(spec.name, parts["train"], what="its train split")
+        counts = words.type_counts(np.asarray(parts["train"].ids))
+        tokenizer = train_subword(spec.level, words.types, counts, spec.bpe_vocab)
+    elif (tokenizer.kind, tokenizer.vocab_size) != (spec.level, spec.bpe_vocab):
+        raise LmstatsError(f"the stored subword pieces are {tokenizer.kind} with {tokenizer.vocab_size} pieces, but the corpus asks for "
+                           f"{spec.level} with {spec.bpe_vocab}; use the options the model was trained with")
+    pieces = TypeTable()
+    table = piece_table(words.types, tokenizer, pieces.encode)
+    out = {}
+    for name, part in parts.items():
+        ids, lengths = expand_lines(part.ids, part.lengths, table)
+        out[name] = TypeIds(ids, lengths, part.line_chars, part.line_bytes)
+    return pieces, out, tokenizer
 
 
 def _empty_split_message(corpus: Corpus, split: str) -> str:

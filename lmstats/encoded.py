@@ -200,11 +200,17 @@ class Lines:
 
 @dataclass(frozen=True, eq=False)
 class EncodedSplit:
-    """One split of a corpus, encoded under ``vocab``."""
+    """One split of a corpus, encoded under ``vocab``.
+
+    ``line_chars``/``line_bytes``: characters and UTF-8 bytes of each line's text (see
+    :class:`lmstats.ingest.TypeIds`), for bits per character and per byte; None when unknown.
+    """
 
     name: str
     lines: Lines
     vocab: Vocab
+    line_chars: NDArray[np.int32] | None = None
+    line_bytes: NDArray[np.int32] | None = None
 
     @property
     def n_tokens(self) -> int:

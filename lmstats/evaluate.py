@@ -7,7 +7,10 @@ derives everything else from them, so results add up across splits and models:
 * ``nll_sum = -Σ ln P``, ``n_tokens`` (every scored token, ``</s>`` included),
 * ``n_oov`` (tokens equal to ``<unk>``), ``n_zero`` (tokens the model gave probability 0),
 * ``ppl = exp(nll_sum / n_tokens)``, ``ppl_no_oov`` (KenLM's "excluding OOVs": ``<unk>``
-  tokens dropped from both sums), ``bits_per_token = nll_sum / n_tokens / ln 2``.
+  tokens dropped from both sums), ``bits_per_token = nll_sum / n_tokens / ln 2``,
+* ``n_chars``, ``n_bytes``: the size of the scored text (see :func:`lmstats.units.scored_text_size`:
+  its characters, one line break per ``</s>``), so ``bits_per_char = nll_sum / n_chars / ln 2``
+  and ``bits_per_byte`` compare word, subword and char models of one text.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from numpy.typing import NDArray
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.protocol import LanguageModel
-from lmstats.units import scored_units
+from lmstats.units import scored_text_size, scored_units
 from lmstats.vocab import check_same_vocab
 
 
@@ -37,6 +40,8 @@ class EvalResult:
     n_zero: int
     nll_sum: float
     nll_sum_no_oov: float
+    n_chars: int | None = None  # characters of the scored text (None: unknown)
+    n_bytes: int | None = None  # its UTF-8 bytes
 
     @property
     def ppl(self) -> float:
@@ -53,9 +58,18 @@ class EvalResult:
     def bits_per_token(self) -> float:
         return self.nll_sum / self.n_tokens / math.log(2)
 
+    @property
+    def bits_per_char(self) -> float | None:
+        return self.nll_sum / self.n_chars / math.log(2) if self.n_chars else None
+
+    @property
+    def bits_per_byte(self) -> float | None:
+        return self.nll_sum / self.n_bytes / math.log(2) if self.n_bytes else None
+
     def to_dict(self) -> dict:
         """All fields and derived figures; non-finite numbers become None (JSON has no inf)."""
-        out = asdict(self) | {"ppl": self.ppl, "ppl_no_oov": self.ppl_no_oov, "bits_per_token": self.bits_per_token}
+        out = asdict(self) | {"ppl": self.ppl, "ppl_no_oov": self.ppl_no_oov, "bits_per_token": self.bits_per_token,
+                              "bits_per_char": self.bits_per_char, "bits_per_byte": self.bits_per_byte}
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 
 
@@ -81,9 +95,16 @@ def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tupl
 def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence") -> EvalResult:
     """Score ``split`` with ``model`` in ``mode`` (sentence|stream) and reduce to sums."""
     units, lp = token_logprobs(model, split, mode)
+    return reduce_logprobs(units, lp, split, mode)
+
+
+def reduce_logprobs(units: Lines, lp: NDArray[np.float64], split: EncodedSplit, mode: str) -> EvalResult:
+    """The sums of :func:`evaluate` from the scored ``units`` of ``split`` and their ln P ``lp``
+    (for callers that keep the per-token values, such as the mixture tuner)."""
     if len(lp) == 0:
         raise LmstatsError(f"the {split.name} split has no tokens to score; give a larger corpus or other split fractions")
     oov = units.ids == split.vocab.unk_id
+    n_chars, n_bytes = scored_text_size(split, mode)
     return EvalResult(
         split=split.name,
         mode=mode,
@@ -93,6 +114,8 @@ def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence
         n_zero=int(np.isneginf(lp).sum()),
         nll_sum=float(-lp.sum()),
         nll_sum_no_oov=float(-lp[~oov].sum()),
+        n_chars=n_chars,
+        n_bytes=n_bytes,
     )
 
 

@@ -159,6 +159,10 @@ class TypeTable:
         """The vocabulary id of every type (``<unk>`` for types outside it and literal boundary markers)."""
         return np.fromiter((vocab.text_id(t) for t in self._index), dtype=np.int32, count=len(self._index))
 
+    def type_bytes(self) -> NDArray[np.int64]:
+        """The UTF-8 bytes of every type's string."""
+        return np.fromiter((len(t.encode("utf-8")) for t in self._index), dtype=np.int64, count=len(self._index))
+
     def type_counts(self, ids: NDArray[np.int32]) -> NDArray[np.int64]:
         """How often each type occurs in ``ids`` (in pieces when ``ids`` is disk-backed)."""
         return sum(reduce_pieces(ids, lambda part: np.bincount(part, minlength=len(self)).astype(np.int64)))
@@ -166,10 +170,17 @@ class TypeTable:
 
 @dataclass(frozen=True, eq=False)
 class TypeIds:
-    """A text as type ids: ``ids`` of every token, ``lengths`` tokens per line."""
+    """A text as type ids: ``ids`` of every token, ``lengths`` tokens per line.
+
+    ``line_chars``/``line_bytes``: the characters (code points) and UTF-8 bytes of every line's
+    text as read (after --lower/--letters-only, without its line break), for bits per character;
+    None where a text was cut by token position at word level, which has no text boundaries.
+    """
 
     ids: NDArray[np.int32]
     lengths: NDArray[np.int64]
+    line_chars: NDArray[np.int32] | None = None
+    line_bytes: NDArray[np.int32] | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -211,6 +222,7 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
     normalise = _Normaliser(letters_only, lower, level)
     id_parts: list[NDArray[np.int32]] | _SpilledParts = [] if spill is None else _SpilledParts(spill)
     length_parts: list[NDArray[np.int64]] = []
+    size_parts: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # (chars, bytes) per line
     for source in sources:
         pending = ""  # the unfinished last line of the previous chunk (chunks of strings may cut lines)
         for chunk in read_chunks(source, chunk_bytes):
@@ -218,18 +230,19 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
             if cut == 0:  # no line ends in this chunk
                 pending += chunk
                 continue
-            _ingest_lines(pending + chunk[:cut], normalise, level, table, id_parts, length_parts)
+            _ingest_lines(pending + chunk[:cut], normalise, level, table, id_parts, length_parts, size_parts)
             pending = chunk[cut:]
         if pending:
-            _ingest_lines(pending + "\n", normalise, level, table, id_parts, length_parts)
+            _ingest_lines(pending + "\n", normalise, level, table, id_parts, length_parts, size_parts)
     if isinstance(id_parts, _SpilledParts):
         ids = id_parts.close()
     else:
         ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
     lengths = np.concatenate(length_parts) if length_parts else np.zeros(0, dtype=np.int64)
-    if stream:
-        return _as_stream(ids, lengths, level, table)
-    return TypeIds(ids, lengths)
+    chars = np.concatenate([c for c, _ in size_parts]) if size_parts else np.zeros(0, dtype=np.int32)
+    n_bytes = np.concatenate([b for _, b in size_parts]) if size_parts else np.zeros(0, dtype=np.int32)
+    text = TypeIds(ids, lengths, chars, n_bytes)
+    return _as_stream(text, level, table) if stream else text
 
 
 class _SpilledParts:
@@ -245,25 +258,32 @@ class _SpilledParts:
         return np.load(self._file.close(), mmap_mode="r")
 
 
-def _ingest_lines(text: str, normalise, level: str, table: TypeTable, id_parts: list, length_parts: list) -> None:
+def _ingest_lines(text: str, normalise, level: str, table: TypeTable, id_parts: list, length_parts: list, size_parts: list) -> None:
     """``text`` is whole lines, each ending with ``\n``; one ``\r`` before a line end is dropped."""
     text = normalise(text.replace("\r\n", "\n"))
     lines = text.split("\n")[:-1]
+    chars = np.fromiter(map(len, lines), dtype=np.int32, count=len(lines))  # 4 bytes a line each (lines < 2 GB)
+    n_bytes = chars if text.isascii() else np.fromiter((len(line.encode("utf-8")) for line in lines), dtype=np.int32, count=len(lines))
+    size_parts.append((chars, n_bytes))
     if level == "char":
-        length_parts.append(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)))
+        length_parts.append(chars.astype(np.int64))
         id_parts.append(table.encode_chars(text.replace("\n", "")))
     else:
         length_parts.append(np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines)))
         id_parts.append(table.encode(text.split()))
 
 
-def _as_stream(ids: NDArray[np.int32], lengths: NDArray[np.int64], level: str, table: TypeTable) -> TypeIds:
-    """All lines as one line: at char level a ``\\n`` token between lines, at word level nothing."""
+def _as_stream(text: TypeIds, level: str, table: TypeTable) -> TypeIds:
+    """All lines as one line: at char level a ``\\n`` token between lines, at word level nothing.
+    Its text keeps the line breaks between the lines (they count as characters either way)."""
+    ids, lengths = text.ids, text.lengths
     if level == "char" and len(lengths) > 1:
         newline = table.encode_chars("\n")[0]
         ends = np.cumsum(lengths)[:-1]  # a break after every line but the last
         ids = np.insert(ids, ends, newline)
-    return TypeIds(ids, np.array([len(ids)], dtype=np.int64))
+    breaks = max(len(lengths) - 1, 0)
+    one = lambda sizes: np.array([int(sizes.sum()) + breaks], dtype=np.int64)  # noqa: E731
+    return TypeIds(ids, np.array([len(ids)], dtype=np.int64), one(text.line_chars), one(text.line_bytes))
 
 
 def vocab_from_counts(types: list[str], counts: NDArray[np.int64], n_lines: int, *, min_count: int = 1,

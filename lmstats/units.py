@@ -8,9 +8,18 @@ Two modes, the same for every model (the evaluator checks the mode once, here):
     one sequence: every line, empty ones too, followed by ``</s>`` as the end-of-line token.
 
 Training uses the same units (an n-gram model fitted in ``sentence`` mode counts sentences).
+
+The text the units cover, for bits per character and per byte (:func:`scored_text_size`): the
+characters (code points) and UTF-8 bytes of every scored line as the corpus read it (after
+``--lower``/``--letters-only``, without ``\r``), plus one line break for every ``</s>`` the
+model predicts.  A word model and a char model of the same text therefore divide by the same
+count in ``stream`` mode; in ``sentence`` mode too, unless the text has lines of only
+whitespace (no words, so a word model skips them, while a char model scores their spaces).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
@@ -31,3 +40,16 @@ def scored_units(split: EncodedSplit, mode: str) -> Lines:
     if check_mode(mode) == "sentence":
         return split.lines.nonempty().with_eos(eos_id)
     return split.lines.with_eos(eos_id).as_stream()
+
+
+def scored_text_size(split: EncodedSplit, mode: str) -> tuple[int | None, int | None]:
+    """Characters and UTF-8 bytes of the text the units of ``mode`` cover (see the module docstring);
+    (None, None) when the split does not know its text's size."""
+    if split.line_chars is None or split.line_bytes is None:
+        return None, None
+    lengths = split.lines.lengths
+    if len(split.line_chars) != len(lengths):
+        raise LmstatsError(f"the {split.name} split has {len(lengths)} lines but character counts for {len(split.line_chars)}")
+    keep = lengths > 0 if check_mode(mode) == "sentence" else np.ones(len(lengths), dtype=bool)
+    breaks = int(keep.sum())  # one line break per </s>
+    return int(split.line_chars[keep].sum()) + breaks, int(split.line_bytes[keep].sum()) + breaks

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lmstats import CorpusSpec, EncodedSplit, LanguageModel, Lines, LmstatsError, UniformLM, Vocab, evaluate, load_corpus
+from lmstats.ingest import TextSource, TypeTable, ingest, vocab_from_counts
 from lmstats.units import scored_units
 
 
@@ -129,3 +130,67 @@ def test_uniform_on_a_real_corpus_both_modes(text_file):
     test = corpus.encode(vocab)["test"]
     for mode in ("sentence", "stream"):
         assert evaluate(UniformLM(vocab), test, mode=mode).ppl == pytest.approx(len(vocab) - 1)
+
+
+# ---- bits per character and per byte -----------------------------------------------------------------------------
+
+
+def test_text_size_by_hand():
+    text = "ab c\r\n\nd\u00e9 x\n"  # lines "ab c" (4 chars, 4 bytes), "" and "dé x" (4 chars, 5 bytes)
+    for level in ("word", "char"):
+        table = TypeTable()
+        read = ingest([TextSource("t", text=text)], table, level=level, chunk_bytes=4)  # chunks cut lines: sizes still whole
+        assert read.line_chars.tolist() == [4, 0, 4] and read.line_bytes.tolist() == [4, 0, 5]
+        vocab = vocab_from_counts(table.types, table.type_counts(read.ids), read.n_lines)
+        split = EncodedSplit("test", Lines.from_lengths(table.vocab_ids(vocab)[read.ids], read.lengths), vocab,
+                             read.line_chars, read.line_bytes)
+        stream = evaluate(UniformLM(vocab), split, mode="stream")
+        assert (stream.n_chars, stream.n_bytes) == (4 + 0 + 4 + 3, 4 + 0 + 5 + 3)  # a line break per </s>
+        sentence = evaluate(UniformLM(vocab), split, mode="sentence")
+        assert (sentence.n_chars, sentence.n_bytes) == (4 + 4 + 2, 4 + 5 + 2)  # the empty line is not scored
+        assert sentence.bits_per_char == pytest.approx(sentence.nll_sum / 10 / math.log(2))
+        assert sentence.bits_per_byte == pytest.approx(sentence.nll_sum / 11 / math.log(2))
+        assert sentence.to_dict()["bits_per_char"] == sentence.bits_per_char
+        joined = ingest([TextSource("t", text=text)], TypeTable(), level=level, stream=True)
+        assert (joined.line_chars.tolist(), joined.line_bytes.tolist()) == ([4 + 0 + 4 + 2], [4 + 0 + 5 + 2])  # the breaks between
+
+
+def test_a_word_model_and_a_char_model_of_one_text_count_the_same_characters(tmp_path):
+    path = tmp_path / "t.txt"
+    gen = np.random.default_rng(1)
+    words = ["the", "cat", "café", "naïve", "ran", "über", "a"]
+    path.write_text("\n".join(" ".join(gen.choice(words, size=gen.integers(1, 9))) for _ in range(50)) + "\n", encoding="utf-8")
+    sizes = {}
+    for level in ("word", "char"):
+        corpus = load_corpus(CorpusSpec(path, level=level, split=(0.6, 0.2, 0.2), seed=4))
+        split = corpus.encode(corpus.build_vocab())["test"]
+        sizes[level] = [(r.n_chars, r.n_bytes) for r in (evaluate(UniformLM(split.vocab), split, mode=m) for m in ("sentence", "stream"))]
+    assert sizes["word"] == sizes["char"]
+    assert sizes["word"][0][1] > sizes["word"][0][0]  # accented letters take two bytes
+
+
+@pytest.mark.parametrize("mode", ["sentence", "stream"])
+def test_uniform_char_model_has_log2_of_its_predictable_set_bits_per_char_in_stream_mode(text_file, mode):
+    corpus = load_corpus(CorpusSpec(text_file, level="char"))
+    vocab = corpus.build_vocab()
+    result = evaluate(UniformLM(vocab), corpus.encode(vocab)["test"], mode=mode)
+    assert result.n_chars == result.n_tokens  # every character and every line break is one token
+    assert result.bits_per_char == pytest.approx(math.log2(vocab.n_predictable), rel=1e-12)
+    assert result.bits_per_byte == pytest.approx(result.bits_per_char)  # ASCII text
+
+
+def test_stream_format_keeps_sizes_at_char_level_and_has_none_at_word_level(text_file):
+    char = load_corpus(CorpusSpec(text_file, level="char", format="stream"))
+    split = char.encode(char.build_vocab())["test"]
+    result = evaluate(UniformLM(split.vocab), split, mode="stream")
+    assert result.n_chars == result.n_tokens and result.bits_per_char == pytest.approx(math.log2(split.vocab.n_predictable))
+    word = load_corpus(CorpusSpec(text_file, format="stream"))
+    split = word.encode(word.build_vocab())["test"]
+    result = evaluate(UniformLM(split.vocab), split, mode="stream")
+    assert result.n_chars is None and result.bits_per_char is None and result.to_dict()["bits_per_byte"] is None
+
+
+def test_a_split_built_by_hand_has_no_text_size(tiny_split):
+    vocab, split = tiny_split
+    result = evaluate(UniformLM(vocab), split, mode="stream")
+    assert result.n_chars is None and result.bits_per_char is None

@@ -81,6 +81,18 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert lstm["train_tokens_per_s"] == pytest.approx(
         sum(e["train_tokens"] for e in history["epochs"]) / seconds)  # the mean, not the last epoch's
     assert lstm["score_seconds"] > 0 and history["elapsed"] <= 3.0 + 1.0  # the budget covers training and validation
+    # the mixture of the best n-gram (chosen on valid) and the LSTM, weights tuned on valid
+    for mode in ("sentence", "stream"):
+        mixed = next(r for r in rows if r["family"] == "mixture" and r["mode"] == mode)
+        ngram_rows = [r for r in rows if r["family"] == "ngram" and r["mode"] == mode]
+        best = min(ngram_rows, key=lambda r: r["valid_ppl"])
+        assert mixed["model"] == f"{best['model']} + lstm" and sum(mixed["params"]["weights"]) == pytest.approx(1.0)
+        lstm_mode = next(r for r in rows if r["model"] == "lstm" and r["mode"] == mode)
+        assert mixed["component_ppl"] == pytest.approx([best["ppl"], lstm_mode["ppl"]], rel=1e-9)  # the evaluator's figures
+        assert mixed["gain_pct"] == pytest.approx(100 * (1 - mixed["ppl"] / min(mixed["component_ppl"])))
+        assert mixed["n_tokens"] == lstm_mode["n_tokens"] and mixed["bits_per_char"] > 0
+    assert "mixture of the best n-gram and the best RNN" in md and "below its best part" in md
+    assert "## Mixture: the best n-gram model and the best RNN" in md and "## Bits per character (test)" in md
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")
     assert again.exit_code == 0, again.output

@@ -1,7 +1,7 @@
 """The ``lmstats`` command line: thin click commands over library calls.
 
 One module per command (:mod:`~lmstats.cli.corpus`, :mod:`~lmstats.cli.ngram`,
-:mod:`~lmstats.cli.zipf`, :mod:`~lmstats.cli.rnn`, :mod:`~lmstats.cli.report`), shared
+:mod:`~lmstats.cli.zipf`, :mod:`~lmstats.cli.rnn`, :mod:`~lmstats.cli.mix`, :mod:`~lmstats.cli.report`), shared
 options in :mod:`~lmstats.cli.options`.  Every command takes ``--json`` (one JSON document on
 stdout).  User mistakes (a missing file, an empty corpus, a bad option value, an output that
 cannot be written) print one line ``lmstats: error: ...`` on stderr and exit with code 2;
@@ -21,6 +21,7 @@ import click
 
 from lmstats import __version__
 from lmstats.cli.corpus import corpus_group
+from lmstats.cli.mix import mix_command
 from lmstats.cli.ngram import ngram_command
 from lmstats.cli.report import report_command
 from lmstats.cli.rnn import rnn_group
@@ -84,5 +85,5 @@ def main() -> None:
     """
 
 
-for command in (corpus_group, ngram_command, zipf_command, rnn_group, report_command):
+for command in (corpus_group, ngram_command, zipf_command, rnn_group, mix_command, report_command):
     main.add_command(command)

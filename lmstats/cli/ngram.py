@@ -31,6 +31,7 @@ from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.resources import parse_memory
+from lmstats.subword import SubwordTokenizer
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
@@ -118,15 +119,16 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=("--out",))
     names, memory = parse_splits(eval_text), parse_memory(memory_text)
     with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while the command runs
-        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill)
+        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill,
+                             tokenizer=SubwordTokenizer.stored(model.tokenizer_) if recipe is None else None)
         splits = loaded.encode(loaded.build_vocab(vocab_spec))
-        corpus_name, corpus_spec = loaded.name, loaded.spec
+        corpus_name, corpus_spec, tokenizer = loaded.name, loaded.spec, loaded.meta.get("tokenizer")
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
         drop_spilled(spill, *(splits[name].lines.ids for name in SPLIT_NAMES))  # nor their files
         tuning, fit_seconds = None, 0.0
         if recipe is not None:
             model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)
-        write_outputs(model, out, arpa, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only)
+        write_outputs(model, out, arpa, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only, tokenizer=tokenizer)
         info = {"corpus": corpus_name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
                 "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
                                                            "evaluations": tuning.evaluations},

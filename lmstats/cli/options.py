@@ -28,7 +28,7 @@ from lmstats.corpus import FORMATS, LEVELS, CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
 from lmstats.resources import format_size, free_disk, work_dir, working_memory
 
-CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed")
+CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed", "bpe_vocab")
 VOCAB_OPTIONS = ("min_count", "max_vocab")
 
 
@@ -54,7 +54,10 @@ def corpus_options(f=None, *, vocab: bool = True):
     options = [
         click.argument("source", metavar="[CORPUS]", required=False),
         click.option("--level", type=click.Choice(LEVELS), default=None,
-                     help="Tokens are words (whitespace split) or characters. Default: the corpus's own (word for files)."),
+                     help="Tokens are words (whitespace split), characters, or subword pieces (bpe, unigram) learned from the "
+                          "training split. Default: the corpus's own (word for files)."),
+        click.option("--bpe-vocab", "bpe_vocab", type=click.IntRange(min=2), default=None,
+                     help="Subword pieces at --level bpe or unigram [default: 8000]."),
         click.option("--lower", is_flag=True, help="Lower-case the text."),
         click.option("--letters-only", is_flag=True,
                      help="d2l normalisation with Unicode letters: every run of non-letters becomes one space."),
@@ -77,9 +80,10 @@ def corpus_options(f=None, *, vocab: bool = True):
         ]
 
     @functools.wraps(f)
-    def wrapper(*args, source, level, lower, letters_only, text_format, split_text, seed, data_dir, min_count=1, max_vocab=None, **kwargs):
+    def wrapper(*args, source, level, bpe_vocab, lower, letters_only, text_format, split_text, seed, data_dir, min_count=1, max_vocab=None,
+                **kwargs):
         corpus = CorpusSpec(source=source, level=level, lower=lower, letters_only=letters_only, format=text_format,
-                            split=parse_fractions(split_text), seed=seed)
+                            split=parse_fractions(split_text), seed=seed, bpe_vocab=bpe_vocab)
         return f(*args, corpus=corpus, vocab_spec=VocabSpec(min_count, max_vocab), data_dir=data_dir, **kwargs)
 
     for option in reversed(options):
@@ -123,7 +127,9 @@ def stored_corpus(corpus: CorpusSpec, vocab_spec: VocabSpec, stored: tuple | Non
 
 
 def describe_spec(spec: CorpusSpec) -> str:
-    extras = [spec.level or "word"] + [name for name, on in (("lower", spec.lower), ("letters only", spec.letters_only)) if on]
+    level = spec.level or "word"
+    extras = [f"{level} {spec.bpe_vocab}" if spec.bpe_vocab else level]
+    extras += [name for name, on in (("lower", spec.lower), ("letters only", spec.letters_only)) if on]
     extras += [f"format {spec.format}"] + ([f"split {','.join(f'{x:g}' for x in spec.split)} seed {spec.seed}"] if spec.split else [])
     return f"{spec.name}, {', '.join(extras)}"
 
@@ -156,12 +162,14 @@ def echo(data, as_json: bool, text=None) -> None:
 def results_table(results: dict) -> list[str]:
     """Lines of the evaluation table of ``{split: {mode: result dict}}`` (see ``evaluate_splits``)."""
     out = [f"{'split':<6} {'mode':<9} {'tokens':>10} {'OOV':>8} {'zero-p':>7} {'ppl':>11} "
-           f"{'ppl no OOV':>11} {'bits/token':>10} {'score tok/s':>12}"]
+           f"{'ppl no OOV':>11} {'bits/token':>10} {'bits/char':>9} {'score tok/s':>12}"]
     number = lambda v, spec: "inf" if v is None else format(v, spec)  # noqa: E731
     for name, by_mode in results.items():
         for mode, r in by_mode.items():
+            per_char = "-" if r.get("n_chars") is None else number(r["bits_per_char"], ".4f")  # text size unknown: -
             out.append(f"{name:<6} {mode:<9} {r['n_tokens']:>10,} {r['n_oov']:>8,} {r['n_zero']:>7,} {number(r['ppl'], '>11.3f')} "
-                       f"{number(r['ppl_no_oov'], '>11.3f')} {number(r['bits_per_token'], '>10.4f')} {r['tokens_per_s']:>12,.0f}")
+                       f"{number(r['ppl_no_oov'], '>11.3f')} {number(r['bits_per_token'], '>10.4f')} {per_char:>9} "
+                       f"{r['tokens_per_s']:>12,.0f}")
     return out
 
 

@@ -124,14 +124,14 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
         raise LmstatsError(f"--checkpoint {path} exists and would be overwritten; "
                            "add --resume to continue that run, --force to start anew over it, or give another --checkpoint")
     check_outputs({"--checkpoint": path}, inputs=corpus.local_files())
-    from lmstats.rnn.checkpoint import check_compatible, corpus_meta, load_checkpoint, load_net
+    from lmstats.rnn.checkpoint import check_compatible, corpus_meta, load_checkpoint, load_net, stored_tokenizer
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import build_net, count_parameters, resolve_device
     from lmstats.rnn.threads import set_threads
 
     ckpt = load_checkpoint(path) if resume else None
     n_threads, device = set_threads(threads), resolve_device(device)
-    loaded = load_corpus(corpus, data_dir=data_dir)
+    loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=stored_tokenizer(ckpt) if ckpt is not None else None)
     vocab = loaded.build_vocab(vocab_spec)
     splits = loaded.encode(vocab)
     if softmax == "auto" and len(vocab) > ADAPTIVE_ABOVE:
@@ -140,7 +140,8 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
         check_compatible(ckpt, vocab, config, source=str(path))
     net = load_net(ckpt, device)[0] if ckpt is not None else build_net(vocab, config)
     prepared = time.perf_counter()
-    history = _train(net, splits, config, device, path, ckpt, corpus_meta(loaded.spec, vocab_spec, data_dir), as_json and not verbose)
+    meta = corpus_meta(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
+    history = _train(net, splits, config, device, path, ckpt, meta, as_json and not verbose)
     trained = time.perf_counter()
     results = evaluate_splits(RNNLM(net, vocab, device=device), splits, ("valid", "test"), _modes(mode))
     times = {"prepare_s": prepared - started, **history.time_split(), "final_scoring_s": time.perf_counter() - trained}
@@ -200,7 +201,7 @@ def format_train(info: dict) -> list[str]:
 @json_option
 def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as_json):
     """Perplexity of a checkpoint on CORPUS (default: the corpus it was trained on)."""
-    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net
+    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, stored_tokenizer
     from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import resolve_device
@@ -209,7 +210,7 @@ def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as
     ckpt = load_checkpoint(checkpoint)
     corpus, vocab_spec = stored_corpus(corpus, vocab_spec, checkpoint_corpus(ckpt), f"the checkpoint {checkpoint}")
     n_threads, device = set_threads(threads), resolve_device(device)
-    loaded = load_corpus(corpus, data_dir=data_dir or ckpt["meta"].get("data_dir"))
+    loaded = load_corpus(corpus, data_dir=data_dir or ckpt["meta"].get("data_dir"), tokenizer=stored_tokenizer(ckpt))
     vocab = loaded.build_vocab(vocab_spec)
     check_compatible(ckpt, vocab, source=checkpoint)
     net, _, config = load_net(ckpt, device)
@@ -234,7 +235,7 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     """Continue --prefix with text from a trained checkpoint."""
     import torch
 
-    from lmstats.rnn.checkpoint import load_checkpoint, load_net
+    from lmstats.rnn.checkpoint import load_checkpoint, load_net, stored_tokenizer
     from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
     from lmstats.rnn.nets import resolve_device
     from lmstats.rnn.sampling import generate, render, tokenize_prefix
@@ -246,7 +247,7 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     net, vocab, _ = load_net(ckpt, device)
     spec = checkpoint_corpus(ckpt)[0]
     level = spec.level if spec is not None and spec.level else "word"
-    tokens = tokenize_prefix(prefix, level)
+    tokens = tokenize_prefix(prefix, level, stored_tokenizer(ckpt))
     prefix_ids = vocab.encode(tokens)
     unknown = [t for t, i in zip(tokens, prefix_ids, strict=True) if i == vocab.unk_id and t != "<unk>"]
     ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed),

@@ -275,12 +275,13 @@ class NgramLM(LanguageModel):
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path, *, corpus: CorpusSpec | None = None, vocab_spec: VocabSpec | None = None,
-             query_only: bool = False) -> None:
+             query_only: bool = False, tokenizer: dict | None = None) -> None:
         """Write the model: a folder of plain ``.npy`` arrays and ``meta.json`` (opened memory-mapped,
         see :meth:`load`), or one ``.npz`` file when ``path`` ends with ``.npz`` (the earlier format).
 
         ``corpus``/``vocab_spec``: how the training text and vocabulary were made; stored so
-        that ``lmstats ngram --load`` can score the same corpus without being told again.
+        that ``lmstats ngram --load`` can score the same corpus without being told again;
+        ``tokenizer``: the subword pieces of a bpe/unigram corpus (``Corpus.meta["tokenizer"]``).
         ``query_only``: leave out the builder's arrays (counts, suffix rows, first words), as
         KenLM's ``build_binary`` keeps only what ``query`` needs; such a model scores and writes
         ARPA but cannot be smoothed again.  Arrays already on disk are hard-linked, not copied.
@@ -294,6 +295,7 @@ class NgramLM(LanguageModel):
             "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
             "n_units": self.counts_.n_units, "n_train_tokens": self.n_train_tokens_,
             "corpus": corpus.to_dict() if corpus else None, "vocab_spec": vocab_spec.to_dict() if vocab_spec else None,
+            "tokenizer": tokenizer,
         }
         arrays = {}
         for t in self.counts_.tables:
@@ -339,6 +341,7 @@ class NgramLM(LanguageModel):
                                   n_train_tokens=meta["n_train_tokens"], **params)
         model.corpus_spec_ = CorpusSpec.from_dict(meta["corpus"]) if meta.get("corpus") else None
         model.vocab_spec_ = VocabSpec.from_dict(meta["vocab_spec"]) if meta.get("vocab_spec") else None
+        model.tokenizer_ = meta.get("tokenizer")  # the subword pieces of its corpus (None at word and char level)
         return model
 
     def describe(self) -> dict:

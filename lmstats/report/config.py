@@ -143,7 +143,7 @@ def _nested(spec_cls, table, where: str):
     if unknown:
         raise LmstatsError(f"{where}: unknown keys {unknown}; known keys: {sorted(known)}")
     types = {"source": (str,), "level": (str,), "lower": (bool,), "letters_only": (bool,), "format": (str,), "split": (list, tuple),
-             "seed": (int,), "min_count": (int,), "max_size": (int,)}
+             "seed": (int,), "bpe_vocab": (int,), "min_count": (int,), "max_size": (int,)}
     for key, value in table.items():
         if not isinstance(value, types[key]) or (isinstance(value, bool) and bool not in types[key]):
             raise LmstatsError(f"{where}: {key} = {value!r} has the wrong type; expected {' or '.join(t.__name__ for t in types[key])}")

@@ -86,8 +86,9 @@ def _fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
-def headline_rows(state: ReportState) -> list[list[str]]:
-    """One row per model: test perplexity in each mode, best order per smoother."""
+def headline_rows(state: ReportState, value=None) -> list[list[str]]:
+    """One row per model: test perplexity in each mode, best order per smoother, and the mixture with
+    its gain over its best component.  ``value(row)``: another figure of each cell (bits per character)."""
     out = []
     modes = list(state.config.modes)
     for family, key in (("baseline", "model"), ("ngram", "smoothing"), ("rnn", "model")):
@@ -103,10 +104,29 @@ def headline_rows(state: ReportState) -> list[list[str]]:
                 best = cand[0] if cand else None
                 if best and family == "ngram":
                     label = f"{name} (order {best['order']}, chosen on valid)" if len(modes) == 1 else f"{name} (best order on valid)"
-                cells.append(_fmt(best["ppl"]) + (f" (n={best['order']})" if best and family == "ngram" and len(modes) > 1 else "")
-                             if best else "–")
+                if best is None:
+                    cells.append("–")
+                    continue
+                figure = _fmt(best["ppl"]) if value is None else value(best)
+                cells.append(figure + (f" (n={best['order']})" if family == "ngram" and len(modes) > 1 else ""))
             out.append([label] + cells)
+    mixed = {r["mode"]: r for r in state.rows if r["family"] == "mixture"}
+    if mixed:
+        cells = []
+        for mode in modes:
+            r = mixed.get(mode)
+            if r is None:
+                cells.append("–")
+            elif value is None:
+                cells.append(f"{_fmt(r['ppl'])} ({r['model']}: {r['gain_pct']:.1f}% below its best part)")
+            else:
+                cells.append(f"{value(r)} ({r['model']})")
+        out.append(["mixture of the best n-gram and the best RNN (weights tuned on valid)"] + cells)
     return out
+
+
+def _bits_per_char(row: dict) -> str:
+    return "–" if row.get("bits_per_char") is None else f"{row['bits_per_char']:.4f}"
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -128,6 +148,19 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     out.append(("Headline: test perplexity", ["model"] + [f"{m} mode" for m in modes], headline_rows(state),
                 "One vocabulary (the training split's), the same test tokens, the one evaluator. "
                 "For n-gram smoothers the order is chosen by validation perplexity."))
+    mixed = [r for r in state.rows if r["family"] == "mixture"]
+    if mixed:
+        rows = [[r["mode"], r["model"], ", ".join(f"{w:.3f}" for w in r["params"]["weights"]), str(r["params"]["em_iterations"]),
+                 _fmt(r["valid_ppl"]), *(_fmt(p) for p in r["component_ppl"]), _fmt(r["ppl"]), f"{r['gain_pct']:.2f}%"] for r in mixed]
+        out.append(("Mixture: the best n-gram model and the best RNN", ["mode", "components", "weights", "EM iterations",
+                                                                        "valid ppl", "test ppl, n-gram", "test ppl, RNN",
+                                                                        "test ppl, mixture", "gain over the better part"], rows,
+                    "P(w|h) = λ P_ngram(w|h) + (1 − λ) P_rnn(w|h); λ maximises the validation likelihood (EM, as SRILM's "
+                    "compute-best-mix). The n-gram model is the one with the lowest validation perplexity; the RNN likewise."))
+    if any(r.get("bits_per_char") is not None for r in state.rows):
+        out.append(("Bits per character (test)", ["model"] + [f"{m} mode" for m in modes], headline_rows(state, _bits_per_char),
+                    "The models above, in bits per character of the test text: its characters as read plus one line break per "
+                    "</s> predicted (the same count for word and char models of one text; see the README's evaluator section)."))
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]

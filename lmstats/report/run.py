@@ -1,7 +1,8 @@
 """The comparison behind ``lmstats report``: every model on one vocabulary and one test split.
 
 :func:`run_comparison` goes through stages (corpus statistics, Zipf, the uniform baseline,
-n-gram models of every order under every smoother, the RNN baselines) and hands each finished
+n-gram models of every order under every smoother, the RNN baselines, and the mixture of the
+best n-gram model with the best RNN, its weights tuned on valid) and hands each finished
 stage to a callback, so a caller can write results as they come and an interrupted run keeps
 what it finished.  Every figure comes from :func:`lmstats.evaluate.evaluate` on the test split
 encoded with the training vocabulary, in each evaluation mode the config names.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lmstats.corpus import Splits, corpus_stats, load_corpus
 from lmstats.evaluate import evaluate
+from lmstats.mixture import score_mixture
 from lmstats.report.config import ReportConfig
 from lmstats.report.provenance import machine_info
 from lmstats.uniform import UniformLM
@@ -82,19 +84,32 @@ def run_comparison(
             for mode in config.modes]
     on_stage(Stage("uniform", time.perf_counter() - t, rows=rows))
 
+    best_ngram = {}  # mode -> (name, model) of the lowest validation perplexity
     for mode in config.modes:
         t = time.perf_counter()
-        rows, curves = ngram_grid(config, splits, mode, say)
+        rows, curves, best_ngram[mode] = ngram_grid(config, splits, mode, say)
         on_stage(Stage(f"ngram-{mode}", time.perf_counter() - t, rows=rows, data={"eps_curves": curves}))
 
+    rnns = []  # (best validation perplexity, cell, model)
     for cell in config.rnn_cells:
         t = time.perf_counter()
-        rows, history = rnn_baseline(config, cell, splits, say)
+        rows, history, lm = rnn_baseline(config, cell, splits, say)
+        rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm))
         on_stage(Stage(f"rnn-{cell}", time.perf_counter() - t, rows=rows, data={"history": history}))
 
+    if rnns and any(best_ngram.values()):
+        t = time.perf_counter()
+        _, cell, lm = min(rnns, key=lambda x: x[0])
+        rows = [mixture_row((best_ngram[mode][0], cell), (best_ngram[mode][1], lm), splits, mode, say)
+                for mode in config.modes if best_ngram[mode] is not None]
+        on_stage(Stage("mixture", time.perf_counter() - t, rows=rows))
 
-def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[list[dict], dict]:
-    """Every smoother at every order in one evaluation mode; ε tuned per order on valid."""
+
+def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[list[dict], dict, tuple | None]:
+    """Every smoother at every order in one evaluation mode; ε tuned per order on valid.
+
+    Also returns ``(name, model)`` of the distribution with the lowest validation perplexity (the
+    mixture's n-gram component), or None when no model has a finite one."""
     from lmstats.ngram import NgramLM
     from lmstats.ngram.tune import tune_eps
 
@@ -103,7 +118,7 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
     t = time.perf_counter()
     base = NgramLM(splits.vocab, top, "kn", mode=mode, discount_fallback=True).fit(splits.train)
     count_seconds = time.perf_counter() - t
-    rows, curves = [], {}
+    rows, curves, best = [], {}, (math.inf, None)
     for smoothing in config.smoothers:
         tuned: tuple[float, ...] = ()
         for order in sorted(config.orders):
@@ -129,11 +144,14 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
                 valid_ppl=valid.ppl if math.isfinite(valid.ppl) else None, params=params,
                 fit_seconds=fit_seconds + count_seconds, warnings=list(model.estimate_.warnings),
             ))
-    return rows, curves
+            if model.is_distribution and valid.ppl < best[0]:
+                best = (valid.ppl, (f"{smoothing}-{order}", model))
+    return rows, curves, best[1]
 
 
-def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict]:
-    """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart)."""
+def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict, object]:
+    """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart).
+    Returns the rows, the training history and the model."""
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import build_net
     from lmstats.rnn.train import train_rnn
@@ -152,4 +170,16 @@ def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[
         rows.append(_row("rnn", cell, mode, result, order=None, smoothing=None, params=rnn_config.to_dict(), fit_seconds=train_seconds,
                          score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
                          valid_ppl=history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None))
-    return rows, history.to_dict()
+    return rows, history.to_dict() | {"best_valid_ppl": history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None}, lm
+
+
+def mixture_row(names: tuple[str, str], models: tuple, splits: Splits, mode: str, say) -> dict:
+    """The linear mixture of ``models`` (weights tuned by EM on valid) scored on test in ``mode``, with
+    each component's test perplexity and the mixture's gain over the best of them."""
+    say(f"mixing {names[0]} and {names[1]} ({mode} mode)")
+    t = time.perf_counter()
+    score = score_mixture(models, splits, mode)
+    return _row("mixture", " + ".join(names), mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
+                params={"components": list(names), "weights": list(score.weights), "em_iterations": score.fit.iterations},
+                component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
+                fit_seconds=time.perf_counter() - t)

@@ -26,9 +26,17 @@ FORMAT = "lmstats-rnn"
 VERSION = 2  # 2: meta holds the corpus and vocabulary specs; resume restores the epoch's batch draw
 
 
-def corpus_meta(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir: str | None = None) -> dict:
-    """What a checkpoint records about its training text (so ``rnn eval`` can find it again)."""
-    return {"corpus": corpus.to_dict(), "vocab_spec": vocab_spec.to_dict(), "data_dir": data_dir}
+def corpus_meta(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir: str | None = None, tokenizer: dict | None = None) -> dict:
+    """What a checkpoint records about its training text (so ``rnn eval`` can find it again), with
+    the subword pieces of a bpe/unigram corpus."""
+    return {"corpus": corpus.to_dict(), "vocab_spec": vocab_spec.to_dict(), "data_dir": data_dir, "tokenizer": tokenizer}
+
+
+def stored_tokenizer(ckpt: dict):
+    """The subword pieces the checkpoint's corpus was cut with (None at word and char level)."""
+    from lmstats.subword import SubwordTokenizer
+
+    return SubwordTokenizer.stored((ckpt.get("meta") or {}).get("tokenizer"))
 
 
 def stored_corpus(ckpt: dict) -> tuple[CorpusSpec | None, VocabSpec | None]:

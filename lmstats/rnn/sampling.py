@@ -16,18 +16,27 @@ from torch import nn
 
 from lmstats.errors import LmstatsError
 from lmstats.rnn.lm import inference
+from lmstats.subword import SUBWORD_LEVELS, WORD_START
 from lmstats.vocab import EOS, Vocab
 
 
-def tokenize_prefix(text: str, level: str) -> list[str]:
-    """Tokens of a prefix at the model's level: whitespace-split words, or characters."""
+def tokenize_prefix(text: str, level: str, tokenizer=None) -> list[str]:
+    """Tokens of a prefix at the model's level: whitespace-split words, characters, or the subword
+    pieces of those words (``tokenizer``: the checkpoint's :class:`~lmstats.subword.SubwordTokenizer`)."""
+    if level in SUBWORD_LEVELS:
+        if tokenizer is None:
+            raise LmstatsError(f"the checkpoint is at {level} level but stores no subword pieces; train it again with this lmstats")
+        return [p for pieces in tokenizer.cut(text.split()) for p in pieces]
     return text.split() if level == "word" else list(text)
 
 
 def render(tokens: list[str], level: str) -> str:
-    """Text of generated tokens; ``</s>`` becomes a line break."""
+    """Text of generated tokens; ``</s>`` becomes a line break (subword pieces joined, ``▁`` a space)."""
     if level == "char":
         return "".join("\n" if t == EOS else t for t in tokens)
+    if level in SUBWORD_LEVELS:
+        text = "".join("\n" if t == EOS else t for t in tokens).replace(WORD_START, " ")
+        return "\n".join(line.strip(" ") for line in text.split("\n"))
     lines, words = [], []
     for t in tokens:
         if t == EOS:

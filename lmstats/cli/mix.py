@@ -1,0 +1,123 @@
+"""``lmstats mix``: linear interpolation of saved models, weights tuned by EM on the validation split."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from lmstats.cli.options import echo, json_option
+from lmstats.corpus import VocabSpec, load_corpus
+from lmstats.errors import LmstatsError
+from lmstats.fileio import check_outputs
+from lmstats.mixture import check_weights, score_mixture
+from lmstats.units import EVAL_MODES
+
+
+def parse_weights(text: str | None, n_models: int):
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise LmstatsError(f"--weights takes one number per model separated by commas, like 0.6,0.4; got {text!r}") from None
+    return check_weights(values, n_models)
+
+
+@click.command("mix")
+@click.argument("model_paths", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--weights", "weights_text", default=None,
+              help="Fixed weights, one per MODEL, summing to 1 (like 0.6,0.4). Default: tuned by EM on the validation split.")
+@click.option("--mode", type=click.Choice((*EVAL_MODES, "both")), default="both", show_default=True,
+              help="Evaluation mode(s); the weights are tuned in each mode on its own.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+              help="EM stops when no weight moves by more than this (SRILM compute-best-mix's precision).")
+@click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True, help="EM iterations at most.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the mixture (component paths and weights) as JSON; 'lmstats mix' takes it as a MODEL again.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with local copies of named corpora (default: where the models found theirs, or $LMSTATS_DATA).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch when a MODEL is an RNN checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+@json_option
+def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, threads, quiet, as_json):
+    """Interpolate MODEL... (n-gram folders or .npz, .arpa files, RNN checkpoints .pt, mixtures .json)
+    trained on one corpus: P(w|h) = Σ λ_i P_i(w|h), scored on that corpus's valid and test splits.
+
+    Without --weights, the λ maximise the validation likelihood by EM (as SRILM's
+    compute-best-mix), one line per iteration on stderr.  Every component's own perplexity is
+    printed beside the mixture's, with the mixture's gain over the best component.
+    """
+    from lmstats.saved import load_models, save_mixture, stored_corpus_of
+    from lmstats.subword import SubwordTokenizer
+
+    started = time.perf_counter()
+    if len(model_paths) < 2:
+        raise LmstatsError("lmstats mix needs at least two MODELs to interpolate")
+    fixed = parse_weights(weights_text, len(model_paths))
+    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    if threads is not None or any(str(p).lower().endswith(".pt") for p in model_paths):
+        from lmstats.rnn.threads import set_threads
+
+        set_threads(threads)
+    models = load_models(model_paths)
+    corpus, vocab_spec = stored_corpus_of(models)
+    if corpus is None:
+        raise LmstatsError("none of the MODELs records the corpus it was trained on (ARPA files do not); "
+                           "add the n-gram folder or RNN checkpoint of that corpus")
+    if out:
+        check_outputs({"--out": out}, inputs=[*model_paths, *corpus.local_files()])
+    loaded = load_corpus(corpus, data_dir=data_dir or next((m.data_dir for m in models if m.data_dir), None),
+                         tokenizer=SubwordTokenizer.stored(next((m.tokenizer for m in models if m.tokenizer), None)))
+    splits = loaded.encode(loaded.build_vocab(vocab_spec or VocabSpec()))
+    scores = [score_mixture([m.model for m in models], splits, m, weights=fixed, tol=tol, max_iter=max_iter,
+                            on_split=lambda name, m=m: say(f"scoring the {name} split ({m} mode) with {len(models)} models"),
+                            on_iteration=lambda i, w, ppl: say(f"  EM iteration {i}: weights {', '.join(f'{x:.4f}' for x in w)}; "
+                                                               f"valid ppl {ppl:.4f}"))
+              for m in (EVAL_MODES if mode == "both" else (mode,))]
+    if out:  # the weights of the first mode scored (sentence when both); every mode's are in "tuned"
+        save_mixture(out, models, scores[0].weights, tuned=tuned_dict(scores))
+    info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "models": [{"path": x.path, "kind": x.kind, "model": x.description}
+                                                                              for x in models],
+            "tuned": tuned_dict(scores), "results": results_dict(scores, [m.description for m in models]), "out": out,
+            "seconds": time.perf_counter() - started}
+    echo(info, as_json, format_mix)
+
+
+def tuned_dict(scores) -> dict | None:
+    """``{mode: weights, EM iterations, convergence, valid perplexity per iteration}``; None for fixed weights."""
+    return {s.mode: {"weights": list(s.weights), "iterations": s.fit.iterations, "converged": s.fit.converged,
+                     "valid_ppl_history": list(s.fit.ppl_history)} for s in scores if s.fit is not None} or None
+
+
+def results_dict(scores, names: list[str]) -> dict:
+    """``{split: {mode: the mixture's figures, its weights, every component's perplexity, the gain}}``."""
+    out: dict = {}
+    for s in scores:
+        for split, result in s.results.items():
+            parts = [r.to_dict() for r in s.components[split]]
+            out.setdefault(split, {})[s.mode] = result.to_dict() | {
+                "weights": list(s.weights),
+                "components": [{"model": n, "ppl": p["ppl"], "bits_per_token": p["bits_per_token"], "bits_per_char": p["bits_per_char"]}
+                               for n, p in zip(names, parts, strict=True)],
+                "best_component_ppl": min(r.ppl for r in s.components[split]), "gain_pct": s.gain_pct(split)}
+    return out
+
+
+def format_mix(info: dict) -> list[str]:
+    lines = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types; {len(info['models'])} models"]
+    for i, m in enumerate(info["models"], 1):
+        lines.append(f"  {i}. {m['model']} ({m['path']})")
+    for m, fit in (info["tuned"] or {}).items():
+        state = "converged" if fit["converged"] else "stopped at --max-iter"
+        lines.append(f"weights tuned on valid ({m} mode): {', '.join(f'{w:.4f}' for w in fit['weights'])} "
+                     f"after {fit['iterations']} EM iterations ({state})")
+    lines.append(f"{'split':<6} {'mode':<9} {'tokens':>10} {'mixture ppl':>12} {'best model':>11} {'gain':>7}   components")
+    for split, by_mode in info["results"].items():
+        for m, r in by_mode.items():
+            parts = ", ".join(f"{c['ppl']:.3f}" if c["ppl"] is not None else "inf" for c in r["components"])
+            lines.append(f"{split:<6} {m:<9} {r['n_tokens']:>10,} {r['ppl']:>12.3f} {r['best_component_ppl']:>11.3f} "
+                         f"{r['gain_pct']:>6.2f}%   {parts}")
+    if info["out"]:
+        lines.append(f"mixture written to {info['out']}")
+    return lines
