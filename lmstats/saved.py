@@ -151,7 +151,11 @@ def load_mixture(path: str | Path, *, vocab: Vocab | None = None, device: str = 
         raise LmstatsError(f"{path}: not a mixture file (no \"format\": \"{MIXTURE_FORMAT}\"); write one with 'lmstats mix ... --out'")
     if data.get("version") != MIXTURE_VERSION:
         raise LmstatsError(f"{path}: mixture file version {data.get('version')!r}, this lmstats reads version {MIXTURE_VERSION}")
-    components = data.get("components") or []
+    components = data.get("components")
+    if not isinstance(components, list) or not components or not all(
+            isinstance(c, dict) and isinstance(c.get("path"), str) and isinstance(c.get("weight"), (int, float)) for c in components):
+        raise LmstatsError(f"{path}: a mixture file lists its components, each with a \"path\" and a \"weight\"; "
+                           "write it again with 'lmstats mix ... --out'")
     folder = path.resolve().parent
     paths = [folder / c["path"] for c in components]
     opened = load_models(paths, device=device) if vocab is None or not paths else [

@@ -258,6 +258,13 @@ def test_text_output_names_models_weights_and_gain(saved):
     assert "iteration 1: weights" in result.stderr  # EM prints each iteration
 
 
+def test_a_broken_mixture_file_is_one_error_line(saved, tmp_path):
+    folder, corpus, paths = saved
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"format": "lmstats-mixture", "version": 1, "components": [{"weight": 1.0}]}))
+    assert_one_line_error(CliRunner().invoke(main, ["mix", str(broken), str(paths["mkn"])]), "each with a")
+
+
 @pytest.mark.parametrize("args, pattern", [
     (["{mkn}"], "at least two MODELs"),
     (["{mkn}", "{add}", "--weights", "0.5,0.6"], "sum to 1"),
