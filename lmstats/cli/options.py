@@ -182,7 +182,8 @@ def progress_bar(**kwargs):
 
 class CountingReport:
     """The plan and one line per counted order (time, positions/s, files written) on stderr, for fits
-    that go out of core, to a Dask cluster or past :data:`LOUD_BYTES` of memory; a bar for the others."""
+    that go out of core, to a Dask cluster or that add more than :data:`LOUD_BYTES` of memory to what the
+    process holds; a bar for the others (whose plan would be noise, whatever the process held before)."""
 
     LOUD_BYTES = 1 << 30
 
@@ -192,7 +193,7 @@ class CountingReport:
         self.last = time.perf_counter()
 
     def plan(self, plan) -> None:
-        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak > self.LOUD_BYTES
+        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak - plan.held > self.LOUD_BYTES
         self.positions, self.free, self.last = plan.positions, free_disk(self.tmp), time.perf_counter()
         if self.engine == "dask":
             self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
