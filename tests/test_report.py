@@ -28,6 +28,10 @@ rnn_layers = 1
 rnn_seq_len = 8
 rnn_batch_size = 4
 zipf_orders = 2
+cross_levels = ["char", "bpe"]
+char_order = 4
+subword_order = 2
+cross_rnn_budget = 1.0
 """
 
 
@@ -62,9 +66,14 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     for mode in ("sentence", "stream"):
         for model in ("uniform", "kn-1", "kn-2", "eps-1", "eps-2", "laplace-2", "lstm"):
             assert (model, mode) in models
-    # every model was scored on the same test tokens
+    # every model of the word level was scored on the same test tokens; every model of every level on the same text
     for mode in ("sentence", "stream"):
-        assert len({r["n_tokens"] for r in rows if r["mode"] == mode}) == 1
+        assert len({r["n_tokens"] for r in rows if r["mode"] == mode and r["family"] != "level"}) == 1
+        assert len({(r["n_chars"], r["n_bytes"]) for r in rows if r["mode"] == mode}) == 1
+        levels = {(r["level"], r["model"].split(" ")[0].split("-")[0]) for r in rows if r["family"] == "level" and r["mode"] == mode}
+        assert levels == {("char", "mkn"), ("char", "lstm"), ("bpe", "mkn"), ("bpe", "lstm")}
+        char_mkn = next(r for r in rows if r["family"] == "level" and r["mode"] == mode and r["model"].startswith("mkn-"))
+        assert 1 <= char_mkn["order"] <= 4 and char_mkn["n_tokens"] > rows[0]["n_tokens"]  # more chars than words
     uniform = next(r for r in rows if r["model"] == "uniform")
     assert uniform["ppl"] == pytest.approx(data["corpus"]["vocab_size"] - 1)
     md = (out / "report.md").read_text()
@@ -74,7 +83,7 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert "`" not in html and "<code>lmstats report " in html  # code is marked up, not left as backticks
     with open(out / "results.csv", newline="") as fh:
         orders = [row["order"] for row in csv.DictReader(fh)]
-    assert {o for o in orders if o} <= {"0", "1", "2"} and "" in orders  # whole numbers; empty for the RNN rows
+    assert {o for o in orders if o} <= {"0", "1", "2", "3", "4"} and "" in orders  # whole numbers; empty for the RNN rows
     lstm = next(r for r in rows if r["model"] == "lstm")
     history = data["rnn_histories"]["rnn-lstm"]
     seconds = sum(e["train_seconds"] for e in history["epochs"])
@@ -135,6 +144,17 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     ("[vocab]\nmin_count = 0\n", "min_count must be >= 1"),
     ("corpus = 'ptb'\n", "[corpus] must be a table"),
     ("orders = [1,\n", "not a readable TOML file"),
+    ("rnn_budgets = 900\n", "rnn_budgets must be a table"),
+    ("[rnn_budgets]\ntransformer = 900\n", "rnn_budgets: unknown cells ['transformer']"),
+    ("[rnn_budgets]\nlstm = -1\n", "rnn_budgets: lstm = -1 must be a number of seconds > 0"),
+    ("[rnn_budgets]\nlstm = 'long'\n", "rnn_budgets: lstm = 'long' must be a number of seconds > 0"),
+    ("rnn_optimizer = 'adagrad'\n", "RNN settings: optimizer must be one of"),
+    ("rnn_lr_schedule = 'step'\n", "RNN settings: lr_schedule must be one of"),
+    ("rnn_start_share = 1.0\n", "RNN settings: start_share must be in [0, 1)"),
+    ("cross_levels = ['word']\n", "unknown cross_levels ['word']"),
+    ("cross_levels = ['char', 'char']\n", "cross_levels repeats a level"),
+    ("char_order = 0\n", "char_order must be in 1.."),
+    ("cross_rnn_budget = -5\n", "cross_rnn_budget must be >= 0"),
 ])
 def test_bad_config_is_one_line_error_before_any_work(tmp_path, monkeypatch, text, pattern):
     monkeypatch.chdir(tmp_path)
@@ -155,6 +175,25 @@ def test_committed_configs_are_valid():
     for name in ("ptb", "wikitext-2"):
         config = ReportConfig.from_toml(ROOT / "reports" / "configs" / f"{name}.toml")
         assert config.corpus.source == name and config.rnn_cells == ("rnn", "gru", "lstm")
+        # the LSTM gets the 15-minute recipe of the RNN baseline issue; GRU and RNN a stated shorter budget
+        lstm = config.rnn_config("lstm", vocab_size=33_279)
+        assert (lstm.time_budget, lstm.optimizer, lstm.lr, lstm.lr_schedule, lstm.start_share) == (900.0, "sgd", 20.0, "cosine", 0.2)
+        assert config.budget("gru") == config.budget("rnn") == 300.0
+        assert config.cross_levels == ("char", "bpe") and config.char_order == 10
+
+
+def test_report_config_budgets_and_cross_level_recipes():
+    from lmstats.report.config import CHAR_RECIPE, ReportConfig
+
+    config = ReportConfig.from_dict({"rnn_budget": 30, "rnn_budgets": {"lstm": 90}, "rnn_valid_tokens": 0, "cross_rnn_budget": 7})
+    assert config.budget("lstm") == 90.0 and config.budget("gru") == 30.0
+    assert config.rnn_config("lstm", 100).time_budget == 90.0 and config.rnn_config("rnn", 100).time_budget == 30.0
+    assert config.rnn_config("lstm", 100).valid_tokens is None  # 0: validate on all of valid
+    char = config.cross_rnn_config("char", 100)
+    assert all(getattr(char, k) == v for k, v in CHAR_RECIPE.items()) and char.time_budget == 7.0
+    bpe = config.cross_rnn_config("bpe", 8000)
+    assert (bpe.hidden_size, bpe.optimizer, bpe.time_budget) == (config.rnn_hidden, config.rnn_optimizer, 7.0)
+    assert ReportConfig.from_dict(config.to_dict() | {"corpus": {}, "vocab": {}}).rnn_budgets == {"lstm": 90}
 
 
 def _chromium():
@@ -190,3 +229,27 @@ def test_html_renders_in_headless_chromium(report_setup, tmp_path):
     assert {alt for alt, *_ in images} == {"perplexity_vs_order", "eps_sensitivity", "rnn_curves", "zipf"}
     assert len(tables) >= 6 and all(n >= 2 for n in tables)  # header row + at least one row
     assert any(h.startswith("Headline") for h in headings)
+
+
+def test_bits_per_char_table_lists_every_level_and_states_the_character_counts():
+    from lmstats.report.config import ReportConfig
+    from lmstats.report.render import sections
+    from lmstats.report.run import ReportState, Stage
+
+    def row(family, model, mode, bpc, n_chars, **extra):
+        return {"family": family, "model": model, "mode": mode, "ppl": 2.0 ** bpc, "bits_per_char": bpc, "n_chars": n_chars,
+                "n_bytes": n_chars, "n_tokens": 10, "order": None, "smoothing": None, "fit_seconds": 1.0} | extra
+
+    state = ReportState(ReportConfig(rnn_cells=()), command="lmstats report")
+    state.stages.append(Stage("rnn-lstm", 1.0, rows=[row("rnn", "lstm", m, 1.5, 100) for m in ("sentence", "stream")],
+                              data={"history": {"epochs": []}}))
+    state.stages.append(Stage("level-char", 1.0, rows=[
+        row("level", "mkn-7 (char)", "sentence", 2.25, 104, level="char", order=7, vocab_size=50),
+        row("level", "mkn-7 (char)", "stream", 2.0, 100, level="char", order=7, vocab_size=50),
+        row("level", "lstm (char)", "sentence", 1.75, 104, level="char", vocab_size=50),
+        row("level", "lstm (char)", "stream", 1.5, 100, level="char", vocab_size=50)]))
+    title, header, rows, note = next(s for s in sections(state) if s[0] == "Bits per character (test)")
+    assert rows[-2:] == [["mkn at char level (order chosen on valid)", "2.2500 (n=7)", "2.0000 (n=7)"],
+                         ["lstm at char level", "1.7500", "1.5000"]]
+    assert "in sentence mode the counts differ between rows, 100 and 104 characters" in note  # said, not hidden
+    assert "100 characters and 100 UTF-8 bytes in stream mode" in note

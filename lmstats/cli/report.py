@@ -49,24 +49,26 @@ def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, 
 
     Stages: corpus statistics, Zipf and Heaps fits, the uniform baseline, n-gram models of
     orders 1..5 under eps (tuned on valid), laplace, wb, kn and mkn, and the RNN baselines
-    (rnn, gru, lstm) under a time budget — all scored by the one evaluator on the test split
-    under the train vocabulary.  Results are rewritten after every stage, so an interrupted
-    run keeps what it finished.  CORPUS and its options override the config file's [corpus].
+    (rnn, gru, lstm) under a time budget, the mixture of the best n-gram model and the best RNN,
+    and the same text at char and bpe level (MKN and an LSTM) for a bits-per-character table —
+    all scored by the one evaluator on the test split under the train vocabulary.  Results are
+    rewritten after every stage, so an interrupted run keeps what it finished.  CORPUS and its
+    options override the config file's [corpus].
     """
     from lmstats.report.render import REPORT_FILES, headline_rows, write_report
-    from lmstats.report.run import ReportState, run_comparison
+    from lmstats.report.run import ReportState, planned_stages, run_comparison
 
     config = build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads)
     target = Path(out_dir) if out_dir else Path("reports") / config.corpus.name
     check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES},
                   inputs=[*config.corpus.local_files(), config_path])
-    if config.rnn_cells:
+    if config.rnn_cells or (config.cross_levels and config.cross_rnn_budget):
         from lmstats.rnn.threads import set_threads
 
         set_threads(config.threads)  # before the machine description records it
     argv = (click.get_current_context().find_root().obj or {}).get("argv", sys.argv[1:])
     state = ReportState(config, command="lmstats " + shlex.join(argv))
-    with progress_bar(total=3 + len(config.modes) + len(config.rnn_cells), desc="report", unit="stage") as bar:
+    with progress_bar(total=planned_stages(config), desc="report", unit="stage") as bar:
         def on_stage(stage):
             state.stages.append(stage)
             write_report(state, target)

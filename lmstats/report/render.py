@@ -125,6 +125,37 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
     return out
 
 
+def level_rows(state: ReportState, value) -> list[list[str]]:
+    """One row per (level, model kind) of the cross-level stages: ``value`` of each mode's row, with the order."""
+    modes = list(state.config.modes)
+    rows = [r for r in state.rows if r["family"] == "level"]
+    out = []
+    for level, kind in dict.fromkeys((r["level"], r["model"].split(" ")[0].split("-")[0]) for r in rows):
+        cells, notes = [], []
+        for mode in modes:
+            r = next((x for x in rows if x["level"] == level and x["mode"] == mode and x["model"].split(" ")[0].split("-")[0] == kind),
+                     None)
+            if r is not None and level != "char" and not notes:
+                notes.append(f"{r['vocab_size']:,} pieces")
+            cells.append("–" if r is None else value(r) + (f" (n={r['order']})" if r.get("order") else ""))
+        notes += ["order chosen on valid"] if kind == "mkn" else []
+        out.append([f"{kind} at {level} level" + (f" ({'; '.join(notes)})" if notes else "")] + cells)
+    return out
+
+
+def _char_counts(state: ReportState) -> str:
+    parts = []
+    for mode in state.config.modes:
+        counts = sorted({(r["n_chars"], r["n_bytes"]) for r in state.rows if r["mode"] == mode and r.get("n_chars") is not None})
+        if len(counts) == 1:
+            parts.append(f"{counts[0][0]:,} characters and {counts[0][1]:,} UTF-8 bytes in {mode} mode")
+        elif counts:
+            parts.append(f"in {mode} mode the counts differ between rows, " + " and ".join(f"{c:,}" for c, _ in counts)
+                         + " characters (sentence mode scores only lines with a token: a line of spaces only is empty at "
+                         "word and subword level and one token or more at char level; stream mode scores every line)")
+    return "; ".join(parts)
+
+
 def _bits_per_char(row: dict) -> str:
     return "–" if row.get("bits_per_char") is None else f"{row['bits_per_char']:.4f}"
 
@@ -158,9 +189,24 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                     "P(w|h) = λ P_ngram(w|h) + (1 − λ) P_rnn(w|h); λ maximises the validation likelihood (EM, as SRILM's "
                     "compute-best-mix). The n-gram model is the one with the lowest validation perplexity; the RNN likewise."))
     if any(r.get("bits_per_char") is not None for r in state.rows):
-        out.append(("Bits per character (test)", ["model"] + [f"{m} mode" for m in modes], headline_rows(state, _bits_per_char),
-                    "The models above, in bits per character of the test text: its characters as read plus one line break per "
-                    "</s> predicted (the same count for word and char models of one text; see the README's evaluator section)."))
+        out.append(("Bits per character (test)", ["model"] + [f"{m} mode" for m in modes],
+                    headline_rows(state, _bits_per_char) + level_rows(state, _bits_per_char),
+                    "Every model above, and the same text read at other levels, in bits per character of the test text: its "
+                    "characters as read plus one line break per </s> predicted (the same count at every level: "
+                    f"{_char_counts(state)}; see the README's evaluator section)."))
+    levels = [r for r in state.rows if r["family"] == "level"]
+    if levels:
+        rows = [[r["level"], r["model"], r["mode"], _fmt(r.get("vocab_size")), _fmt(r["n_tokens"]), _fmt(r["ppl"]),
+                 _bits_per_char(r), _fmt(r.get("fit_seconds"), 0),
+                 "–" if r.get("train_tokens_per_s") is None else _fmt(r["train_tokens_per_s"], 0)] for r in levels]
+        c = state.config
+        out.append(("Other levels of tokenisation", ["level", "model", "mode", "vocabulary", "test tokens", "test ppl per token",
+                                                    "bits/char", "fit seconds", "train tokens/s"], rows,
+                    f"The same corpus and splits read as characters or subword pieces (trained on train only); MKN up to order "
+                    f"{c.char_order} at char level and {c.subword_order} at subword level, the order chosen on valid; the LSTM "
+                    f"trained for {c.cross_rnn_budget:g} s (char level: 2x256, Adam 3e-3 along the cosine, batch 32 x BPTT 50; "
+                    "subword: the word LSTM's settings). Perplexities per token differ in unit between levels; bits per "
+                    "character compare them."))
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]
@@ -206,10 +252,16 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                          _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
         c = state.config
         layers = "1 layer" if c.rnn_layers == 1 else f"{c.rnn_layers} layers"
+        optimizer = {"adam": "Adam", "sgd": "SGD"}[c.rnn_optimizer]
+        schedule = {"plateau": "divided by 4 when validation does not improve", "linear": "along a line to 0 over the budget",
+                    "cosine": "along a half cosine to 0 over the budget"}[c.rnn_lr_schedule]
+        budgets = ", ".join(f"{cell} {c.budget(cell):g} s" for cell in c.rnn_cells)
         out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s",
                                       "test scoring seconds"], rows,
-                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, Adam lr {c.rnn_lr}; "
-                    f"{c.rnn_budget:g} s budget each, wall clock, "
+                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, dropout {c.rnn_dropout:g}, batch {c.rnn_batch_size} x "
+                    f"BPTT {c.rnn_seq_len}, {optimizer} lr {c.rnn_lr:g} {schedule}, clip {c.rnn_clip:g}"
+                    + (f", {c.rnn_start_share:.0%} of the steps on line starts" if c.rnn_start_share else "") + "; "
+                    f"budgets: {budgets}, wall clock, "
                     "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
                     "test scoring is timed apart."))
     name = corpus.data["name"] if corpus else ""

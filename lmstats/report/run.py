@@ -1,8 +1,9 @@
 """The comparison behind ``lmstats report``: every model on one vocabulary and one test split.
 
 :func:`run_comparison` goes through stages (corpus statistics, Zipf, the uniform baseline,
-n-gram models of every order under every smoother, the RNN baselines, and the mixture of the
-best n-gram model with the best RNN, its weights tuned on valid) and hands each finished
+n-gram models of every order under every smoother, the RNN baselines, the mixture of the
+best n-gram model with the best RNN, its weights tuned on valid, and the same text at other
+levels of tokenisation for the bits-per-character table) and hands each finished
 stage to a callback, so a caller can write results as they come and an interrupted run keeps
 what it finished.  Every figure comes from :func:`lmstats.evaluate.evaluate` on the test split
 encoded with the training vocabulary, in each evaluation mode the config names.
@@ -104,6 +105,67 @@ def run_comparison(
                 for mode in config.modes if best_ngram[mode] is not None]
         on_stage(Stage("mixture", time.perf_counter() - t, rows=rows))
 
+    for level in cross_levels(config, corpus.level):
+        t = time.perf_counter()
+        rows = level_models(config, level, say)
+        on_stage(Stage(f"level-{level}", time.perf_counter() - t, rows=rows))
+
+
+def planned_stages(config: ReportConfig) -> int:
+    """How many stages :func:`run_comparison` hands on (for a progress bar; a cross level equal to the corpus's
+    own level, known only once it is read, is skipped, so this may count one too many)."""
+    return (3 + len(config.modes) + len(config.rnn_cells) + bool(config.rnn_cells)
+            + len(cross_levels(config, config.corpus.level or "word")))
+
+
+def cross_levels(config: ReportConfig, level: str) -> list[str]:
+    """The config's other levels of tokenisation, less the corpus's own."""
+    return [lv for lv in config.cross_levels if lv != level]
+
+
+def level_models(config: ReportConfig, level: str, say) -> list[dict]:
+    """The corpus at another ``level``: an MKN model (order chosen on valid) and an LSTM, scored on the test
+    text in every mode; the rows carry bits per character of the same text as the word-level rows."""
+    import dataclasses
+
+    from lmstats.ngram import NgramLM
+
+    say(f"reading the corpus at {level} level")
+    spec = dataclasses.replace(config.corpus, level=level, bpe_vocab=config.corpus.bpe_vocab if level != "char" else None)
+    corpus = load_corpus(spec, data_dir=config.data_dir)
+    vocab = corpus.build_vocab()
+    splits = corpus.encode(vocab)
+    label = level if level == "char" else f"{level}, {len(vocab):,} pieces"
+    top = config.char_order if level == "char" else config.subword_order
+    rows = []
+    for mode in config.modes:
+        say(f"mkn up to order {top} at {level} level ({mode} mode)")
+        t = time.perf_counter()
+        base = NgramLM(vocab, top, "mkn", mode=mode, discount_fallback=True).fit(splits.train)
+        best = min(((evaluate(m, splits.valid, mode=mode).ppl, m) for m in (base.with_order(o) for o in range(1, top + 1))),
+                   key=lambda x: x[0])
+        result = evaluate(best[1], splits.test, mode=mode)
+        rows.append(_row("level", f"mkn-{best[1].order} ({label})", mode, result, order=best[1].order, smoothing="mkn", level=level,
+                         valid_ppl=best[0], fit_seconds=time.perf_counter() - t, vocab_size=len(vocab)))
+    if config.cross_rnn_budget:
+        from lmstats.rnn.lm import RNNLM
+        from lmstats.rnn.nets import build_net
+        from lmstats.rnn.train import train_rnn
+
+        rnn_config = config.cross_rnn_config(level, len(vocab))
+        say(f"training the lstm at {level} level ({config.cross_rnn_budget:g} s budget)")
+        t = time.perf_counter()
+        net = build_net(vocab, rnn_config)
+        history = train_rnn(net, splits.train, splits.valid, rnn_config)
+        train_seconds = time.perf_counter() - t
+        lm = RNNLM(net, vocab)
+        for mode in config.modes:
+            rows.append(_row("level", f"lstm ({label})", mode, evaluate(lm, splits.test, mode=mode), order=None, smoothing=None,
+                             level=level, params=rnn_config.to_dict(), fit_seconds=train_seconds, vocab_size=len(vocab),
+                             train_tokens_per_s=history.tokens_per_s,
+                             valid_ppl=history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None))
+    return rows
+
 
 def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[list[dict], dict, tuple | None]:
     """Every smoother at every order in one evaluation mode; ε tuned per order on valid.
@@ -158,7 +220,7 @@ def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[
 
     rnn_config = config.rnn_config(cell, len(splits.vocab))
     net = build_net(splits.vocab, rnn_config)
-    say(f"training the {cell} baseline ({config.rnn_budget:g} s budget)")
+    say(f"training the {cell} baseline ({config.budget(cell):g} s budget)")
     t = time.perf_counter()
     history = train_rnn(net, splits.train, splits.valid, rnn_config)
     train_seconds = time.perf_counter() - t
