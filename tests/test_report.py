@@ -244,8 +244,8 @@ def test_bits_per_char_table_lists_every_level_and_states_the_character_counts()
     state.stages.append(Stage("rnn-lstm", 1.0, rows=[row("rnn", "lstm", m, 1.5, 100) for m in ("sentence", "stream")],
                               data={"history": {"epochs": []}}))
     state.stages.append(Stage("level-char", 1.0, rows=[
-        row("level", "mkn-7 (char)", "sentence", 2.25, 104, level="char", order=7, vocab_size=50),
-        row("level", "mkn-7 (char)", "stream", 2.0, 100, level="char", order=7, vocab_size=50),
+        row("level", "mkn-7 (char)", "sentence", 2.25, 104, level="char", order=7, smoothing="mkn", vocab_size=50),
+        row("level", "mkn-7 (char)", "stream", 2.0, 100, level="char", order=7, smoothing="mkn", vocab_size=50),
         row("level", "lstm (char)", "sentence", 1.75, 104, level="char", vocab_size=50),
         row("level", "lstm (char)", "stream", 1.5, 100, level="char", vocab_size=50)]))
     title, header, rows, note = next(s for s in sections(state) if s[0] == "Bits per character (test)")

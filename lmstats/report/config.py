@@ -116,7 +116,8 @@ class ReportConfig:
         need(self.rnn_budget > 0 and math.isfinite(self.rnn_budget), f"rnn_budget must be > 0 seconds, got {self.rnn_budget}")
         need(self.zipf_orders >= 1, f"zipf_orders must be >= 1, got {self.zipf_orders}")
         need(self.threads is None or self.threads >= 1, f"threads must be >= 1 (or absent for the default), got {self.threads}")
-        need(isinstance(self.rnn_budgets, dict), f"rnn_budgets must be a table of cell = seconds, got {self.rnn_budgets!r}")
+        need(isinstance(self.rnn_budgets, dict),
+             f"rnn_budgets must be a table of cell = seconds ([rnn_budgets] with lines like lstm = 900.0), got {self.rnn_budgets!r}")
         unknown = [c for c in self.rnn_budgets if c not in CELLS]
         need(not unknown, f"rnn_budgets: unknown cells {unknown}; choose among {', '.join(CELLS)}")
         for cell, seconds in self.rnn_budgets.items():
@@ -131,8 +132,8 @@ class ReportConfig:
              f"cross_rnn_budget must be >= 0 seconds (0: no LSTM at the other levels), got {self.cross_rnn_budget}")
         for cell in self.rnn_cells:  # every RNN setting is checked now, not after the n-gram stages
             self.rnn_config(cell, vocab_size=0)
-        for level in self.cross_levels:
-            if self.cross_rnn_budget:
+        if self.cross_rnn_budget:
+            for level in self.cross_levels:
                 self.cross_rnn_config(level, vocab_size=0)
 
     def budget(self, cell: str) -> float:
@@ -155,11 +156,11 @@ class ReportConfig:
 
     def cross_rnn_config(self, level: str, vocab_size: int) -> RNNConfig:
         """The LSTM of a cross level: at char level :data:`CHAR_RECIPE`, at subword levels the word LSTM's
-        settings; ``cross_rnn_budget`` seconds either way."""
+        settings; ``cross_rnn_budget`` seconds either way (called only when it is above 0)."""
         base = self.rnn_config("lstm", vocab_size)
         changes = CHAR_RECIPE if level == "char" else {}
         try:
-            return RNNConfig.from_dict(base.to_dict() | changes | {"time_budget": float(self.cross_rnn_budget) or None})
+            return RNNConfig.from_dict(base.to_dict() | changes | {"time_budget": float(self.cross_rnn_budget)})
         except LmstatsError as exc:
             raise LmstatsError(f"report config, {level}-level LSTM: {exc}") from None
 
@@ -187,9 +188,6 @@ class ReportConfig:
         for name, spec_cls in (("corpus", CorpusSpec), ("vocab", VocabSpec)):
             if name in values:
                 values[name] = _nested(spec_cls, values[name], f"{source}: [{name}]")
-        if "rnn_budgets" in values and not isinstance(values["rnn_budgets"], dict):
-            raise LmstatsError(f"{source}: rnn_budgets must be a table ([rnn_budgets] with lines like lstm = 900.0), "
-                               f"got {values['rnn_budgets']!r}")
         for name in _TUPLES:
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])

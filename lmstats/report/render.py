@@ -130,17 +130,21 @@ def level_rows(state: ReportState, value) -> list[list[str]]:
     modes = list(state.config.modes)
     rows = [r for r in state.rows if r["family"] == "level"]
     out = []
-    for level, kind in dict.fromkeys((r["level"], r["model"].split(" ")[0].split("-")[0]) for r in rows):
+    for level, name in dict.fromkeys((r["level"], _level_kind(r)) for r in rows):
         cells, notes = [], []
         for mode in modes:
-            r = next((x for x in rows if x["level"] == level and x["mode"] == mode and x["model"].split(" ")[0].split("-")[0] == kind),
-                     None)
+            r = next((x for x in rows if x["level"] == level and x["mode"] == mode and _level_kind(x) == name), None)
             if r is not None and level != "char" and not notes:
                 notes.append(f"{r['vocab_size']:,} pieces")
             cells.append("–" if r is None else value(r) + (f" (n={r['order']})" if r.get("order") else ""))
-        notes += ["order chosen on valid"] if kind == "mkn" else []
-        out.append([f"{kind} at {level} level" + (f" ({'; '.join(notes)})" if notes else "")] + cells)
+        notes += ["order chosen on valid"] if name == "mkn" else []
+        out.append([f"{name} at {level} level" + (f" ({'; '.join(notes)})" if notes else "")] + cells)
     return out
+
+
+def _level_kind(row: dict) -> str:
+    """The kind of a cross-level row: its smoother (mkn), or lstm."""
+    return row["smoothing"] or "lstm"
 
 
 def _char_counts(state: ReportState) -> str:

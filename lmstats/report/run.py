@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lmstats.corpus import Splits, corpus_stats, load_corpus
 from lmstats.evaluate import evaluate
@@ -126,12 +126,10 @@ def cross_levels(config: ReportConfig, level: str) -> list[str]:
 def level_models(config: ReportConfig, level: str, say) -> list[dict]:
     """The corpus at another ``level``: an MKN model (order chosen on valid) and an LSTM, scored on the test
     text in every mode; the rows carry bits per character of the same text as the word-level rows."""
-    import dataclasses
-
     from lmstats.ngram import NgramLM
 
     say(f"reading the corpus at {level} level")
-    spec = dataclasses.replace(config.corpus, level=level, bpe_vocab=config.corpus.bpe_vocab if level != "char" else None)
+    spec = replace(config.corpus, level=level, bpe_vocab=config.corpus.bpe_vocab if level != "char" else None)
     corpus = load_corpus(spec, data_dir=config.data_dir)
     vocab = corpus.build_vocab()
     splits = corpus.encode(vocab)
@@ -148,22 +146,10 @@ def level_models(config: ReportConfig, level: str, say) -> list[dict]:
         rows.append(_row("level", f"mkn-{best[1].order} ({label})", mode, result, order=best[1].order, smoothing="mkn", level=level,
                          valid_ppl=best[0], fit_seconds=time.perf_counter() - t, vocab_size=len(vocab)))
     if config.cross_rnn_budget:
-        from lmstats.rnn.lm import RNNLM
-        from lmstats.rnn.nets import build_net
-        from lmstats.rnn.train import train_rnn
-
-        rnn_config = config.cross_rnn_config(level, len(vocab))
         say(f"training the lstm at {level} level ({config.cross_rnn_budget:g} s budget)")
-        t = time.perf_counter()
-        net = build_net(vocab, rnn_config)
-        history = train_rnn(net, splits.train, splits.valid, rnn_config)
-        train_seconds = time.perf_counter() - t
-        lm = RNNLM(net, vocab)
-        for mode in config.modes:
-            rows.append(_row("level", f"lstm ({label})", mode, evaluate(lm, splits.test, mode=mode), order=None, smoothing=None,
-                             level=level, params=rnn_config.to_dict(), fit_seconds=train_seconds, vocab_size=len(vocab),
-                             train_tokens_per_s=history.tokens_per_s,
-                             valid_ppl=history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None))
+        lstm_rows, _, _ = train_and_score(config.cross_rnn_config(level, len(vocab)), splits, config.modes, "level", f"lstm ({label})",
+                                          level=level, vocab_size=len(vocab))
+        rows += lstm_rows
     return rows
 
 
@@ -214,25 +200,31 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
 def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict, object]:
     """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart).
     Returns the rows, the training history and the model."""
+    say(f"training the {cell} baseline ({config.budget(cell):g} s budget)")
+    return train_and_score(config.rnn_config(cell, len(splits.vocab)), splits, config.modes, "rnn", cell)
+
+
+def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, **extra) -> tuple[list[dict], dict, object]:
+    """Train an RNN of ``rnn_config`` on ``splits`` and score it on test in every mode (scoring timed apart).
+    Returns one row per mode (``family``, ``model`` and ``extra`` in each), the training history and the model."""
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import build_net
     from lmstats.rnn.train import train_rnn
 
-    rnn_config = config.rnn_config(cell, len(splits.vocab))
     net = build_net(splits.vocab, rnn_config)
-    say(f"training the {cell} baseline ({config.budget(cell):g} s budget)")
     t = time.perf_counter()
     history = train_rnn(net, splits.train, splits.valid, rnn_config)
     train_seconds = time.perf_counter() - t
     lm = RNNLM(net, splits.vocab)
+    best_valid = history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None
     rows = []
-    for mode in config.modes:
+    for mode in modes:
         t = time.perf_counter()
         result = evaluate(lm, splits.test, mode=mode)
-        rows.append(_row("rnn", cell, mode, result, order=None, smoothing=None, params=rnn_config.to_dict(), fit_seconds=train_seconds,
-                         score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
-                         valid_ppl=history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None))
-    return rows, history.to_dict() | {"best_valid_ppl": history.best_valid_ppl if math.isfinite(history.best_valid_ppl) else None}, lm
+        rows.append(_row(family, model, mode, result, order=None, smoothing=None, **extra, params=rnn_config.to_dict(),
+                         fit_seconds=train_seconds, score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
+                         valid_ppl=best_valid))
+    return rows, history.to_dict() | {"best_valid_ppl": best_valid}, lm
 
 
 def mixture_row(names: tuple[str, str], models: tuple, splits: Splits, mode: str, say) -> dict:
