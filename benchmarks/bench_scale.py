@@ -2,7 +2,7 @@
 
 For every corpus the same training text goes to both tools: synthetic text from
 ``lmstats corpus synth --order 2 --seed 0`` (5k word types), split 80/10/10 by lines with
-lmstats' seeded split (``lmstats.corpus.split_labels``) into ``train.txt``/``valid.txt``/
+lmstats' seeded split (``lmstats.text.split.split_labels``) into ``train.txt``/``valid.txt``/
 ``test.txt``, and WikiText-2 (the non-empty lines of its train file, ``<unk>`` renamed for lmplz,
 which refuses it).  Each run is a fresh process; wall time and that process's peak RSS
 (``wait4``).  The tools run in turn (A B C A B C ...) and every figure is the median of the runs.
@@ -60,7 +60,7 @@ def log(message: str) -> None:
 # -- data ------------------------------------------------------------------------------------
 def synthetic_splits(n_tokens: int, data: Path) -> Path:
     """Folder with train/valid/test.txt of the synthetic corpus of ``n_tokens`` (made once, reused)."""
-    from lmstats.corpus import split_labels
+    from lmstats.text.split import split_labels
 
     folder = data / f"synth{int(n_tokens / 1e6)}m"
     if (folder / "test.txt").is_file():
@@ -169,7 +169,7 @@ SCORER = r"""
 import json, sys, time
 import numpy as np
 from lmstats.ngram import NgramLM
-from lmstats.textscan import TextEncoder
+from lmstats.text.scan import TextEncoder
 model_path, text_path, times = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = time.perf_counter(); model = NgramLM.load(model_path); open_s = time.perf_counter() - t
 text = open(text_path, encoding="utf-8").read().replace("UNKWORD", "<unk>")

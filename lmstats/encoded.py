@@ -5,7 +5,7 @@ halves its memory; ``int64`` is accepted too) plus line boundaries, so the n-gra
 the evaluator work on whole arrays instead of Python lists per line.
 
 **Disk-backed text.**  The ids may be a memory-mapped ``.npy`` file in a work folder (a corpus
-read with ``spill``, see :func:`lmstats.corpus.load_corpus`).  Then what is derived from them
+read with ``spill``, see :func:`lmstats.text.corpus.load_corpus`).  Then what is derived from them
 (the lines with ``</s>``, the non-empty lines, another vocabulary's ids) is written piece by
 piece into new files in the same folder, and the pages of each piece are dropped after it is
 read (:func:`~lmstats.npyfile.release`), so a pass over the text holds one piece, not the text.
@@ -203,7 +203,7 @@ class EncodedSplit:
     """One split of a corpus, encoded under ``vocab``.
 
     ``line_chars``/``line_bytes``: characters and UTF-8 bytes of each line's text (see
-    :class:`lmstats.ingest.TypeIds`), for bits per character and per byte; None when unknown.
+    :class:`lmstats.text.ingest.TypeIds`), for bits per character and per byte; None when unknown.
     """
 
     name: str

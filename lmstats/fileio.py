@@ -1,8 +1,9 @@
-"""Reading text files (plain or compressed), checking outputs up front, writing files atomically.
+"""Writing files: outputs checked up front, every file written atomically.
 
 Every file lmstats writes goes through :func:`atomic_write`: the data lands in a temporary
 file in the same folder, which is renamed over the target only when writing succeeded, so an
-interrupted run (Ctrl-C, or SIGTERM once the CLI has turned it into :class:`Terminated`) never
+interrupted run (Ctrl-C, or SIGTERM once the CLI has turned it into
+:class:`~lmstats.interrupts.Terminated`) never
 leaves a half-written output or a stray temporary file.  New files get the mode the umask
 allows, as ``open`` would give them.  :func:`check_outputs` is called before any work: it
 refuses outputs that cannot be written or that would overwrite an input.
@@ -10,11 +11,8 @@ refuses outputs that cannot be written or that would overwrite an input.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import errno
-import gzip
-import lzma
 import os
 import tempfile
 from collections.abc import Iterator
@@ -24,64 +22,8 @@ from typing import IO
 from lmstats.errors import LmstatsError
 
 
-class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM (the CLI installs the handler).
-
-    A ``BaseException``, like ``KeyboardInterrupt``, so that cleanup code (temporary files,
-    checkpoints) runs and ordinary ``except Exception`` blocks do not swallow it.
-    """
-
-COMPRESSED_SUFFIXES = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
-
-
-def read_text(path: Path) -> str:
-    """The whole file as text: UTF-8 (a BOM is dropped), decompressed by suffix or magic bytes.
-
-    Raises :class:`LmstatsError` for a missing or unreadable file, binary content (NUL bytes)
-    and bytes that are not UTF-8, naming the offset of the first bad byte.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise LmstatsError(f"{path}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
-    if path.is_dir():
-        raise LmstatsError(f"{path}: is a folder, expected a text file")
-    try:
-        data = _read_bytes(path)
-    except PermissionError as exc:
-        raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise LmstatsError(
-            f"{path}: looks binary (NUL byte at offset {nul}), not text; give a UTF-8 text file "
-            "(.gz/.bz2/.xz compressed text is fine)"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LmstatsError(
-            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start} is invalid); "
-            "convert it first, e.g. iconv -f latin1 -t utf-8"
-        ) from None
-    return text.removeprefix("\ufeff")
-
-
-def _read_bytes(path: Path) -> bytes:
-    opener = COMPRESSED_SUFFIXES.get(path.suffix.lower())
-    if opener is None:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-        suffix = next((s for magic, s in _MAGIC.items() if head.startswith(magic)), None)
-        opener = COMPRESSED_SUFFIXES.get(suffix) if suffix else None
-    if opener is None:
-        return path.read_bytes()
-    with opener(path, "rb") as fh:
-        return fh.read()
-
-
-def _umask() -> int:
+def umask() -> int:
+    """The process's umask (read without changing it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -111,7 +53,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise _write_error(path, exc) from None
     binary = "b" in mode
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
             yield fh
         os.replace(tmp, path)

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
-from lmstats.evaluate import EvalResult, reduce_logprobs, token_logprobs
+from lmstats.evaluation import EvalResult, reduce_logprobs, token_logprobs
 from lmstats.protocol import LanguageModel
 from lmstats.vocab import Vocab, check_same_vocab
 

@@ -1,15 +1,16 @@
-"""Saved models of every kind opened by path, for commands that take any model (``lmstats mix``).
+"""Saved models of every kind opened by path: the one opener of ``ngram --load``, ``rnn eval`` and ``mix``.
 
 The kind is told by the path:
 
 * a folder (with ``meta.json``) or an ``.npz`` file: an n-gram model of ``lmstats ngram --out``;
 * an ``.arpa`` file (plain or compressed): an n-gram model in ARPA form (KenLM's, SRILM's or
-  ours), read under the vocabulary of the other components;
+  ours), read under a vocabulary given to it (of the corpus, or of the other models);
 * a ``.pt`` file: a checkpoint of ``lmstats rnn train`` (torch is imported only then);
 * a ``.json`` file: a mixture written by ``lmstats mix --out`` (its components open the same way).
 
-Each kind but ARPA records the corpus and vocabulary options it was trained with, so a command
-can score it on that corpus without being told again.
+Every kind but ARPA records what it was trained on (:class:`~lmstats.trained_on.TrainedOn`:
+the corpus, its options, the folder its files were in and its subword pieces), so a command
+scores it on that corpus without being told again.
 """
 
 from __future__ import annotations
@@ -18,29 +19,28 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write, read_text
+from lmstats.fileio import atomic_write
 from lmstats.mixture import Mixture
 from lmstats.protocol import LanguageModel
+from lmstats.text.reader import read_text
+from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab
 
 MIXTURE_FORMAT = "lmstats-mixture"
 MIXTURE_VERSION = 1
+KINDS = ("ngram", "arpa", "rnn", "mixture")
 
 
 @dataclass(frozen=True)
 class SavedModel:
-    """A model opened from ``path``, what it is, and the corpus it was trained on (None when unknown)."""
+    """A model opened from ``path``, what it is, and what it was trained on (None when the file does not say)."""
 
     path: str
     kind: str  # ngram | arpa | rnn | mixture
     model: LanguageModel
     description: str
-    corpus: CorpusSpec | None
-    vocab_spec: VocabSpec | None
-    data_dir: str | None = None  # where the corpus was found when the model was trained (RNN checkpoints record it)
-    tokenizer: dict | None = None  # the subword pieces of a bpe/unigram corpus
+    trained_on: TrainedOn | None
 
 
 def model_kind(path: str | Path) -> str:
@@ -60,9 +60,9 @@ def model_kind(path: str | Path) -> str:
                        "an .arpa file, an RNN checkpoint .pt (lmstats rnn train) or a mixture .json (lmstats mix --out)")
 
 
-def load_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu") -> SavedModel:
-    """The model saved at ``path`` (see the module docstring).  ``vocab``: the vocabulary an ARPA
-    file is read under (required for ARPA; the other kinds carry their own)."""
+def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> SavedModel:
+    """The model saved at ``path`` (see the module docstring).  ``vocab``: the vocabulary an ARPA file is
+    read under (required for ARPA; the other kinds carry their own)."""
     path = Path(path)
     kind = model_kind(path)
     if not path.exists():
@@ -71,55 +71,54 @@ def load_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         from lmstats.ngram.model import NgramLM
 
         model = NgramLM.load(path)
-        description = f"{model.order}-gram {model.smoothing.upper()}"
-        return SavedModel(str(path), kind, model, description, model.corpus_spec_, model.vocab_spec_, None, model.tokenizer_)
+        return SavedModel(str(path), kind, model, f"{model.order}-gram {model.smoothing.upper()}", model.trained_on_)
     if kind == "arpa":
         if vocab is None:
-            raise LmstatsError(f"{path}: an ARPA file has no corpus vocabulary of its own; mix it with a model that has one "
-                               "(an n-gram folder or an RNN checkpoint) trained on the same corpus")
+            raise LmstatsError(f"{path}: an ARPA file has no corpus vocabulary of its own; score it on a corpus (give CORPUS), "
+                               "or mix it with a model trained on the same corpus (an n-gram folder or an RNN checkpoint)")
         from lmstats.ngram.arpa import read_arpa
 
         model = read_arpa(path, vocab)
-        return SavedModel(str(path), kind, model, f"{model.order}-gram (ARPA)", None, None)
+        return SavedModel(str(path), kind, model, f"{model.order}-gram (ARPA)", None)
     if kind == "rnn":
-        from lmstats.rnn.checkpoint import load_checkpoint, load_net, stored_corpus
+        from lmstats.rnn.checkpoint import load_checkpoint, load_net, trained_on
         from lmstats.rnn.lm import RNNLM
 
         ckpt = load_checkpoint(path)
         net, net_vocab, config = load_net(ckpt, device)
-        corpus, vocab_spec = stored_corpus(ckpt)
         description = f"{config.cell.upper()} {config.num_layers}×{config.hidden_size}"
-        meta = ckpt.get("meta") or {}
-        return SavedModel(str(path), kind, RNNLM(net, net_vocab, device=device), description, corpus, vocab_spec,
-                          meta.get("data_dir"), meta.get("tokenizer"))
-    return load_mixture(path, vocab=vocab, device=device)
+        return SavedModel(str(path), kind, RNNLM(net, net_vocab, device=device), description, trained_on(ckpt))
+    return _open_mixture(path, vocab=vocab, device=device, opening=_opening)
 
 
-def load_models(paths, *, device: str = "cpu") -> list[SavedModel]:
+def open_models(paths, *, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> list[SavedModel]:
     """Every model of ``paths``; ARPA files are read under the vocabulary of the first model that has one."""
     kinds = [model_kind(p) for p in paths]
     pairs = list(enumerate(zip(paths, kinds, strict=True)))
-    opened: dict[int, SavedModel] = {i: load_model(p, device=device) for i, (p, k) in pairs if k != "arpa"}
+    opened = {i: open_model(p, device=device, _opening=_opening) for i, (p, k) in pairs if k != "arpa"}
     if len(opened) < len(paths):
         if not opened:
             raise LmstatsError("ARPA files alone carry no corpus vocabulary; add the n-gram folder or RNN checkpoint they were made "
                                "with (or one trained on the same corpus)")
         vocab = next(iter(opened.values())).model.vocab
-        opened |= {i: load_model(p, vocab=vocab) for i, (p, k) in pairs if k == "arpa"}
+        opened |= {i: open_model(p, vocab=vocab) for i, (p, k) in pairs if k == "arpa"}
     return [opened[i] for i in range(len(paths))]
 
 
-def stored_corpus_of(models: list[SavedModel]) -> tuple[CorpusSpec | None, VocabSpec | None]:
-    """The corpus the models were trained on: the one they record (they must agree), or (None, None)."""
-    known = [m for m in models if m.corpus is not None]
+def common_training(models: list[SavedModel]) -> TrainedOn | None:
+    """What the models were trained on: the record they keep (their corpora and vocabulary options must agree;
+    the first known data folder and subword pieces are taken), or None when none of them keeps one."""
+    known = [m for m in models if m.trained_on is not None]
     if not known:
-        return None, None
+        return None
     first = known[0]
     for other in known[1:]:
-        if (other.corpus, other.vocab_spec or VocabSpec()) != (first.corpus, first.vocab_spec or VocabSpec()):
+        if (other.trained_on.corpus, other.trained_on.vocab_spec) != (first.trained_on.corpus, first.trained_on.vocab_spec):
             raise LmstatsError(f"{first.path} and {other.path} were trained on different corpora or vocabulary options; "
                                "a mixture scores one corpus under one vocabulary — mix models of the same corpus")
-    return first.corpus, first.vocab_spec
+    data_dir = next((m.trained_on.data_dir for m in known if m.trained_on.data_dir), None)
+    tokenizer = next((m.trained_on.tokenizer for m in known if m.trained_on.tokenizer), None)
+    return TrainedOn(first.trained_on.corpus, first.trained_on.vocab_spec, data_dir, tokenizer)
 
 
 def save_mixture(path: str | Path, models: list[SavedModel], weights, *, tuned: dict | None = None) -> None:
@@ -140,12 +139,17 @@ def save_mixture(path: str | Path, models: list[SavedModel], weights, *, tuned: 
         fh.write("\n")
 
 
-def load_mixture(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu") -> SavedModel:
-    """A mixture written by :func:`save_mixture`, its components opened from their stored paths."""
-    path = Path(path)
+def _open_mixture(path: Path, *, vocab: Vocab | None, device: str, opening: tuple[Path, ...]) -> SavedModel:
+    """A mixture written by :func:`save_mixture`, its components opened from their stored paths; a mixture
+    that lists itself (directly or through another mixture) is an error, not an endless recursion."""
+    key = path.resolve()
+    if key in opening:
+        chain = " -> ".join(str(p) for p in (*opening, key))
+        raise LmstatsError(f"{path}: the mixture lists itself ({chain}); a mixture's components must be other models")
+    opening = (*opening, key)
     try:
         data = json.loads(read_text(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise LmstatsError(f"{path}: not a mixture file ({exc}); write one with 'lmstats mix ... --out {path.name}'") from None
     if not isinstance(data, dict) or data.get("format") != MIXTURE_FORMAT:
         raise LmstatsError(f"{path}: not a mixture file (no \"format\": \"{MIXTURE_FORMAT}\"); write one with 'lmstats mix ... --out'")
@@ -158,11 +162,8 @@ def load_mixture(path: str | Path, *, vocab: Vocab | None = None, device: str = 
                            "write it again with 'lmstats mix ... --out'")
     folder = path.resolve().parent
     paths = [folder / c["path"] for c in components]
-    opened = load_models(paths, device=device) if vocab is None or not paths else [
-        load_model(p, vocab=vocab, device=device) for p in paths]
+    opened = open_models(paths, device=device, _opening=opening) if vocab is None else [
+        open_model(p, vocab=vocab, device=device, _opening=opening) for p in paths]
     mixture = Mixture([m.model for m in opened], [c["weight"] for c in components], names=[m.description for m in opened])
-    corpus, vocab_spec = stored_corpus_of(opened)
     description = "mixture of " + " + ".join(f"{w:.3f}·{m.description}" for m, w in zip(opened, mixture.weights, strict=True))
-    data_dir = next((m.data_dir for m in opened if m.data_dir), None)
-    tokenizer = next((m.tokenizer for m in opened if m.tokenizer), None)
-    return SavedModel(str(path), "mixture", mixture, description, corpus, vocab_spec, data_dir, tokenizer)
+    return SavedModel(str(path), "mixture", mixture, description, common_training(opened))

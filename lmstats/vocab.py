@@ -25,7 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write, read_text
+from lmstats.fileio import atomic_write
+from lmstats.text.reader import read_text
+from lmstats.text.spec import VocabSpec
 
 UNK = "<unk>"
 BOS = "<s>"
@@ -69,26 +71,41 @@ class Vocab:
         max_size: int | None = None,
         pad: bool = False,
     ) -> Vocab:
-        """Vocabulary of the training ``sentences`` (lists of tokens).
+        """Vocabulary of the training ``sentences`` (lists of tokens), by :meth:`from_counts`.
 
         ``min_count``: types seen fewer times become ``<unk>``.  ``max_size``: keep at most
         this many ordinary types (specials not counted), the most frequent ones.
         """
-        if min_count < 1:
-            raise LmstatsError(f"min_count must be >= 1, got {min_count}")
-        if max_size is not None and max_size < 1:
-            raise LmstatsError(f"max_size must be >= 1 ordinary types, got {max_size}")
         sentences = list(sentences)
         counter = Counter(chain.from_iterable(sentences))
-        n_lines = len(sentences)
-        unk_count = sum(counter.pop(marker, 0) for marker in (UNK, BOS, EOS, PAD))
-        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
-        kept = [(t, c) for t, c in ranked if c >= min_count]
-        if max_size is not None:
-            kept = kept[:max_size]
-        unk_count += sum(counter.values()) - sum(c for _, c in kept)
+        return cls.from_counts(list(counter), list(counter.values()), len(sentences), min_count=min_count, max_size=max_size,
+                               pad=pad)
+
+    @classmethod
+    def from_counts(cls, types: Sequence[str], counts, n_lines: int, *, min_count: int = 1, max_size: int | None = None,
+                    pad: bool = False, extra: Sequence[str] = ()) -> Vocab:
+        """The vocabulary of a training text given each type's count: the one ranking rule of the project.
+
+        Specials first (``<unk>`` counts the literal ``<unk>``, boundary markers read from text and
+        every type cut; ``<s>`` and ``</s>`` one per line), then the types seen at least
+        ``min_count`` times by descending count, ties broken by the string, at most ``max_size``
+        of them.  ``extra``: types kept even when the text never showed them (count 0, after the
+        others in string order), such as the pieces of a subword model.
+        """
+        VocabSpec(min_count, max_size)  # the one check of both
+        markers = {UNK, BOS, EOS, PAD}
+        counts = np.asarray(counts, dtype=np.int64)
+        tokens = np.array(types, dtype=object)
+        is_marker = np.fromiter((t in markers for t in tokens), dtype=bool, count=len(tokens))
+        unk_count = int(counts[is_marker].sum())
+        present = np.flatnonzero((counts > 0) & ~is_marker)
+        order = sorted(present.tolist(), key=lambda i: (-counts[i], tokens[i]))  # descending count, then the string
+        kept = [i for i in order if counts[i] >= min_count][:max_size]
+        unk_count += int(counts[present].sum()) - int(counts[kept].sum())
+        seen = {tokens[i] for i in kept}
+        unseen = sorted({t for t in extra if t not in seen and t not in markers})
         specials = [(UNK, unk_count), (BOS, n_lines), (EOS, n_lines)] + ([(PAD, 0)] if pad else [])
-        items = specials + kept
+        items = specials + [(tokens[i], int(counts[i])) for i in kept] + [(t, 0) for t in unseen]
         return cls([t for t, _ in items], [c for _, c in items], pad=pad)
 
     # -- lookups ------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 * :func:`zipf_frame`: every Zipf exponent of an analysis in one DataFrame;
 * :func:`split_text_lines`, :func:`tokenize`, :func:`reference_sentences`: the line-by-line
   definition of reading a corpus (token lists per line), which the streamed reader of
-  :mod:`lmstats.ingest` is tested equal to.
+  :mod:`lmstats.text.ingest` is tested equal to.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmstats import CorpusSpec, LmstatsError, load_corpus, split_lines
-from lmstats.corpus import builtin_text
-from lmstats.ingest import TextSource, TypeTable, ingest
+from lmstats.text.ingest import TypeTable, ingest
+from lmstats.text.reader import TextSource
+from lmstats.text.sources import builtin_text
 
 from helpers import shared_corpus
 from oracles import reference_sentences, split_text_lines
@@ -229,7 +230,7 @@ def test_streamed_reading_equals_the_line_by_line_definition(tmp_path_factory, p
 def test_same_vocabulary_ids_and_splits_as_reading_line_by_line(name, spec):
     """The streamed loader gives the vocabulary, the ids and the splits of the per-line token lists."""
     from lmstats import Vocab
-    from lmstats.catalogue import load_catalogue, locate_corpus
+    from lmstats.text.catalogue import load_catalogue, locate_corpus
 
     folder = shared_corpus(name)
     corpus = load_corpus(spec, data_dir=folder.parent)

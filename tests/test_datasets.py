@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from lmstats import CorpusSpec, LmstatsError, load_corpus
-from lmstats.catalogue import CatalogueEntry, CatalogueFile, fetch_file, load_catalogue, locate_corpus
+from lmstats.text.catalogue import CatalogueEntry, CatalogueFile, fetch_file, load_catalogue, locate_corpus
 
 TEXT = b"".join(b"word%d and more words here\n" % i for i in range(60))
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lmstats import CorpusSpec, EncodedSplit, LanguageModel, Lines, LmstatsError, UniformLM, Vocab, evaluate, load_corpus
-from lmstats.ingest import TextSource, TypeTable, ingest, vocab_from_counts
+from lmstats.text.ingest import TypeTable, ingest
+from lmstats.text.reader import TextSource
 from lmstats.units import scored_units
 
 
@@ -141,7 +142,7 @@ def test_text_size_by_hand():
         table = TypeTable()
         read = ingest([TextSource("t", text=text)], table, level=level, chunk_bytes=4)  # chunks cut lines: sizes still whole
         assert read.line_chars.tolist() == [4, 0, 4] and read.line_bytes.tolist() == [4, 0, 5]
-        vocab = vocab_from_counts(table.types, table.type_counts(read.ids), read.n_lines)
+        vocab = Vocab.from_counts(table.types, table.type_counts(read.ids), read.n_lines)
         split = EncodedSplit("test", Lines.from_lengths(table.vocab_ids(vocab)[read.ids], read.lengths), vocab,
                              read.line_chars, read.line_bytes)
         stream = evaluate(UniformLM(vocab), split, mode="stream")

@@ -486,7 +486,7 @@ def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(small_corpus, tmp_pa
     import os
     import signal
 
-    from lmstats.fileio import Terminated
+    from lmstats.interrupts import Terminated
 
     vocab, splits = small_corpus
     config = RNNConfig(**(TRAIN | dict(epochs=2)))

@@ -84,20 +84,20 @@ def test_out_of_core_fit_of_a_spilled_corpus(tmp_path, small_pieces, text_file, 
 
 
 def test_the_cli_keeps_a_large_corpus_on_disk_and_removes_it(tmp_path, monkeypatch, text_file):
-    import lmstats.cli.options as options
+    import lmstats.text.spill as spill_policy
 
     args = ["ngram", str(text_file), "--split", "0.6,0.2,0.2", "--n", "3", "--json", "--tmp", str(tmp_path)]
     plain = json.loads(CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")], catch_exceptions=False).stdout)
-    monkeypatch.setattr(options, "SPILL_SHARE", 0.0)  # every corpus counts as large
+    monkeypatch.setattr(spill_policy, "SPILL_SHARE", 0.0)  # every corpus counts as large
     seen = []
-    real_load = options.work_dir
+    real_load = spill_policy.work_dir
 
     def watching(parent):
         folder_cm = real_load(parent)
         seen.append(parent)
         return folder_cm
 
-    monkeypatch.setattr(options, "work_dir", watching)
+    monkeypatch.setattr(spill_policy, "work_dir", watching)
     spilled = json.loads(CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b")], catch_exceptions=False).stdout)
     assert seen, "the corpus was not read into a work folder"
     untimed = lambda results: {split: {mode: {k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")}  # noqa: E731
@@ -108,18 +108,18 @@ def test_the_cli_keeps_a_large_corpus_on_disk_and_removes_it(tmp_path, monkeypat
 
 @pytest.mark.parametrize("out_of_core", [False, True])
 def test_zipf_of_a_corpus_kept_on_disk_gives_the_same_figures(tmp_path, monkeypatch, out_of_core, tight_memory):
-    import lmstats.cli.options as options
     import lmstats.ngram.plan as plan
+    import lmstats.text.spill as spill_policy
 
     args = ["zipf", "--n", "2", "--no-compare", "--json", "--tmp", str(tmp_path)]
     if out_of_core:
         monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1 << 20)
         args += ["--memory", str(tight_memory())]
     expected = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).stdout)
-    monkeypatch.setattr(options, "SPILL_SHARE", 0.0)
+    monkeypatch.setattr(spill_policy, "SPILL_SHARE", 0.0)
     folders = []
-    real = options.work_dir
-    monkeypatch.setattr(options, "work_dir", lambda parent: folders.append(parent) or real(parent))
+    real = spill_policy.work_dir
+    monkeypatch.setattr(spill_policy, "work_dir", lambda parent: folders.append(parent) or real(parent))
     spilled = CliRunner().invoke(main, args, catch_exceptions=False)
     assert folders == [str(tmp_path)]  # the corpus was read into a work folder
     assert json.loads(spilled.stdout) == expected
@@ -127,7 +127,7 @@ def test_zipf_of_a_corpus_kept_on_disk_gives_the_same_figures(tmp_path, monkeypa
 
 
 def test_drop_spilled_keeps_only_the_files_read_from(tmp_path):
-    from lmstats.cli.options import drop_spilled
+    from lmstats.text.spill import drop_spilled
 
     kept, gone = on_disk(tmp_path, np.arange(5)), on_disk(tmp_path, np.arange(3))
     gone_name = gone.filename

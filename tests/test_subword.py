@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from lmstats import CorpusSpec, UniformLM, evaluate, load_corpus
 from lmstats.cli import main
-from lmstats.subword import WORD_START, PieceTable, expand_lines
+from lmstats.text.subword import WORD_START, PieceTable, expand_lines
 from lmstats.vocab import UNK
 
 from helpers import assert_one_line_error
@@ -100,12 +100,12 @@ def test_ngram_model_stores_its_pieces_and_load_reuses_them(splits_dir, tmp_path
     assert fitted.exit_code == 0, fitted.output
     first = json.loads(fitted.stdout)["results"]["test"]["sentence"]
     assert first["bits_per_char"] is not None
-    import lmstats.corpus
+    import lmstats.text.corpus
 
     def refuse(*args, **kwargs):
         raise AssertionError("the stored pieces must be used, not trained again")
 
-    monkeypatch.setattr(lmstats.corpus, "train_subword", refuse)
+    monkeypatch.setattr(lmstats.text.corpus, "train_subword", refuse)
     again = run(["ngram", "--load", out, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["results"]["test"]["sentence"]["nll_sum"] == pytest.approx(first["nll_sum"], rel=1e-12)
@@ -113,7 +113,7 @@ def test_ngram_model_stores_its_pieces_and_load_reuses_them(splits_dir, tmp_path
     other = tmp_path / "bpe1"
     unigram = run(["ngram", splits_dir, "--level", "bpe", "--bpe-vocab", "60", "--n", "1", "--smoothing", "laplace", "--out", other])
     assert unigram.exit_code == 0, unigram.output
-    monkeypatch.setattr(lmstats.corpus, "train_subword", refuse)
+    monkeypatch.setattr(lmstats.text.corpus, "train_subword", refuse)
     mixed = run(["mix", out, other, "--mode", "sentence", "--json", "--quiet"])
     assert mixed.exit_code == 0, mixed.output
     test = json.loads(mixed.stdout)["results"]["test"]["sentence"]

@@ -4,8 +4,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmstats.ingest import TextSource, TypeTable, ingest
-from lmstats.textscan import encode_text
+from lmstats.text.ingest import TypeTable, ingest
+from lmstats.text.reader import TextSource
+from lmstats.text.scan import encode_text
 from lmstats.vocab import Vocab
 
 SPACES = " \t\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -53,7 +54,7 @@ def test_random_texts_equal_the_ingest_path(pieces):
 
 
 def test_parts_scanned_on_threads_give_the_same_lines(monkeypatch):
-    import lmstats.textscan as textscan
+    import lmstats.text.scan as textscan
 
     rng = np.random.default_rng(0)
     text = "\n".join(" ".join(rng.choice(WORDS, size=rng.integers(0, 6))) for _ in range(200))

@@ -13,9 +13,7 @@ so ``--help`` and the n-gram commands start without them.
 from __future__ import annotations
 
 import re
-import signal
 import sys
-import threading
 
 import click
 
@@ -27,7 +25,7 @@ from lmstats.cli.report import report_command
 from lmstats.cli.rnn import rnn_group
 from lmstats.cli.zipf import zipf_command
 from lmstats.errors import LmstatsError
-from lmstats.fileio import Terminated
+from lmstats.interrupts import Terminated, describe, install
 
 # click reads "--eps=-1" as the flag --eps followed by an option "-1" when the value is
 # optional; a leading space keeps it a value (float() ignores it), so the check of the value
@@ -35,16 +33,11 @@ from lmstats.fileio import Terminated
 _OPTIONAL_VALUE = re.compile(r"^(--eps=)(-)")
 
 
-def _terminate(signum, frame) -> None:
-    raise Terminated
-
-
 class LmstatsGroup(click.Group):
     """A click group whose errors are one line on stderr with exit code 2, never a traceback."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminate)
+        install()
         args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
         extra.setdefault("obj", {"argv": list(args)})  # the command line as given, for reports to record
         try:
@@ -61,10 +54,10 @@ class LmstatsGroup(click.Group):
             _fail(exc.format_message(), 2)
         except LmstatsError as exc:
             _fail(str(exc), 2)
-        except (KeyboardInterrupt, click.exceptions.Abort):
-            _fail("interrupted; finished outputs were kept, nothing half-written was left", 130)
-        except Terminated:
-            _fail("terminated (SIGTERM); finished outputs were kept, temporary files were removed", 143)
+        except click.exceptions.Abort:
+            _fail(*describe(KeyboardInterrupt()))
+        except (KeyboardInterrupt, Terminated) as exc:
+            _fail(*describe(exc))
         except BrokenPipeError:
             sys.exit(1)
 

@@ -7,11 +7,13 @@ from dataclasses import asdict
 
 import click
 
-from lmstats.catalogue import load_catalogue, locate_corpus
 from lmstats.cli.options import corpus_options, echo, json_option, progress_bar
-from lmstats.corpus import DEFAULT_CORPUS, corpus_stats, load_corpus
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_outputs
+from lmstats.text.catalogue import load_catalogue, locate_corpus
+from lmstats.text.corpus import load_corpus
+from lmstats.text.spec import DEFAULT_CORPUS
+from lmstats.text.stats import corpus_stats
 
 
 @click.group("corpus")

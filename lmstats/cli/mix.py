@@ -7,10 +7,10 @@ import time
 import click
 
 from lmstats.cli.options import echo, json_option
-from lmstats.corpus import VocabSpec, load_corpus
 from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.mixture import check_weights, score_mixture
+from lmstats.text.corpus import load_corpus
 from lmstats.units import EVAL_MODES
 
 
@@ -48,8 +48,7 @@ def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, t
     compute-best-mix), one line per iteration on stderr.  Every component's own perplexity is
     printed beside the mixture's, with the mixture's gain over the best component.
     """
-    from lmstats.saved import load_models, save_mixture, stored_corpus_of
-    from lmstats.subword import SubwordTokenizer
+    from lmstats.saved import common_training, open_models, save_mixture
 
     started = time.perf_counter()
     if len(model_paths) < 2:
@@ -60,16 +59,15 @@ def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, t
         from lmstats.rnn.threads import set_threads
 
         set_threads(threads)
-    models = load_models(model_paths)
-    corpus, vocab_spec = stored_corpus_of(models)
-    if corpus is None:
+    models = open_models(model_paths)
+    trained = common_training(models)
+    if trained is None:
         raise LmstatsError("none of the MODELs records the corpus it was trained on (ARPA files do not); "
                            "add the n-gram folder or RNN checkpoint of that corpus")
     if out:
-        check_outputs({"--out": out}, inputs=[*model_paths, *corpus.local_files()])
-    loaded = load_corpus(corpus, data_dir=data_dir or next((m.data_dir for m in models if m.data_dir), None),
-                         tokenizer=SubwordTokenizer.stored(next((m.tokenizer for m in models if m.tokenizer), None)))
-    splits = loaded.encode(loaded.build_vocab(vocab_spec or VocabSpec()))
+        check_outputs({"--out": out}, inputs=[*model_paths, *trained.corpus.local_files()])
+    loaded = load_corpus(trained.corpus, data_dir=data_dir or trained.data_dir, tokenizer=trained.subword_tokenizer())
+    splits = loaded.encode(loaded.build_vocab(trained.vocab_spec))
     scores = [score_mixture([m.model for m in models], splits, m, weights=fixed, tol=tol, max_iter=max_iter,
                             on_split=lambda name, m=m: say(f"scoring the {name} split ({m} mode) with {len(models)} models"),
                             on_iteration=lambda i, w, ppl: say(f"  EM iteration {i}: weights {', '.join(f'{x:.4f}' for x in w)}; "

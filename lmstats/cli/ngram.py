@@ -11,27 +11,27 @@ import click
 from lmstats.cli.options import (
     CountingReport,
     corpus_options,
+    corpus_to_score,
     default_output,
-    drop_spilled,
     echo,
     flag,
     given,
     json_option,
     progress_bar,
     results_table,
-    stored_corpus,
-    text_spill,
 )
-from lmstats.corpus import SPLIT_NAMES, load_corpus
 from lmstats.errors import LmstatsError
-from lmstats.evaluate import evaluate_splits
+from lmstats.evaluation import evaluate_splits
 from lmstats.fileio import check_outputs
 from lmstats.ngram.arpa import arpa_refusal, write_arpa
 from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.resources import parse_memory
-from lmstats.subword import SubwordTokenizer
+from lmstats.text.corpus import load_corpus
+from lmstats.text.spec import SPLIT_NAMES
+from lmstats.text.spill import drop_spilled, text_spill
+from lmstats.trained_on import TrainedOn
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
@@ -106,8 +106,9 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     if scheduler and engine == "local":
         raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
     engine = engine or ("dask" if scheduler else "local")
+    tokenizer = None
     if load_path:
-        model, corpus, vocab_spec, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, mode)
+        model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode)
         recipe = None
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps_text else "mkn"), parse_eps(eps_text), eps_variant, add_k, mode)
@@ -119,16 +120,15 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=("--out",))
     names, memory = parse_splits(eval_text), parse_memory(memory_text)
     with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while the command runs
-        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill,
-                             tokenizer=SubwordTokenizer.stored(model.tokenizer_) if recipe is None else None)
+        loaded = load_corpus(corpus, data_dir=data_dir, spill=spill, tokenizer=tokenizer)
         splits = loaded.encode(loaded.build_vocab(vocab_spec))
-        corpus_name, corpus_spec, tokenizer = loaded.name, loaded.spec, loaded.meta.get("tokenizer")
+        corpus_name, trained_on = loaded.name, TrainedOn.of(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
         drop_spilled(spill, *(splits[name].lines.ids for name in SPLIT_NAMES))  # nor their files
         tuning, fit_seconds = None, 0.0
         if recipe is not None:
             model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler)
-        write_outputs(model, out, arpa, corpus=corpus_spec, vocab_spec=vocab_spec, query_only=query_only, tokenizer=tokenizer)
+        write_outputs(model, out, arpa, trained_on=trained_on, query_only=query_only)
         info = {"corpus": corpus_name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
                 "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
                                                            "evaluations": tuning.evaluations},
@@ -151,8 +151,9 @@ def write_outputs(model: NgramLM, out, arpa, **save_options) -> None:
             saving.result()
 
 
-def open_saved(load_path, out, query_only, corpus, vocab_spec, mode):
-    """``--load``: the saved model, the corpus and vocabulary options it names (unless given) and the evaluation mode."""
+def open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode):
+    """``--load``: the saved model, the corpus, vocabulary options, data folder and subword pieces it was trained on
+    (unless CORPUS is given) and the evaluation mode."""
     conflicting = given(*RECIPE_OPTIONS, "engine", "scheduler")
     if conflicting:
         raise LmstatsError(f"{', '.join(flag(n) for n in conflicting)} describe a model to fit; "
@@ -160,8 +161,8 @@ def open_saved(load_path, out, query_only, corpus, vocab_spec, mode):
     if out and not query_only:
         raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
     model = NgramLM.load(load_path)
-    corpus, vocab_spec = stored_corpus(corpus, vocab_spec, (model.corpus_spec_, model.vocab_spec_), f"the model {load_path}")
-    return model, corpus, vocab_spec, mode if given("mode") else model.mode  # --mode with --load: the evaluation mode
+    corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, model.trained_on_, f"the model {load_path}")
+    return model, corpus, vocab_spec, data_dir, tokenizer, mode if given("mode") else model.mode  # --mode with --load: how to score
 
 
 def fit_with_progress(recipe, splits, **fit_options):

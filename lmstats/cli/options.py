@@ -1,8 +1,8 @@
 """Options every command shares, and the one way results are printed.
 
 * :func:`corpus_options` adds ``CORPUS`` and the text, split and vocabulary options, and hands
-  the command one frozen :class:`~lmstats.corpus.CorpusSpec` (``corpus``), one
-  :class:`~lmstats.corpus.VocabSpec` (``vocab_spec``) and ``data_dir``.
+  the command one frozen :class:`~lmstats.text.spec.CorpusSpec` (``corpus``), one
+  :class:`~lmstats.text.spec.VocabSpec` (``vocab_spec``) and ``data_dir``.
 * :func:`json_option` adds ``--json``; :func:`echo` prints either the JSON document or the
   text lines of a formatter; :func:`results_table` is the table of evaluation results.
 * :func:`given` tells which options the user typed (a default is not a request), so that a
@@ -11,22 +11,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import numpy as np
 from click.core import ParameterSource
 
-from lmstats.corpus import FORMATS, LEVELS, CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
-from lmstats.resources import format_size, free_disk, work_dir, working_memory
+from lmstats.resources import format_size, free_disk
+from lmstats.text.spec import FORMATS, LEVELS, CorpusSpec, VocabSpec
 
 CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed", "bpe_vocab")
 VOCAB_OPTIONS = ("min_count", "max_vocab")
@@ -109,29 +107,25 @@ def flag(name: str) -> str:
     return "--" + _FLAGS.get(name, name).replace("_", "-")
 
 
-def stored_corpus(corpus: CorpusSpec, vocab_spec: VocabSpec, stored: tuple | None, what: str) -> tuple[CorpusSpec, VocabSpec]:
-    """The corpus to score a saved model on: CORPUS if given, else the one ``stored`` in the model.
+def corpus_to_score(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir, trained_on, what: str):
+    """The corpus to score a saved model on, as ``(corpus, vocab_spec, data_dir, tokenizer)``: CORPUS if given,
+    else the one the model was trained on (``trained_on``, a :class:`~lmstats.trained_on.TrainedOn` or None); the
+    subword pieces are always the model's.
 
     Options that describe CORPUS (--level, --split, ...) without CORPUS would be ignored, so
     they are an error that says which corpus the model was trained on.
     """
-    if corpus.source is not None or stored is None or stored[0] is None:
-        return corpus, vocab_spec
+    if trained_on is None:
+        return corpus, vocab_spec, data_dir, None
+    if corpus.source is not None:
+        return corpus, vocab_spec, data_dir, trained_on.subword_tokenizer()
     typed = given(*CORPUS_OPTIONS, *VOCAB_OPTIONS)
     if typed:
         raise LmstatsError(
             f"{', '.join(flag(n) for n in typed)} describe{'s' if len(typed) == 1 else ''} CORPUS, but none was given: {what} is scored on "
-            f"the corpus it was trained on ({describe_spec(stored[0])}); give CORPUS to score another corpus, or drop the option"
+            f"the corpus it was trained on ({trained_on.corpus.describe()}); give CORPUS to score another corpus, or drop the option"
         )
-    return stored[0], stored[1] or VocabSpec()
-
-
-def describe_spec(spec: CorpusSpec) -> str:
-    level = spec.level or "word"
-    extras = [f"{level} {spec.bpe_vocab}" if spec.bpe_vocab else level]
-    extras += [name for name, on in (("lower", spec.lower), ("letters only", spec.letters_only)) if on]
-    extras += [f"format {spec.format}"] + ([f"split {','.join(f'{x:g}' for x in spec.split)} seed {spec.seed}"] if spec.split else [])
-    return f"{spec.name}, {', '.join(extras)}"
+    return trained_on.corpus, trained_on.vocab_spec, data_dir or trained_on.data_dir, trained_on.subword_tokenizer()
 
 
 def default_output(kind: str, corpus: CorpusSpec, suffix: str) -> Path:
@@ -212,31 +206,3 @@ class CountingReport:
 
     def say(self, line: str) -> None:
         self.bar.write(line, file=sys.stderr)
-
-
-SPILL_SHARE = 0.25  # a corpus whose files pass this share of the working memory is read into a work folder
-
-
-@contextlib.contextmanager
-def text_spill(corpus: CorpusSpec, memory: int, tmp) -> Iterator[Path | None]:
-    """A work folder (inside ``--tmp``) for the token ids of a corpus whose files pass
-    :data:`SPILL_SHARE` of the memory ``--memory`` leaves (4 bytes a token against about 5 bytes
-    a word of text), removed at the end; None for smaller corpora, which stay in memory."""
-    size = sum(f.stat().st_size for f in corpus.local_files())
-    if size < SPILL_SHARE * working_memory(memory):
-        yield None
-        return
-    with work_dir(tmp) as folder:
-        yield folder
-
-
-def drop_spilled(folder: Path | None, *kept) -> None:
-    """Delete the files of ``folder`` (a :func:`text_spill` folder, or None) that none of the
-    disk-backed arrays ``kept`` is read from: the type ids, once the text is encoded or joined."""
-    if folder is None:
-        return
-    keep = {Path(values.filename).resolve() for values in kept if getattr(values, "filename", None)}
-    for file in folder.iterdir():
-        if file.resolve() not in keep:
-            file.unlink()
-

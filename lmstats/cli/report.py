@@ -11,7 +11,8 @@ import click
 
 from lmstats.cli.options import CORPUS_OPTIONS, VOCAB_OPTIONS, corpus_options, echo, given, json_option, progress_bar
 from lmstats.errors import LmstatsError
-from lmstats.fileio import Terminated, check_outputs
+from lmstats.fileio import check_outputs
+from lmstats.interrupts import Terminated
 from lmstats.report.config import ReportConfig
 from lmstats.units import EVAL_MODES
 

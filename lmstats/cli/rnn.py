@@ -12,12 +12,14 @@ from pathlib import Path
 
 import click
 
-from lmstats.cli.options import corpus_options, default_output, echo, json_option, progress_bar, results_table, stored_corpus
-from lmstats.corpus import load_corpus
+from lmstats.cli.options import corpus_options, corpus_to_score, default_output, echo, json_option, progress_bar, results_table
 from lmstats.errors import LmstatsError
-from lmstats.evaluate import evaluate_splits
-from lmstats.fileio import Terminated, check_outputs
+from lmstats.evaluation import evaluate_splits
+from lmstats.fileio import check_outputs
+from lmstats.interrupts import Terminated
 from lmstats.rnn.config import BATCHINGS, CELLS, DEVICES, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
+from lmstats.text.corpus import load_corpus
+from lmstats.trained_on import TrainedOn
 from lmstats.units import EVAL_MODES
 
 DEFAULT_LR = {"adam": 2e-3, "sgd": 20.0}
@@ -124,14 +126,15 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
         raise LmstatsError(f"--checkpoint {path} exists and would be overwritten; "
                            "add --resume to continue that run, --force to start anew over it, or give another --checkpoint")
     check_outputs({"--checkpoint": path}, inputs=corpus.local_files())
-    from lmstats.rnn.checkpoint import check_compatible, corpus_meta, load_checkpoint, load_net, stored_tokenizer
+    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, trained_on
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import build_net, count_parameters, resolve_device
     from lmstats.rnn.threads import set_threads
 
     ckpt = load_checkpoint(path) if resume else None
     n_threads, device = set_threads(threads), resolve_device(device)
-    loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=stored_tokenizer(ckpt) if ckpt is not None else None)
+    stored = trained_on(ckpt) if ckpt is not None else None
+    loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=stored.subword_tokenizer() if stored else None)
     vocab = loaded.build_vocab(vocab_spec)
     splits = loaded.encode(vocab)
     if softmax == "auto" and len(vocab) > ADAPTIVE_ABOVE:
@@ -140,8 +143,8 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
         check_compatible(ckpt, vocab, config, source=str(path))
     net = load_net(ckpt, device)[0] if ckpt is not None else build_net(vocab, config)
     prepared = time.perf_counter()
-    meta = corpus_meta(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
-    history = _train(net, splits, config, device, path, ckpt, meta, as_json and not verbose)
+    record = TrainedOn.of(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
+    history = _train(net, splits, config, device, path, ckpt, record, as_json and not verbose)
     trained = time.perf_counter()
     results = evaluate_splits(RNNLM(net, vocab, device=device), splits, ("valid", "test"), _modes(mode))
     times = {"prepare_s": prepared - started, **history.time_split(), "final_scoring_s": time.perf_counter() - trained}
@@ -151,7 +154,7 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
     echo(info, as_json, format_train)
 
 
-def _train(net, splits, config, device, path, ckpt, meta, quiet):
+def _train(net, splits, config, device, path, ckpt, record, quiet):
     """``train_rnn`` with a progress bar, a line per epoch, and the message a Ctrl-C deserves."""
     from lmstats.rnn.train import train_rnn
 
@@ -170,7 +173,7 @@ def _train(net, splits, config, device, path, ckpt, meta, quiet):
                           f"{r.tokens_per_s:,.0f} tok/s, {r.elapsed:.0f} s", file=sys.stderr)
 
         try:
-            return train_rnn(net, splits.train, splits.valid, config, device=device, checkpoint=str(path), resume=ckpt, meta=meta,
+            return train_rnn(net, splits.train, splits.valid, config, device=device, checkpoint=str(path), resume=ckpt, trained_on=record,
                              on_batch=on_batch, on_epoch=on_epoch)
         except (KeyboardInterrupt, Terminated) as exc:
             bar.close()
@@ -201,16 +204,16 @@ def format_train(info: dict) -> list[str]:
 @json_option
 def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as_json):
     """Perplexity of a checkpoint on CORPUS (default: the corpus it was trained on)."""
-    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, stored_tokenizer
-    from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
+    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, trained_on
     from lmstats.rnn.lm import RNNLM
     from lmstats.rnn.nets import resolve_device
     from lmstats.rnn.threads import set_threads
 
     ckpt = load_checkpoint(checkpoint)
-    corpus, vocab_spec = stored_corpus(corpus, vocab_spec, checkpoint_corpus(ckpt), f"the checkpoint {checkpoint}")
+    what = f"the checkpoint {checkpoint}"
+    corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, trained_on(ckpt), what)
     n_threads, device = set_threads(threads), resolve_device(device)
-    loaded = load_corpus(corpus, data_dir=data_dir or ckpt["meta"].get("data_dir"), tokenizer=stored_tokenizer(ckpt))
+    loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=tokenizer)
     vocab = loaded.build_vocab(vocab_spec)
     check_compatible(ckpt, vocab, source=checkpoint)
     net, _, config = load_net(ckpt, device)
@@ -235,8 +238,7 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     """Continue --prefix with text from a trained checkpoint."""
     import torch
 
-    from lmstats.rnn.checkpoint import load_checkpoint, load_net, stored_tokenizer
-    from lmstats.rnn.checkpoint import stored_corpus as checkpoint_corpus
+    from lmstats.rnn.checkpoint import load_checkpoint, load_net, trained_on
     from lmstats.rnn.nets import resolve_device
     from lmstats.rnn.sampling import generate, render, tokenize_prefix
     from lmstats.rnn.threads import set_threads
@@ -245,9 +247,9 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     device = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     net, vocab, _ = load_net(ckpt, device)
-    spec = checkpoint_corpus(ckpt)[0]
-    level = spec.level if spec is not None and spec.level else "word"
-    tokens = tokenize_prefix(prefix, level, stored_tokenizer(ckpt))
+    stored = trained_on(ckpt)
+    level = stored.corpus.level if stored is not None and stored.corpus.level else "word"
+    tokens = tokenize_prefix(prefix, level, stored.subword_tokenizer() if stored else None)
     prefix_ids = vocab.encode(tokens)
     unknown = [t for t, i in zip(tokens, prefix_ids, strict=True) if i == vocab.unk_id and t != "<unk>"]
     ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed),

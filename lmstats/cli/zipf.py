@@ -6,10 +6,11 @@ import math
 
 import click
 
-from lmstats.cli.options import CountingReport, corpus_options, drop_spilled, echo, json_option, progress_bar, text_spill
-from lmstats.corpus import load_corpus
+from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar
 from lmstats.fileio import atomic_write, check_outputs
 from lmstats.resources import parse_memory
+from lmstats.text.corpus import load_corpus
+from lmstats.text.spill import drop_spilled, text_spill
 
 
 @click.command("zipf")

@@ -23,12 +23,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write, read_text
+from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable
 from lmstats.ngram.model import ARPA, NgramLM
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import take
 from lmstats.resources import compute_threads
+from lmstats.text.reader import read_text
 from lmstats.vocab import BOS, EOS, UNK, Vocab
 
 _WS = " \t\r\f\v"

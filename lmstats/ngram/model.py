@@ -15,27 +15,24 @@ index per order finds the rows of all positions at once.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 import weakref
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.encoded import EncodedSplit, Lines, reduce_pieces
 from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
-from lmstats.npyfile import is_complete, release, whole_file
+from lmstats.ngram.storage import open_model, save_model
+from lmstats.npyfile import release
 from lmstats.protocol import LanguageModel
+from lmstats.trained_on import TrainedOn
 from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
@@ -43,7 +40,6 @@ MAX_ORDER = 10
 SCORE_CHUNK = 1 << 16  # positions scored at a time by one thread (64K measured faster than 16K and 256K; lmstats.ngram.kernel)
 ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
-_FORMAT = "lmstats-ngram"
 
 
 class NgramLM(LanguageModel):
@@ -274,74 +270,30 @@ class NgramLM(LanguageModel):
         return self.logprobs_lines(Lines.single(ids))
 
     # -- persistence ----------------------------------------------------------------------
-    def save(self, path: str | Path, *, corpus: CorpusSpec | None = None, vocab_spec: VocabSpec | None = None,
-             query_only: bool = False, tokenizer: dict | None = None) -> None:
-        """Write the model: a folder of plain ``.npy`` arrays and ``meta.json`` (opened memory-mapped,
-        see :meth:`load`), or one ``.npz`` file when ``path`` ends with ``.npz`` (the earlier format).
+    def save(self, path: str | Path, *, trained_on: TrainedOn | None = None, query_only: bool = False) -> None:
+        """Write the model (:mod:`lmstats.ngram.storage`): a folder of plain ``.npy`` arrays and ``meta.json``
+        (opened memory-mapped, see :meth:`load`), or one ``.npz`` file when ``path`` ends with ``.npz``.
 
-        ``corpus``/``vocab_spec``: how the training text and vocabulary were made; stored so
-        that ``lmstats ngram --load`` can score the same corpus without being told again;
-        ``tokenizer``: the subword pieces of a bpe/unigram corpus (``Corpus.meta["tokenizer"]``).
-        ``query_only``: leave out the builder's arrays (counts, suffix rows, first words), as
-        KenLM's ``build_binary`` keeps only what ``query`` needs; such a model scores and writes
-        ARPA but cannot be smoothed again.  Arrays already on disk are hard-linked, not copied.
+        ``trained_on``: the corpus, vocabulary options, data folder and subword pieces of the training text,
+        stored so that a saved model is scored on its own corpus without being told again.
+        ``query_only``: leave out the builder's arrays (counts, suffix rows, first words), as KenLM's
+        ``build_binary`` keeps only what ``query`` needs; such a model scores and writes ARPA but cannot be
+        smoothed again.  Arrays already on disk are hard-linked, not copied.
         """
         self.check_fitted()
-        est = self.estimate_
-        query_only = query_only or self.counts_.tables[0].counts is None
-        meta = {
-            "format": _FORMAT, "version": 2, "params": self.params(), "vocab": self.vocab.to_dict(), "query_only": query_only,
-            "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
-            "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
-            "n_units": self.counts_.n_units, "n_train_tokens": self.n_train_tokens_,
-            "corpus": corpus.to_dict() if corpus else None, "vocab_spec": vocab_spec.to_dict() if vocab_spec else None,
-            "tokenizer": tokenizer,
-        }
-        arrays = {}
-        for t in self.counts_.tables:
-            k = t.order
-            arrays[f"keys{k}"] = t.keys
-            if not query_only:
-                arrays.update({f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first})
-            arrays[f"prob{k}"] = est.probs[k - 1]
-            if k < self.order:
-                arrays[f"backoff{k}"] = est.backoffs[k - 1]
-        if str(path).endswith(".npz"):
-            if query_only:
-                raise LmstatsError(f"{path}: the query-only form is a folder of .npy files; give a path that does not end in .npz")
-            arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-            with atomic_write(path, "wb") as fh:
-                np.savez(fh, **arrays)
-        else:
-            write_model_folder(Path(path), meta, arrays)
+        save_model(self, path, trained_on=trained_on, query_only=query_only)
 
     @classmethod
     def load(cls, path: str | Path) -> NgramLM:
-        """A model written by :meth:`save`; ``corpus_spec_``/``vocab_spec_`` say what it was trained on (or None).
+        """A model written by :meth:`save`; ``trained_on_`` says what it was trained on (or None).
 
-        A model folder is opened memory-mapped (nothing is read until it is scored); a missing or
-        truncated array is an error naming it.
+        A model folder is opened memory-mapped (nothing is read until it is scored); a missing,
+        truncated or damaged array is an error naming it.
         """
-        path = Path(path)
-        meta, arrays = read_model_folder(path) if path.is_dir() else _read_npz(path)
-        vocab = Vocab.from_dict(meta["vocab"], source=str(path))
-        params = dict(meta["params"])
-        order = params.pop("order")
-        builder = not meta.get("query_only", False)
-        missing = [name for k in range(1, order + 1) for name in model_array_names(k, order, builder) if name not in arrays]
-        if missing:
-            raise LmstatsError(f"{path}: the model lacks the arrays {', '.join(missing)}; "
-                               "it is truncated or not ours — refit and save it again")
-        tables = tuple(OrderTable(k, arrays[f"keys{k}"], *(arrays.get(f"{n}{k}") for n in ("counts", "suffix", "first")))
-                       for k in range(1, order + 1))
-        est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
-                       meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
-                       tuple(meta["warnings"]))
-        model = cls.from_estimate(vocab, NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"]), est,
-                                  n_train_tokens=meta["n_train_tokens"], **params)
-        model.corpus_spec_ = CorpusSpec.from_dict(meta["corpus"]) if meta.get("corpus") else None
-        model.vocab_spec_ = VocabSpec.from_dict(meta["vocab_spec"]) if meta.get("vocab_spec") else None
-        model.tokenizer_ = meta.get("tokenizer")  # the subword pieces of its corpus (None at word and char level)
+        meta, vocab, counts, est, trained_on = open_model(path)
+        params = {k: v for k, v in meta["params"].items() if k != "order"}
+        model = cls.from_estimate(vocab, counts, est, n_train_tokens=meta["n_train_tokens"], **params)
+        model.trained_on_ = trained_on
         return model
 
     def describe(self) -> dict:
@@ -356,83 +308,3 @@ class NgramLM(LanguageModel):
         if self.estimate_.discounts:
             out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
         return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}
-
-
-def model_array_names(k: int, order: int, builder: bool = True) -> list[str]:
-    """The arrays of order ``k`` in a saved model (the builder's counts, suffix rows and first words included or not)."""
-    names = [f"keys{k}"] + ([f"counts{k}", f"suffix{k}", f"first{k}"] if builder else []) + [f"prob{k}"]
-    return names + ([f"backoff{k}"] if k < order else [])
-
-
-def _read_npz(path: Path) -> tuple[dict, dict]:
-    if not path.is_file():
-        raise LmstatsError(f"{path}: no such model file or folder")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-            if meta.get("format") != _FORMAT:
-                raise KeyError("format")
-            return meta, {name: data[name] for name in data.files if name != "meta"}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
-        raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; refit and save it again") from None
-
-
-def read_model_folder(path: Path) -> tuple[dict, dict]:
-    """meta.json and every ``.npy`` array of a model folder, memory-mapped (checked for truncation)."""
-    try:
-        meta = json.loads((path / "meta.json").read_text("utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise KeyError("format")
-    except (OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError):
-        raise LmstatsError(f"{path}: not an lmstats n-gram model folder (no readable meta.json); refit and save it again") from None
-    arrays = {}
-    for file in sorted(path.glob("*.npy")):
-        if not is_complete(file):
-            raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
-                               "the model is damaged — refit and save it again")
-        arrays[file.stem] = np.load(file, mmap_mode="r")
-    return meta, arrays
-
-
-def write_model_folder(path: Path, meta: dict, arrays: dict) -> None:
-    """Write the folder beside ``path`` and rename it into place (an interrupted save leaves the old one)."""
-    if path.exists() and not (path.is_dir() and (path / "meta.json").is_file()):
-        raise LmstatsError(f"{path}: exists and is not an lmstats model folder; give another path (a model is saved as a folder)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        os.chmod(staging, 0o777 & ~_umask())
-        for name, values in arrays.items():
-            _place(values, staging / f"{name}.npy")
-        with atomic_write(staging / "meta.json") as fh:
-            json.dump(meta, fh)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(staging, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, path)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise LmstatsError(f"cannot write the model folder {path}: {exc.strerror or exc}; free some space or choose another path") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _place(values, dest: Path) -> None:
-    """``np.save``, or a hard link of the ``.npy`` file a whole memory-mapped array comes from."""
-    if whole_file(values):
-        try:
-            os.link(values.filename, dest)
-        except OSError:
-            shutil.copyfile(values.filename, dest)
-        return
-    np.save(dest, np.asarray(values))

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lmstats.corpus import Splits
 from lmstats.errors import LmstatsError
 from lmstats.ngram.model import NgramLM
 from lmstats.ngram.smoothing import DEFAULT_ADD_K
 from lmstats.ngram.tune import EpsTuning, tune_eps
+from lmstats.text.corpus import Splits
 from lmstats.vocab import Vocab
 
 

@@ -1,8 +1,8 @@
 """``ReportConfig``: everything a report run depends on, validated whole before any work starts.
 
 A TOML file (``lmstats report --config FILE``) sets any field; the corpus and its vocabulary
-are the nested tables ``[corpus]`` (:class:`~lmstats.corpus.CorpusSpec`) and ``[vocab]``
-(:class:`~lmstats.corpus.VocabSpec`), the same objects the other commands use::
+are the nested tables ``[corpus]`` (:class:`~lmstats.text.spec.CorpusSpec`) and ``[vocab]``
+(:class:`~lmstats.text.spec.VocabSpec`), the same objects the other commands use::
 
     orders = [1, 2, 3, 4, 5]
     rnn_cells = ["lstm", "gru"]
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import tomllib
 
-from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.smoothing import SMOOTHERS
 from lmstats.rnn.config import CELLS, SOFTMAXES, RNNConfig
+from lmstats.text.spec import CorpusSpec, VocabSpec
 from lmstats.units import EVAL_MODES
 
 NGRAM_SMOOTHERS = ("eps", "laplace", "wb", "kn", "mkn")

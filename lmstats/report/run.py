@@ -5,7 +5,7 @@ n-gram models of every order under every smoother, the RNN baselines, the mixtur
 best n-gram model with the best RNN, its weights tuned on valid, and the same text at other
 levels of tokenisation for the bits-per-character table) and hands each finished
 stage to a callback, so a caller can write results as they come and an interrupted run keeps
-what it finished.  Every figure comes from :func:`lmstats.evaluate.evaluate` on the test split
+what it finished.  Every figure comes from :func:`lmstats.evaluation.evaluate` on the test split
 encoded with the training vocabulary, in each evaluation mode the config names.
 """
 
@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from lmstats.corpus import Splits, corpus_stats, load_corpus
-from lmstats.evaluate import evaluate
+from lmstats.evaluation import evaluate
 from lmstats.mixture import score_mixture
 from lmstats.report.config import ReportConfig
 from lmstats.report.provenance import machine_info
+from lmstats.text.corpus import Splits, load_corpus
+from lmstats.text.stats import corpus_stats
 from lmstats.uniform import UniformLM
 
 

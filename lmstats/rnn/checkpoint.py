@@ -1,9 +1,8 @@
 """RNN checkpoints: one ``torch.save`` file with everything a run needs to continue identically.
 
 Contents (plain tensors, numbers, strings, lists and dicts, so ``torch.load(weights_only=True)``
-reads it): the vocabulary and its fingerprint, the :class:`RNNConfig`, the caller's ``meta``
-(:func:`corpus_meta`: the :class:`~lmstats.corpus.CorpusSpec` and
-:class:`~lmstats.corpus.VocabSpec` of the training text), the parameters, and under ``training`` the optimizer,
+reads it): the vocabulary and its fingerprint, the :class:`RNNConfig`, under ``meta`` what the
+network was trained on (:class:`~lmstats.trained_on.TrainedOn`), the parameters, and under ``training`` the optimizer,
 scheduler, RNG states, carried hidden state, position in the epoch and the history.  Files are
 written atomically: an interrupted save leaves the previous checkpoint in place.
 """
@@ -15,41 +14,27 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lmstats.corpus import CorpusSpec, VocabSpec
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.rnn.config import RNNConfig
 from lmstats.rnn.nets import build_net
+from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab, check_same_vocab
 
 FORMAT = "lmstats-rnn"
 VERSION = 2  # 2: meta holds the corpus and vocabulary specs; resume restores the epoch's batch draw
 
 
-def corpus_meta(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir: str | None = None, tokenizer: dict | None = None) -> dict:
-    """What a checkpoint records about its training text (so ``rnn eval`` can find it again), with
-    the subword pieces of a bpe/unigram corpus."""
-    return {"corpus": corpus.to_dict(), "vocab_spec": vocab_spec.to_dict(), "data_dir": data_dir, "tokenizer": tokenizer}
+def trained_on(ckpt: dict) -> TrainedOn | None:
+    """What the checkpoint's network was trained on (its ``meta``), or None for a checkpoint that records nothing."""
+    return TrainedOn.from_dict(ckpt.get("meta"))
 
 
-def stored_tokenizer(ckpt: dict):
-    """The subword pieces the checkpoint's corpus was cut with (None at word and char level)."""
-    from lmstats.subword import SubwordTokenizer
-
-    return SubwordTokenizer.stored((ckpt.get("meta") or {}).get("tokenizer"))
-
-
-def stored_corpus(ckpt: dict) -> tuple[CorpusSpec | None, VocabSpec | None]:
-    meta = ckpt.get("meta") or {}
-    corpus, vocab = meta.get("corpus"), meta.get("vocab_spec")
-    return (CorpusSpec.from_dict(corpus) if corpus else None), (VocabSpec.from_dict(vocab) if vocab else None)
-
-
-def checkpoint_payload(net: nn.Module, vocab: Vocab, config: RNNConfig, meta: dict | None, training: dict | None) -> dict:
+def checkpoint_payload(net: nn.Module, vocab: Vocab, config: RNNConfig, trained: TrainedOn | None, training: dict | None) -> dict:
     return {
         "format": FORMAT, "version": VERSION,
         "vocab": vocab.to_dict(), "vocab_fingerprint": vocab.fingerprint,
-        "config": config.to_dict(), "meta": dict(meta or {}),
+        "config": config.to_dict(), "meta": trained.to_dict() if trained else {},
         "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "training": training,
     }

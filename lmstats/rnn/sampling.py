@@ -16,13 +16,14 @@ from torch import nn
 
 from lmstats.errors import LmstatsError
 from lmstats.rnn.lm import inference
-from lmstats.subword import SUBWORD_LEVELS, WORD_START
+from lmstats.text.spec import SUBWORD_LEVELS
+from lmstats.text.subword import WORD_START
 from lmstats.vocab import EOS, Vocab
 
 
 def tokenize_prefix(text: str, level: str, tokenizer=None) -> list[str]:
     """Tokens of a prefix at the model's level: whitespace-split words, characters, or the subword
-    pieces of those words (``tokenizer``: the checkpoint's :class:`~lmstats.subword.SubwordTokenizer`)."""
+    pieces of those words (``tokenizer``: the checkpoint's :class:`~lmstats.text.subword.SubwordTokenizer`)."""
     if level in SUBWORD_LEVELS:
         if tokenizer is None:
             raise LmstatsError(f"the checkpoint is at {level} level but stores no subword pieces; train it again with this lmstats")

@@ -33,7 +33,7 @@ validation, from the last one measured.  Final scoring of valid/test is the call
 apart.
 
 Ctrl-C (or SIGTERM): the current step (or validation) finishes, a checkpoint of the exact
-position is written, and ``KeyboardInterrupt`` (or :class:`~lmstats.fileio.Terminated`) is
+position is written, and ``KeyboardInterrupt`` (or :class:`~lmstats.interrupts.Terminated`) is
 raised; resuming from it continues identically, wherever
 the interruption came (mid-epoch, during validation, or between epochs): the batches of an
 epoch are always redrawn from the random state saved at the epoch's start.
@@ -42,8 +42,6 @@ epoch are always redrawn from the random state saved at the epoch's start.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -53,13 +51,14 @@ import torch
 from torch import nn
 
 from lmstats.encoded import EncodedSplit, Lines
-from lmstats.evaluate import evaluate
-from lmstats.fileio import Terminated
+from lmstats.evaluation import evaluate
+from lmstats.interrupts import Deferred, Terminated
 from lmstats.rnn.batching import check_stream, line_start_batch, random_batches, sequential_batches, start_steps
 from lmstats.rnn.checkpoint import checkpoint_payload, save_checkpoint
 from lmstats.rnn.config import RNNConfig
 from lmstats.rnn.lm import RNNLM
 from lmstats.rnn.nets import detach_state
+from lmstats.trained_on import TrainedOn
 from lmstats.units import scored_units
 from lmstats.vocab import check_same_vocab
 
@@ -159,43 +158,6 @@ class _Position:
         return _Position(epoch=self.epoch + 1, elapsed=self.elapsed, valid_seconds=self.valid_seconds + valid_seconds,
                          valid_rate=valid_rate, checkpoint_seconds=self.checkpoint_seconds, history=self.history + [record],
                          best=self.best)
-
-
-class _InterruptFlag:
-    """SIGINT (Ctrl-C) and SIGTERM set a flag that the loop checks between steps; a second one stops at once.
-
-    :meth:`stop` raises what the signal means: ``KeyboardInterrupt`` for SIGINT,
-    :class:`~lmstats.fileio.Terminated` for SIGTERM.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous: dict = {}
-
-    @property
-    def raised(self) -> bool:
-        return self.signum is not None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised:
-            self.signum = signum
-            self.stop()
-        self.signum = signum
-
-    def stop(self):
-        raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        for s, previous in self._previous.items():
-            signal.signal(s, previous)
-        return False
 
 
 def make_optimizer(net: nn.Module, config: RNNConfig) -> torch.optim.Optimizer:
@@ -325,7 +287,7 @@ def train_rnn(
     device: str | torch.device = "cpu",
     checkpoint: str | None = None,
     resume: dict | None = None,
-    meta: dict | None = None,
+    trained_on: TrainedOn | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainHistory:
@@ -371,7 +333,7 @@ def train_rnn(
             "history": pos.history,
             "best": pos.best,
         }
-        save_checkpoint(checkpoint, checkpoint_payload(net, vocab, config, meta, training))
+        save_checkpoint(checkpoint, checkpoint_payload(net, vocab, config, trained_on, training))
         pos.checkpoint_seconds += time.perf_counter() - started  # (the next save records this one's time)
 
     def step(x: np.ndarray, y: np.ndarray, state, keep: np.ndarray | None = None):
@@ -396,7 +358,7 @@ def train_rnn(
             return True
         return now + (pos.valid_rate or 0.0) * n_valid_tokens < config.time_budget
 
-    with torch.random.fork_rng(devices=cuda), _InterruptFlag() as interrupt:
+    with torch.random.fork_rng(devices=cuda), Deferred() as interrupt:
         torch.manual_seed(config.seed)
         if resume is not None:
             training = resume["training"]

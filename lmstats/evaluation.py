@@ -122,7 +122,7 @@ def reduce_logprobs(units: Lines, lp: NDArray[np.float64], split: EncodedSplit, 
 def evaluate_splits(model: LanguageModel, splits, names: Sequence[str], modes: Sequence[str]) -> dict[str, dict[str, dict]]:
     """``{split: {mode: EvalResult.to_dict() + scoring seconds and tokens/s}}`` for every split and mode.
 
-    ``splits`` maps split names to :class:`EncodedSplit` (a :class:`~lmstats.corpus.Splits`).
+    ``splits`` maps split names to :class:`EncodedSplit` (a :class:`~lmstats.text.corpus.Splits`).
     """
     out: dict[str, dict[str, dict]] = {}
     for name in names:

@@ -28,11 +28,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
+from lmstats.text.spec import SUBWORD_LEVELS
 from lmstats.vocab import BOS, EOS, PAD, UNK
 
-SUBWORD_LEVELS = ("bpe", "unigram")
 WORD_START = "\u2581"  # ▁
-DEFAULT_SUBWORD_VOCAB = 8000
 _FEED_CHARS = 1 << 20  # characters per string handed to the trainer
 
 

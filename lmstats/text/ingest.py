@@ -1,40 +1,31 @@
-"""Text to ids at C speed: read in chunks, tokenize whole chunks, give every type a dense id.
+"""A new corpus's text to *type ids*: read in chunks, tokenize whole chunks, give every type a dense id.
 
-No per-line token lists: a chunk of 1 MiB is decoded once, its lines are counted with
-``str.split("\\n")`` and its tokens with one ``str.split()`` (word level) or with the code
-points of the whole chunk (char level), and tokens become ids through one ``dict`` lookup per
-token inside ``np.fromiter`` (a ``defaultdict`` whose missing-key factory is ``len`` gives new
-types the next id, so the first pass needs no vocabulary).  The ids are *type ids*: dense, in
-first-seen order, one per distinct token string; the vocabulary is built afterwards from the
-training split's counts (``np.bincount``) and mapped onto them with one gather
-(:meth:`TypeTable.vocab_ids`).
+No per-line token lists: a chunk of 1 MiB (:data:`~lmstats.text.reader.CHUNK_BYTES`) is decoded
+once, its lines are counted with ``str.split("\\n")`` and its tokens with one ``str.split()``
+(word level) or with the code points of the whole chunk (char level), and tokens become ids
+through one ``dict`` lookup per token inside ``np.fromiter`` (a ``defaultdict`` whose
+missing-key factory is ``len`` gives new types the next id, so the first pass needs no
+vocabulary).  The ids are dense, in first-seen order, one per distinct token string; the
+vocabulary is built afterwards from the training split's counts (``np.bincount``,
+:meth:`lmstats.vocab.Vocab.from_counts`) and mapped onto them with one gather
+(:meth:`TypeTable.vocab_ids`).  The chunk size bounds the memory of one chunk's token strings,
+which Python's allocator keeps after they are freed (measurements: ``reports/development_log.md``).
 
-Measured on WikiText-2 train (2.09M tokens) on the 2-core machine: ``str.split`` of the whole
-text 0.2 s, ids through the ``defaultdict`` 0.25 s, ``collections.Counter`` alone 0.22 s; the
-per-line path this replaces (token lists per line, then ``Vocab.build`` and ``encode``) took
-1.2 s and twice the memory.  pyarrow's split + ``dictionary_encode`` was measured slower than
-``str.split`` + dict lookups on this text (0.54 s vs 0.32 s), so the standard library does it.
-The chunk size bounds the memory of the token strings of one chunk, which Python's allocator
-keeps after they are freed: loading WikiText-2 left the process at 163 MB with 8 MiB chunks,
-76 MB with 1 MiB chunks and 65 MB with 256 KiB chunks, in the same time (about 1 s).
-
-The rules are those of :func:`lmstats.corpus.tokenize` applied line by line (tested equal):
-lines end at ``\\n`` (a ``\\r`` before it is dropped, a final empty line is not a line), a BOM
-at the start of a file is dropped, words are split on any Unicode whitespace, characters are
-every code point of the line; ``letters_only`` sends every non-letter to a space and ``lower``
-lower-cases; ``stream`` format joins the lines (with the character ``\\n`` at char level).
+The rules, applied line by line: lines end at ``\\n`` (a ``\\r`` before it is dropped, a final
+empty line is not a line), a BOM at the start of a file is dropped, words are split on any
+Unicode whitespace, characters are every code point of the line; ``letters_only`` sends every
+non-letter to a space and ``lower`` lower-cases; ``stream`` format joins the lines (with the
+character ``\\n`` at char level).  Text under a model's *fixed* vocabulary is read by
+:mod:`lmstats.text.scan` instead, which gives the same ids.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import re
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,86 +33,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import reduce_pieces
-from lmstats.errors import LmstatsError
 from lmstats.npyfile import NpyAppender
-from lmstats.vocab import BOS, EOS, PAD, UNK, Vocab
+from lmstats.text.reader import CHUNK_BYTES, TextSource, read_chunks
+from lmstats.vocab import Vocab
 
-CHUNK_BYTES = 1 << 20  # the strings of one chunk stay in the allocator's pools afterwards (see above)
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
 _SPACE_RUNS = re.compile(r" {2,}")
 _SPACE_AT_BREAKS = re.compile(r" ?\n ?")
-
-
-@dataclass(frozen=True)
-class TextSource:
-    """A text to read: a file (plain or compressed) or a string (the built-in corpus)."""
-
-    label: str
-    path: Path | None = None
-    text: str | None = None
-
-
-def _opener(path: Path):
-    opener = _OPENERS.get(path.suffix.lower())
-    if opener is None:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-        suffix = next((s for magic, s in _MAGIC.items() if head.startswith(magic)), None)
-        opener = _OPENERS.get(suffix) if suffix else None
-    return opener or open
-
-
-def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
-    """The source's text in pieces that end at a line end (the last piece may not).
-
-    Raises :class:`LmstatsError` for a missing or unreadable file, binary content (a NUL byte
-    anywhere) and bytes that are not UTF-8, naming the offset of the first bad byte.
-    """
-    if source.text is not None:
-        text = source.text.removeprefix("\ufeff")
-        for start in range(0, len(text), chunk_bytes):
-            yield text[start : start + chunk_bytes]
-        return
-    path = source.path
-    if not path.exists():
-        raise LmstatsError(f"{path}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
-    if path.is_dir():
-        raise LmstatsError(f"{path}: is a folder, expected a text file")
-    offset, rest = 0, b""
-    try:
-        with _opener(path)(path, "rb") as fh:
-            while True:
-                block = fh.read(chunk_bytes)
-                data = rest + block
-                cut = data.rfind(b"\n") + 1 if block else len(data)
-                piece, rest = data[:cut], data[cut:]
-                if piece:
-                    yield _decode(piece, offset, path)
-                    offset += len(piece)
-                if not block:
-                    break
-    except PermissionError as exc:
-        raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
-
-
-def _decode(data: bytes, offset: int, path: Path) -> str:
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise LmstatsError(
-            f"{path}: looks binary (NUL byte at offset {offset + nul}), not text; give a UTF-8 text file "
-            "(.gz/.bz2/.xz compressed text is fine)"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LmstatsError(
-            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {offset + exc.start} is invalid); "
-            "convert it first, e.g. iconv -f latin1 -t utf-8"
-        ) from None
-    return text.removeprefix("\ufeff") if offset == 0 else text
 
 
 class TypeTable:
@@ -284,22 +201,3 @@ def _as_stream(text: TypeIds, level: str, table: TypeTable) -> TypeIds:
     breaks = max(len(lengths) - 1, 0)
     one = lambda sizes: np.array([int(sizes.sum()) + breaks], dtype=np.int64)  # noqa: E731
     return TypeIds(ids, np.array([len(ids)], dtype=np.int64), one(text.line_chars), one(text.line_bytes))
-
-
-def vocab_from_counts(types: list[str], counts: NDArray[np.int64], n_lines: int, *, min_count: int = 1,
-                      max_size: int | None = None, pad: bool = False) -> Vocab:
-    """The vocabulary of a training text given each type's count (as :meth:`Vocab.build` would make it)."""
-    markers = {UNK, BOS, EOS, PAD}
-    counts = np.asarray(counts, dtype=np.int64)
-    is_marker = np.fromiter((t in markers for t in types), dtype=bool, count=len(types))
-    unk_count = int(counts[is_marker].sum())
-    present = np.flatnonzero((counts > 0) & ~is_marker)
-    tokens = np.array(types, dtype=object)[present]
-    order = sorted(range(len(present)), key=lambda i: (-counts[present[i]], tokens[i]))  # descending count, then the string
-    kept = [i for i in order if counts[present[i]] >= min_count]
-    if max_size is not None:
-        kept = kept[:max_size]
-    unk_count += int(counts[present].sum()) - int(sum(counts[present[i]] for i in kept))
-    specials = [(UNK, unk_count), (BOS, n_lines), (EOS, n_lines)] + ([(PAD, 0)] if pad else [])
-    items = specials + [(tokens[i], int(counts[present[i]])) for i in kept]
-    return Vocab([t for t, _ in items], [c for _, c in items], pad=pad)

@@ -1,6 +1,6 @@
 """Text to vocabulary ids in one compiled pass over its UTF-8 bytes (numba), as KenLM's ``query`` reads.
 
-:func:`lmstats.ingest.ingest` builds the type table of a new corpus with ``str.split`` and a
+:func:`lmstats.text.ingest.ingest` builds the type table of a new corpus with ``str.split`` and a
 ``dict`` lookup per token (about 4-5 M tokens/s with the line lengths).  Scoring a text under a
 model's *fixed* vocabulary needs no new types, so here the bytes are scanned once: words end at
 the same whitespace as ``str.split()`` (ASCII and the Unicode spaces, listed in ``_space_len``),

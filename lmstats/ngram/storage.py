@@ -1,0 +1,236 @@
+"""Saving and opening n-gram models: a folder of plain ``.npy`` arrays and ``meta.json``, or one ``.npz``.
+
+A folder opens memory-mapped: nothing is read until the model scores, and processes scoring
+the same model share its pages.  ``meta.json`` records the smoothing, the vocabulary, what the
+model was trained on (:class:`~lmstats.trained_on.TrainedOn`) and the dtype and length of every
+array; opening checks each array against it, so a damaged model (an array cut short, replaced,
+or of another dtype) is one error naming the array instead of a read past its end.
+
+The folder is written beside its target and renamed into place; an existing folder is replaced
+only when it is an lmstats model folder holding nothing but the files of a model, so a file of
+the user's is never deleted (see :func:`check_model_folder`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from lmstats.errors import LmstatsError
+from lmstats.fileio import atomic_write, umask
+from lmstats.ngram.counts import NgramCounts, OrderTable
+from lmstats.ngram.smoothing import Estimate
+from lmstats.npyfile import is_complete, whole_file
+from lmstats.trained_on import TrainedOn
+from lmstats.vocab import Vocab
+
+FORMAT = "lmstats-ngram"
+VERSION = 3  # 3: meta.json lists every array's dtype and length; 2 is read too (checked by name and order)
+META = "meta.json"
+_DTYPES = {"keys": "<i8", "counts": "<i8", "suffix": "<i8", "first": "<i8", "prob": "<f8", "backoff": "<f8"}
+
+
+def array_names(k: int, order: int, builder: bool = True) -> list[str]:
+    """The arrays of order ``k`` in a saved model (the builder's counts, suffix rows and first words included or not)."""
+    names = [f"keys{k}"] + ([f"counts{k}", f"suffix{k}", f"first{k}"] if builder else []) + [f"prob{k}"]
+    return names + ([f"backoff{k}"] if k < order else [])
+
+
+def model_files(meta: dict) -> set[str]:
+    """The file names a model folder with this ``meta.json`` holds."""
+    order = meta["params"]["order"]
+    builder = not meta.get("query_only", False)
+    return {META} | {f"{name}.npy" for k in range(1, order + 1) for name in array_names(k, order, builder)}
+
+
+def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, query_only: bool = False) -> None:
+    """Write the fitted ``model`` (an :class:`~lmstats.ngram.model.NgramLM`); see :meth:`NgramLM.save`."""
+    est = model.estimate_
+    query_only = query_only or model.counts_.tables[0].counts is None
+    arrays = {}
+    for t in model.counts_.tables:
+        k = t.order
+        arrays[f"keys{k}"] = t.keys
+        if not query_only:
+            arrays.update({f"counts{k}": t.counts, f"suffix{k}": t.suffix, f"first{k}": t.first})
+        arrays[f"prob{k}"] = est.probs[k - 1]
+        if k < model.order:
+            arrays[f"backoff{k}"] = est.backoffs[k - 1]
+    meta = {
+        "format": FORMAT, "version": VERSION, "params": model.params(), "vocab": model.vocab.to_dict(), "query_only": query_only,
+        "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
+        "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
+        "n_units": model.counts_.n_units, "n_train_tokens": model.n_train_tokens_,
+        "arrays": {name: [np.dtype(values.dtype).str, int(len(values))] for name, values in arrays.items()},
+    } | (trained_on.to_dict() if trained_on else {})
+    if str(path).endswith(".npz"):
+        if query_only:
+            raise LmstatsError(f"{path}: the query-only form is a folder of .npy files; give a path that does not end in .npz")
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    else:
+        write_model_folder(Path(path), meta, arrays)
+
+
+def open_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, TrainedOn | None]:
+    """meta.json, the vocabulary, the count tables, the estimate and the training record of a saved model,
+    every array checked (see the module docstring)."""
+    path = Path(path)
+    meta, arrays = read_model_folder(path) if path.is_dir() else _read_npz(path)
+    vocab = Vocab.from_dict(meta["vocab"], source=str(path))
+    order = meta["params"]["order"]
+    builder = not meta.get("query_only", False)
+    _check_arrays(path, meta, arrays, order, builder)
+    tables = tuple(OrderTable(k, arrays[f"keys{k}"], *(arrays.get(f"{n}{k}") for n in ("counts", "suffix", "first")))
+                   for k in range(1, order + 1))
+    est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
+                   meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
+                   tuple(meta["warnings"]))
+    return meta, vocab, NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"]), est, TrainedOn.from_dict(meta)
+
+
+def _check_arrays(path: Path, meta: dict, arrays: dict, order: int, builder: bool) -> None:
+    """Every array present, of its dtype, and as long as meta.json says (older models: as long as its order's keys)."""
+    damaged = f"{path}: the model is damaged — refit and save it again"
+    missing = [name for k in range(1, order + 1) for name in array_names(k, order, builder) if name not in arrays]
+    if missing:
+        raise LmstatsError(f"{path}: the model lacks the arrays {', '.join(missing)}; it is truncated or not ours — "
+                           "refit and save it again")
+    recorded = meta.get("arrays") or {}
+    vocab_size = len(meta["vocab"]["tokens"])
+    for k in range(1, order + 1):
+        for name in array_names(k, order, builder):
+            values, kind = arrays[name], name.rstrip("0123456789")
+            length = recorded[name][1] if name in recorded else (vocab_size if k == 1 else len(arrays[f"keys{k}"]))
+            if np.dtype(values.dtype).str != _DTYPES[kind] or values.ndim != 1:
+                raise LmstatsError(f"{damaged} ({name}.npy holds {values.dtype} values of shape {values.shape}, "
+                                   f"expected a 1-D array of {np.dtype(_DTYPES[kind])})")
+            if len(values) != length:
+                raise LmstatsError(f"{damaged} ({name}.npy holds {len(values):,} values, expected {length:,})")
+
+
+def _read_npz(path: Path) -> tuple[dict, dict]:
+    if not path.is_file():
+        raise LmstatsError(f"{path}: no such model file or folder")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            if meta.get("format") != FORMAT:
+                raise KeyError("format")
+            return meta, {name: data[name] for name in data.files if name != "meta"}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+        raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; an ARPA file opens with 'lmstats mix' "
+                           "(or lmstats.load); otherwise refit and save it again") from None
+
+
+def read_meta(path: Path) -> dict | None:
+    """The ``meta.json`` of an lmstats model folder (None when ``path`` is not one)."""
+    try:
+        meta = json.loads((path / META).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
+
+
+def read_model_folder(path: Path) -> tuple[dict, dict]:
+    """meta.json and every ``.npy`` array of a model folder, memory-mapped (checked for truncation)."""
+    meta = read_meta(path)
+    if meta is None:
+        raise LmstatsError(f"{path}: not an lmstats n-gram model folder (no readable meta.json); refit and save it again")
+    arrays = {}
+    for file in sorted(path.glob("*.npy")):
+        if not is_complete(file):
+            raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
+                               "the model is damaged — refit and save it again")
+        arrays[file.stem] = np.load(file, mmap_mode="r")
+    return meta, arrays
+
+
+def check_model_folder(path: Path, option: str = "--out") -> None:
+    """Refuse a model folder ``path`` that may not be written: one that exists and is not an lmstats model
+    folder (a file, a folder of other things), a model folder that also holds files lmstats did not write,
+    or one whose files this process may not replace.  A missing path or an empty folder is fine."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise LmstatsError(f"{option} {path}: exists and is a file; a model is saved as a folder (or give a path ending in .npz)")
+    if not any(path.iterdir()):
+        return
+    meta = read_meta(path)
+    if meta is None:
+        raise LmstatsError(f"{option} {path}: exists and is not an lmstats model folder; give a new path or an empty folder")
+    extra = sorted(p.name for p in path.iterdir() if p.name not in model_files(meta))
+    if extra:
+        raise LmstatsError(f"{option} {path}: the model folder also holds {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}, "
+                           "which lmstats did not write; replacing the folder would delete them — move them or give another path")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LmstatsError(f"{option} {path}: the model folder cannot be replaced (its files may not be deleted: the folder "
+                           "is not writable); fix its permissions or give another path")
+
+
+def check_npz_output(path: Path, option: str = "--out") -> None:
+    """Refuse an ``.npz`` output path that exists and is not an lmstats model (it would be overwritten)."""
+    if path.is_file() and not _is_npz_model(path):
+        raise LmstatsError(f"{option} {path}: exists and is not an lmstats n-gram model; give another path")
+    if path.is_dir():
+        raise LmstatsError(f"{option} {path}: is a folder; a path ending in .npz names one model file")
+
+
+def _is_npz_model(path: Path) -> bool:
+    try:
+        _read_npz(path)
+    except LmstatsError:
+        return False
+    return True
+
+
+def write_model_folder(path: Path, meta: dict, arrays: dict) -> None:
+    """Write the folder beside ``path`` and rename it into place (an interrupted save leaves the old one)."""
+    check_model_folder(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise LmstatsError(f"cannot write the model folder {path}: {exc.strerror or exc}; "
+                           "choose another path or fix its permissions") from None
+    old = None
+    try:
+        os.chmod(staging, 0o777 & ~umask())
+        for name, values in arrays.items():
+            _place(values, staging / f"{name}.npy")
+        with atomic_write(staging / META) as fh:
+            json.dump(meta, fh)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / "model")
+        os.replace(staging, path)
+    except BaseException as exc:
+        if old is not None and (old / "model").exists() and not path.exists():
+            os.replace(old / "model", path)  # put the previous model back
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LmstatsError(f"cannot write the model folder {path}: {exc.strerror or exc}; "
+                               "free some space or choose another path") from None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _place(values, dest: Path) -> None:
+    """``np.save``, or a hard link of the ``.npy`` file a whole memory-mapped array comes from."""
+    if whole_file(values):
+        try:
+            os.link(values.filename, dest)
+        except OSError:
+            shutil.copyfile(values.filename, dest)
+        return
+    np.save(dest, np.asarray(values))

@@ -1,0 +1,105 @@
+"""The one text reader: files (plain or compressed, pipes too) or strings, as UTF-8 text in chunks.
+
+Every text lmstats reads goes through :func:`read_chunks`: corpora, ARPA files, vocabularies,
+mixture files.  A file is opened once (so a named pipe or ``/dev/stdin`` works), its first bytes
+are peeked to recognise gzip, bzip2 and xz by their magic numbers (the suffix ``.gz``, ``.bz2``
+or ``.xz`` names them too), and it is read in blocks that end at a line end, so a line never
+straddles two chunks and a multi-byte character is never cut.  A user's mistake is one
+:class:`LmstatsError` that names the file: missing, a folder, unreadable, corrupt compressed
+data, binary content (a NUL byte anywhere) or bytes that are not UTF-8 (with the offset of the
+first bad byte).  A byte-order mark at the start is dropped.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from lmstats.errors import LmstatsError
+
+CHUNK_BYTES = 1 << 20  # the strings of one chunk stay in Python's allocator pools afterwards (lmstats.text.ingest)
+_DECOMPRESSORS = {".gz": lambda raw: gzip.GzipFile(fileobj=raw), ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+_MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
+_CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """A text to read: a file (plain or compressed) or a string (the built-in corpus)."""
+
+    label: str
+    path: Path | None = None
+    text: str | None = None
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """``path`` opened once for reading bytes, decompressed when its suffix or first bytes say so."""
+    raw = open(path, "rb")  # returned to the caller, who closes it
+    try:
+        kind = next((s for s in _DECOMPRESSORS if path.name.lower().endswith(s)), None)
+        if kind is None:
+            head = raw.peek(6)[:6]
+            kind = next((s for magic, s in _MAGIC.items() if head.startswith(magic)), None)
+        return _DECOMPRESSORS[kind](raw) if kind else raw
+    except BaseException:
+        raw.close()
+        raise
+
+
+def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+    """The source's text in pieces that end at a line end (the last piece may not); see the module docstring."""
+    if source.text is not None:
+        text = source.text.removeprefix("\ufeff")
+        for start in range(0, len(text), chunk_bytes):
+            yield text[start : start + chunk_bytes]
+        return
+    path = Path(source.path)
+    if path.is_dir():
+        raise LmstatsError(f"{path}: is a folder, expected a text file")
+    if not path.exists():
+        raise LmstatsError(f"{path}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
+    offset, rest = 0, b""
+    try:
+        with open_binary(path) as fh:
+            while True:
+                block = fh.read(chunk_bytes)
+                data = rest + block
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                piece, rest = data[:cut], data[cut:]
+                if piece:
+                    yield _decode(piece, offset, path)
+                    offset += len(piece)
+                if not block:
+                    break
+    except PermissionError as exc:
+        raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
+    except _CORRUPT as exc:
+        raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
+
+
+def read_text(path: str | Path) -> str:
+    """The whole file as text (see :func:`read_chunks` for what is checked)."""
+    return "".join(read_chunks(TextSource(str(path), Path(path))))
+
+
+def _decode(data: bytes, offset: int, path: Path) -> str:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise LmstatsError(
+            f"{path}: looks binary (NUL byte at offset {offset + nul}), not text; give a UTF-8 text file "
+            "(.gz/.bz2/.xz compressed text is fine)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LmstatsError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {offset + exc.start} is invalid); "
+            "convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    return text.removeprefix("\ufeff") if offset == 0 else text
