@@ -2,14 +2,14 @@
 
 Why: torch's default thread count assumes free cores; on a busy 2-core machine its threads
 wait on each other and on the other processes.  This measures what each setting buys, to pick
-the default of :func:`lmstats.rnn.threads.default_threads` (the usable cores idle now, at
+the default of :func:`lmstats.threads.default_threads` (the usable cores idle now, at
 least 1).
 
 Settings, interleaved (A B C D A B C D ...), each in a fresh process training the PTB 2x200
 LSTM (full softmax, batch 20, BPTT 35, Adam) for ``--seconds`` of training:
 
 * ``1`` and ``2`` threads (``torch.set_num_threads``), ``torch`` (torch's own default,
-  nothing set), ``lmstats`` (the default of lmstats.rnn.threads, chosen in that process:
+  nothing set), ``lmstats`` (the default of lmstats.threads, chosen in that process:
   the cores idle over a quarter-second sample of /proc/stat).
 
 Load phases: ``idle`` (nothing else running), then ``busy1`` and ``busy2`` with one or two
@@ -41,9 +41,9 @@ WORKER = r"""
 import json, os, sys, time
 import torch
 from lmstats import CorpusSpec, load_corpus
-from lmstats.rnn.config import RNNConfig
+from lmstats.rnn.recipe import RNNConfig
 from lmstats.rnn.nets import build_net
-from lmstats.rnn.threads import default_threads
+from lmstats.threads import default_threads
 from lmstats.rnn.train import train_rnn
 
 setting, data_dir, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])

@@ -24,18 +24,6 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def compute_threads() -> int:
-    """Threads for compiled work (n-gram scoring, text scanning): the cores this process may use,
-    or ``LMSTATS_THREADS`` when it is set to a positive integer."""
-    env = os.environ.get("LMSTATS_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def total_memory() -> int:
     """Physical memory of the machine in bytes."""
     try:
@@ -93,17 +81,48 @@ def free_disk(folder: str | Path | None) -> int:
     return shutil.disk_usage(Path(folder) if folder else Path(tempfile.gettempdir())).free
 
 
+_OWN_FOLDERS: set[Path] = set()  # the folders this process made for its files (work folders, on-disk tables)
+
+
+def make_folder(prefix: str, parent: str | Path | None = None) -> Path:
+    """A fresh folder of this process's own inside ``parent`` (default: the system's temporary folder);
+    its files count in :func:`own_bytes`.  The caller removes it."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    _OWN_FOLDERS.add(path)
+    return path
+
+
+def own_bytes() -> int:
+    """Bytes of the files in the folders this process made with :func:`make_folder` that still exist."""
+    total = 0
+    for folder in list(_OWN_FOLDERS):
+        if not folder.is_dir():
+            _OWN_FOLDERS.discard(folder)
+            continue
+        for entry in folder.rglob("*"):
+            try:
+                total += entry.stat().st_size if entry.is_file() else 0
+            except OSError:  # removed while we looked
+                pass
+    return total
+
+
+def disk_full(exc: OSError) -> bool:
+    """True for the errors of a full disk or an exhausted quota."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextlib.contextmanager
 def work_dir(parent: str | Path | None = None) -> Iterator[Path]:
     """A fresh folder for spilled data inside ``parent``, removed at the end (also on Ctrl-C and SIGTERM)."""
     try:
-        path = Path(tempfile.mkdtemp(prefix="lmstats-work-", dir=parent))
+        path = make_folder("lmstats-work-", parent)
     except OSError as exc:
         raise LmstatsError(f"--tmp {parent}: cannot make a work folder there ({exc.strerror or exc}); give a writable folder") from None
     try:
         yield path
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if disk_full(exc):
             raise LmstatsError(
                 f"the disk of the work folder {path.parent} is full ({exc.strerror}); free space there or give --tmp DIR on a larger disk"
             ) from None

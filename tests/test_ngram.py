@@ -247,7 +247,10 @@ def test_add_k_default_is_one_value_everywhere():
     from lmstats.ngram.smoothing import DEFAULT_ADD_K, SmoothingSpec
 
     assert inspect.signature(NgramLM).parameters["k"].default == DEFAULT_ADD_K == SmoothingSpec().k == 0.5
-    assert next(p for p in ngram_command.params if p.name == "add_k").default == DEFAULT_ADD_K
+    from lmstats.ngram.recipe import NgramRecipe
+
+    assert next(p for p in ngram_command.params if p.name == "k").default is None  # not typed: the recipe's default
+    assert NgramRecipe(smoothing="lidstone").model(Vocab.build([])).k == DEFAULT_ADD_K
     assert p(fit("lidstone"), "a", "b") == pytest.approx((2 + 0.5) / (3 + 0.5 * 6))
 
 

@@ -4,7 +4,6 @@ HTML rendered in headless Chromium."""
 import csv
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,20 @@ CONFIG = """
 orders = [1, 2]
 smoothers = ["kn", "eps", "laplace"]
 rnn_cells = ["lstm"]
-rnn_budget = 3.0
-rnn_epochs = 2
-rnn_hidden = 16
-rnn_embed = 16
-rnn_layers = 1
-rnn_seq_len = 8
-rnn_batch_size = 4
 zipf_orders = 2
 cross_levels = ["char", "bpe"]
 char_order = 4
 subword_order = 2
 cross_rnn_budget = 1.0
+
+[rnn]
+time_budget = 3.0
+epochs = 2
+hidden_size = 16
+embed_size = 16
+num_layers = 1
+seq_len = 8
+batch_size = 4
 """
 
 
@@ -131,26 +132,29 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
 @pytest.mark.parametrize("text, pattern", [
     ("orders = [1, 2]\nsmoothing = ['kn']\n", "unknown keys ['smoothing']"),
     ("modes = ['both-ways']\n", "modes must be among"),
-    ('orders = "abc"\n', "orders = 'abc' must be a list of int values"),
-    ("orders = [1, 'two']\n", "must be a list of int values"),
-    ("rnn_budget = true\n", "rnn_budget = True has the wrong type; expected int or float"),
-    ("rnn_hidden = 1.5\n", "rnn_hidden = 1.5 has the wrong type; expected int"),
+    ('orders = "abc"\n', "orders = 'abc' has the wrong type; expected list of int"),
+    ("orders = [1, 'two']\n", "has the wrong type; expected list of int"),
+    ("[rnn]\ntime_budget = true\n", "time_budget = True has the wrong type; expected float or none"),
+    ("[rnn]\nhidden_size = 1.5\n", "hidden_size = 1.5 has the wrong type; expected int"),
+    ("rnn_hidden = 200\n", "the RNN settings are the table [rnn]"),
+    ("[rnn]\nhidden = 200\n", "[rnn]: unknown keys ['hidden']"),
     ("rnn_cells = ['lstm', 'transformer']\n", "unknown rnn_cells ['transformer']"),
-    ("rnn_dropout = 1.5\n", "RNN settings: dropout must be in [0, 1)"),
+    ("[rnn]\ndropout = 1.5\n", "dropout must be in [0, 1)"),
     ("threads = 0\n", "threads must be >= 1"),
     ("[corpus]\nsource = 'ptb'\nlevle = 'char'\n", "[corpus]: unknown keys ['levle']"),
     ("[corpus]\nlower = 'yes'\n", "lower = 'yes' has the wrong type; expected bool"),
     ("[corpus]\nformat = 'csv'\n", "format must be one of lines, stream"),
     ("[vocab]\nmin_count = 0\n", "min_count must be >= 1"),
-    ("corpus = 'ptb'\n", "[corpus] must be a table"),
+    ("corpus = 'ptb'\n", "corpus = 'ptb' has the wrong type; expected table"),
     ("orders = [1,\n", "not a readable TOML file"),
-    ("rnn_budgets = 900\n", "rnn_budgets must be a table"),
+    ("rnn_budgets = 900\n", "rnn_budgets = 900 has the wrong type; expected table of str = float"),
     ("[rnn_budgets]\ntransformer = 900\n", "rnn_budgets: unknown cells ['transformer']"),
     ("[rnn_budgets]\nlstm = -1\n", "rnn_budgets: lstm = -1 must be a number of seconds > 0"),
-    ("[rnn_budgets]\nlstm = 'long'\n", "rnn_budgets: lstm = 'long' must be a number of seconds > 0"),
-    ("rnn_optimizer = 'adagrad'\n", "RNN settings: optimizer must be one of"),
-    ("rnn_lr_schedule = 'step'\n", "RNN settings: lr_schedule must be one of"),
-    ("rnn_start_share = 1.0\n", "RNN settings: start_share must be in [0, 1)"),
+    ("[rnn_budgets]\nlstm = 'long'\n", "rnn_budgets = {'lstm': 'long'} has the wrong type; expected table of str = float"),
+    ("[rnn]\noptimizer = 'adagrad'\n", "optimizer must be one of"),
+    ("[rnn]\nlr_schedule = 'step'\n", "lr_schedule must be one of"),
+    ("[rnn]\nstart_share = 1.0\n", "start_share must be in [0, 1)"),
+    ("rnn_cells = ['scratch']\n[rnn]\ntie = true\n", "RNN settings: the scratch RNN has one-hot inputs"),
     ("cross_levels = ['word']\n", "unknown cross_levels ['word']"),
     ("cross_levels = ['char', 'char']\n", "cross_levels repeats a level"),
     ("char_order = 0\n", "char_order must be in 1.."),
@@ -160,9 +164,8 @@ def test_bad_config_is_one_line_error_before_any_work(tmp_path, monkeypatch, tex
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
-    started = time.perf_counter()
     assert_one_line_error(CliRunner().invoke(main, ["report", "--config", str(bad)]), pattern)
-    assert time.perf_counter() - started < 5 and not (tmp_path / "reports").exists()  # refused at once: nothing ran, nothing written
+    assert not (tmp_path / "reports").exists()  # refused before any work: nothing written
 
 
 def test_missing_config_file(tmp_path):
@@ -183,17 +186,18 @@ def test_committed_configs_are_valid():
 
 
 def test_report_config_budgets_and_cross_level_recipes():
-    from lmstats.report.config import CHAR_RECIPE, ReportConfig
+    from lmstats.report.config import ReportConfig
+    from lmstats.rnn.recipe import CHAR_RECIPE
 
-    config = ReportConfig.from_dict({"rnn_budget": 30, "rnn_budgets": {"lstm": 90}, "rnn_valid_tokens": 0, "cross_rnn_budget": 7})
+    config = ReportConfig.from_dict({"rnn": {"time_budget": 30, "valid_tokens": 0}, "rnn_budgets": {"lstm": 90}, "cross_rnn_budget": 7})
     assert config.budget("lstm") == 90.0 and config.budget("gru") == 30.0
     assert config.rnn_config("lstm", 100).time_budget == 90.0 and config.rnn_config("rnn", 100).time_budget == 30.0
     assert config.rnn_config("lstm", 100).valid_tokens is None  # 0: validate on all of valid
     char = config.cross_rnn_config("char", 100)
     assert all(getattr(char, k) == v for k, v in CHAR_RECIPE.items()) and char.time_budget == 7.0
     bpe = config.cross_rnn_config("bpe", 8000)
-    assert (bpe.hidden_size, bpe.optimizer, bpe.time_budget) == (config.rnn_hidden, config.rnn_optimizer, 7.0)
-    assert ReportConfig.from_dict(config.to_dict() | {"corpus": {}, "vocab": {}}).rnn_budgets == {"lstm": 90}
+    assert (bpe.hidden_size, bpe.optimizer, bpe.time_budget) == (config.rnn.hidden_size, config.rnn.optimizer, 7.0)
+    assert ReportConfig.from_dict(config.to_dict()) == config  # the TOML round trip
 
 
 def _chromium():
@@ -235,13 +239,15 @@ def test_bits_per_char_table_lists_every_level_and_states_the_character_counts()
     from lmstats.report.config import ReportConfig
     from lmstats.report.render import sections
     from lmstats.report.run import ReportState, Stage
+    from lmstats.rnn.recipe import RNNConfig
 
     def row(family, model, mode, bpc, n_chars, **extra):
         return {"family": family, "model": model, "mode": mode, "ppl": 2.0 ** bpc, "bits_per_char": bpc, "n_chars": n_chars,
                 "n_bytes": n_chars, "n_tokens": 10, "order": None, "smoothing": None, "fit_seconds": 1.0} | extra
 
     state = ReportState(ReportConfig(rnn_cells=()), command="lmstats report")
-    state.stages.append(Stage("rnn-lstm", 1.0, rows=[row("rnn", "lstm", m, 1.5, 100) for m in ("sentence", "stream")],
+    params = RNNConfig().resolve(100).to_dict()  # as every real RNN row records its recipe
+    state.stages.append(Stage("rnn-lstm", 1.0, rows=[row("rnn", "lstm", m, 1.5, 100, params=params) for m in ("sentence", "stream")],
                               data={"history": {"epochs": []}}))
     state.stages.append(Stage("level-char", 1.0, rows=[
         row("level", "mkn-7 (char)", "sentence", 2.25, 104, level="char", order=7, smoothing="mkn", vocab_size=50),

@@ -113,7 +113,7 @@ def corpus_folder(root, train_text):
     (["rnn", "train", "{corpus}", "--checkpoint", "{ckpt}"], "exists and would be overwritten; add --resume"),
     (["rnn", "train", "{corpus}", "--checkpoint", "{corpus}", "--force"], "is an input of this command"),
     (["rnn", "train", "{corpus}", "--checkpoint", "/proc/lmstats-test/m.pt"], "cannot write in /proc"),
-    (["rnn", "eval", "--checkpoint", "{ckpt}", "--level", "char"], "--level describes CORPUS, but none was given"),
+    (["rnn", "eval", "--checkpoint", "{ckpt}", "--level", "char"], "--level would be ignored: they describe CORPUS, but none was given"),
     (["rnn", "train", "{corpus}", "--device", "cuda"], "no CUDA GPU"),
 ])
 def test_bad_input_one_line_exit_2(trained, tmp_path, args, pattern):

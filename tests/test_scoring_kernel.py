@@ -15,7 +15,7 @@ from lmstats.ngram import NgramLM
 from lmstats.ngram import counts as counts_module
 from lmstats.ngram import model as model_module
 from lmstats.ngram.counts import build_indexes, layout, lookup_rows
-from lmstats.resources import compute_threads
+from lmstats.threads import default_threads
 
 
 def reference_logprobs(model: NgramLM, units: Lines) -> np.ndarray:
@@ -116,6 +116,6 @@ def test_unpredictable_words_get_zero_probability(texts):
 
 def test_thread_count_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("LMSTATS_THREADS", "3")
-    assert compute_threads() == 3
+    assert default_threads() == 3
     monkeypatch.setenv("LMSTATS_THREADS", "no")
-    assert compute_threads() >= 1
+    assert default_threads() >= 1

@@ -26,6 +26,8 @@ from lmstats.cli.rnn import rnn_group
 from lmstats.cli.zipf import zipf_command
 from lmstats.errors import LmstatsError
 from lmstats.interrupts import Terminated, describe, install
+from lmstats.resources import disk_full
+from lmstats.threads import forget_threads
 
 # click reads "--eps=-1" as the flag --eps followed by an option "-1" when the value is
 # optional; a leading space keeps it a value (float() ignores it), so the check of the value
@@ -38,6 +40,12 @@ class LmstatsGroup(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         install()
+        try:
+            return self._run(args, prog_name, complete_var, **extra)
+        finally:
+            forget_threads()  # a --threads of this invocation is not the next one's (tests invoke many in one process)
+
+    def _run(self, args, prog_name, complete_var, **extra):
         args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
         extra.setdefault("obj", {"argv": list(args)})  # the command line as given, for reports to record
         try:
@@ -60,6 +68,12 @@ class LmstatsGroup(click.Group):
             _fail(*describe(exc))
         except BrokenPipeError:
             sys.exit(1)
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            _fail(f"the disk is full{where} ({exc.strerror}); free space there, or give --tmp DIR (work files) or an output path on a "
+                  "larger disk", 2)
 
 
 def _fail(message: str, code: int) -> None:

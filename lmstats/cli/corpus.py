@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from lmstats.cli.options import corpus_options, echo, json_option, progress_bar
+from lmstats.cli.options import corpus_options, json_option, refuse_unused_seed
+from lmstats.cli.output import echo, progress_bar
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_outputs
 from lmstats.text.catalogue import load_catalogue, locate_corpus
@@ -27,6 +28,7 @@ def corpus_group() -> None:
 def corpus_info(corpus, vocab_spec, data_dir, as_json):
     """Lines, tokens, types and OOV rates of CORPUS (a file, folder, glob or name)."""
     loaded = load_corpus(corpus, data_dir=data_dir)
+    refuse_unused_seed(loaded.predefined)
     echo(corpus_stats(loaded, loaded.build_vocab(vocab_spec)), as_json, format_info)
 
 

@@ -6,12 +6,13 @@ import time
 
 import click
 
-from lmstats.cli.options import echo, json_option
+from lmstats.cli.options import data_dir_option, json_option, modes_option, threads_option
+from lmstats.cli.output import echo, percent
 from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.mixture import check_weights, score_mixture
 from lmstats.text.corpus import load_corpus
-from lmstats.units import EVAL_MODES
+from lmstats.threads import set_threads
 
 
 def parse_weights(text: str | None, n_models: int):
@@ -28,19 +29,17 @@ def parse_weights(text: str | None, n_models: int):
 @click.argument("model_paths", nargs=-1, required=True, metavar="MODEL...")
 @click.option("--weights", "weights_text", default=None,
               help="Fixed weights, one per MODEL, summing to 1 (like 0.6,0.4). Default: tuned by EM on the validation split.")
-@click.option("--mode", type=click.Choice((*EVAL_MODES, "both")), default="both", show_default=True,
-              help="Evaluation mode(s); the weights are tuned in each mode on its own.")
+@modes_option(help="Evaluation mode(s); the weights are tuned in each mode on its own.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
               help="EM stops when no weight moves by more than this (SRILM compute-best-mix's precision).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True, help="EM iterations at most.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the mixture (component paths and weights) as JSON; 'lmstats mix' takes it as a MODEL again.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with local copies of named corpora (default: where the models found theirs, or $LMSTATS_DATA).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch when a MODEL is an RNN checkpoint.")
+@data_dir_option
+@threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @json_option
-def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, threads, quiet, as_json):
+def mix_command(model_paths, weights_text, modes, tol, max_iter, out, data_dir, threads, quiet, as_json):
     """Interpolate MODEL... (n-gram folders or .npz, .arpa files, RNN checkpoints .pt, mixtures .json)
     trained on one corpus: P(w|h) = Σ λ_i P_i(w|h), scored on that corpus's valid and test splits.
 
@@ -55,10 +54,7 @@ def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, t
         raise LmstatsError("lmstats mix needs at least two MODELs to interpolate")
     fixed = parse_weights(weights_text, len(model_paths))
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    if threads is not None or any(str(p).lower().endswith(".pt") for p in model_paths):
-        from lmstats.rnn.threads import set_threads
-
-        set_threads(threads)
+    set_threads(threads, torch=any(str(p).lower().endswith(".pt") for p in model_paths))
     models = open_models(model_paths)
     trained = common_training(models)
     if trained is None:
@@ -72,7 +68,7 @@ def mix_command(model_paths, weights_text, mode, tol, max_iter, out, data_dir, t
                             on_split=lambda name, m=m: say(f"scoring the {name} split ({m} mode) with {len(models)} models"),
                             on_iteration=lambda i, w, ppl: say(f"  EM iteration {i}: weights {', '.join(f'{x:.4f}' for x in w)}; "
                                                                f"valid ppl {ppl:.4f}"))
-              for m in (EVAL_MODES if mode == "both" else (mode,))]
+              for m in modes]
     if out:  # the weights of the first mode scored (sentence when both); every mode's are in "tuned"
         save_mixture(out, models, scores[0].weights, tuned=tuned_dict(scores))
     info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "models": [{"path": x.path, "kind": x.kind, "model": x.description}
@@ -115,7 +111,7 @@ def format_mix(info: dict) -> list[str]:
         for m, r in by_mode.items():
             parts = ", ".join(f"{c['ppl']:.3f}" if c["ppl"] is not None else "inf" for c in r["components"])
             lines.append(f"{split:<6} {m:<9} {r['n_tokens']:>10,} {r['ppl']:>12.3f} {r['best_component_ppl']:>11.3f} "
-                         f"{r['gain_pct']:>6.2f}%   {parts}")
+                         f"{percent(r['gain_pct'], 2):>7}   {parts}")
     if info["out"]:
         lines.append(f"mixture written to {info['out']}")
     return lines

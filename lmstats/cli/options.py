@@ -1,10 +1,15 @@
-"""Options every command shares, and the one way results are printed.
+"""Options the commands share, each defined once, parsed by click types (not in command bodies).
 
-* :func:`corpus_options` adds ``CORPUS`` and the text, split and vocabulary options, and hands
-  the command one frozen :class:`~lmstats.text.spec.CorpusSpec` (``corpus``), one
-  :class:`~lmstats.text.spec.VocabSpec` (``vocab_spec``) and ``data_dir``.
-* :func:`json_option` adds ``--json``; :func:`echo` prints either the JSON document or the
-  text lines of a formatter; :func:`results_table` is the table of evaluation results.
+* :func:`corpus_options` adds ``CORPUS`` and one option per field of
+  :class:`~lmstats.text.spec.CorpusSpec` and :class:`~lmstats.text.spec.VocabSpec` (the table
+  :data:`CORPUS_FLAGS` is checked to cover every field), and hands the command the two specs
+  (``corpus``, ``vocab_spec``) and ``data_dir``; :func:`typed_corpus_fields` tells which fields
+  the user typed (for the report, whose config file gives the rest).
+* :func:`dataclass_options` does the same for any config dataclass (``lmstats rnn train``'s
+  options are :class:`~lmstats.rnn.recipe.RNNConfig`'s fields, with its defaults).
+* The options of running (``--memory``, ``--tmp``, ``--threads``, ``--device``, ``--mode``,
+  ``--data-dir``, ``--json``) are the decorators below; their values arrive parsed: bytes,
+  a writable folder, evaluation modes as a tuple.
 * :func:`given` tells which options the user typed (a default is not a request), so that a
   command can refuse options that would be ignored instead of ignoring them silently.
 """
@@ -12,99 +17,230 @@
 from __future__ import annotations
 
 import functools
-import json
-import math
-import sys
-import time
+import os
+import tempfile
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import click
-import numpy as np
 from click.core import ParameterSource
 
 from lmstats.errors import LmstatsError
-from lmstats.resources import format_size, free_disk
-from lmstats.text.spec import FORMATS, LEVELS, CorpusSpec, VocabSpec
-
-CORPUS_OPTIONS = ("level", "lower", "letters_only", "text_format", "split_text", "seed", "bpe_vocab")
-VOCAB_OPTIONS = ("min_count", "max_vocab")
+from lmstats.resources import DEFAULT_MEMORY, parse_memory
+from lmstats.text.spec import FORMATS, LEVELS, CorpusSpec, VocabSpec, check_fractions
+from lmstats.units import EVAL_MODES
 
 
-def parse_fractions(text: str | None) -> tuple[float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise LmstatsError(f"--split takes three comma-separated fractions like 0.8,0.1,0.1, got {text!r}") from None
-    if len(parts) != 3:
-        raise LmstatsError(f"--split takes three fractions (train,valid,test), got {text!r}")
-    return parts  # type: ignore[return-value]
+# -- click types: values arrive parsed ----------------------------------------------------------
+class Memory(click.ParamType):
+    """``--memory``: ``4G``, ``500M``, ``40%`` of RAM or bytes -> bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return value if isinstance(value, int) else parse_memory(value)
+        except LmstatsError as exc:
+            self.fail(str(exc).removeprefix(f"--memory {value}: "), param, ctx)
+
+
+class Fractions(click.ParamType):
+    """``--split 0.8,0.1,0.1`` -> three finite fractions >= 0 summing to 1."""
+
+    name = "A,B,C"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            parts = tuple(float(x) for x in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r}: give three comma-separated fractions (train,valid,test) like 0.8,0.1,0.1", param, ctx)
+        if len(parts) != 3:
+            self.fail(f"{value!r}: give three fractions (train,valid,test) like 0.8,0.1,0.1, not {len(parts)}", param, ctx)
+        try:
+            check_fractions(parts)
+        except LmstatsError as exc:
+            self.fail(str(exc), param, ctx)
+        return parts
+
+
+class Integers(click.ParamType):
+    """``2000,10000`` -> a tuple of integers."""
+
+    name = "N,N,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(x) for x in str(value).split(","))
+        except ValueError:
+            self.fail(f"{param.opts[0] if param else 'it'} takes integers separated by commas, like 2000,10000; got {value!r}", param, ctx)
+
+
+class WorkFolder(click.ParamType):
+    """``--tmp``: a folder that exists and where files can be written (checked before any work)."""
+
+    name = "DIR"
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        if not path.exists():
+            self.fail(f"{path}: no such folder; create it or give another folder for the work files", param, ctx)
+        if not path.is_dir():
+            self.fail(f"{path}: is a file, not a folder; give a folder for the work files", param, ctx)
+        try:  # the only reliable test (permissions, read-only mounts, root) is to write there
+            fd, probe = tempfile.mkstemp(prefix=".lmstats-probe.", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            self.fail(f"{path}: cannot write there ({exc.strerror or exc}); give a writable folder", param, ctx)
+        return str(path)
+
+
+class Modes(click.ParamType):
+    """``--mode sentence|stream|both`` -> a tuple of evaluation modes."""
+
+    name = "[sentence|stream|both]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if value == "both":
+            return EVAL_MODES
+        if value not in EVAL_MODES:
+            self.fail(f"{value!r} is not one of sentence, stream, both", param, ctx)
+        return (value,)
+
+
+# -- the options of running ---------------------------------------------------------------------
+def memory_option(what: str = "counting spills to --tmp"):
+    return click.option("--memory", type=Memory(), default=DEFAULT_MEMORY, show_default=True,
+                        help=f"Memory for counting, as lmplz -S: 4G, 500M or a share of RAM such as 40%; beyond it, {what}.")
+
+
+tmp_option = click.option("--tmp", type=WorkFolder(), default=None,
+                          help="Folder for work files (as lmplz -T); it must exist [default: the system's temporary folder].")
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
+                              help="CPU threads (default: the cores idle when the command starts, at least 1; LMSTATS_THREADS).")
+device_option = click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto", show_default=True,
+                             help="cuda when available (auto), or force one.")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="Folder with local copies of named corpora (NAME/FILE); default $LMSTATS_DATA.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+
+
+def modes_option(default: str | None = "both", help: str = "Evaluation mode(s).", **extra):
+    return click.option("--mode", "modes", type=Modes(), default=default, show_default=default is not None, help=help, **extra)
+
+
+# -- the corpus and its vocabulary: one option per field ------------------------------------------
+CORPUS_FLAGS = {
+    "level": click.option("--level", type=click.Choice(LEVELS), default=None,
+                          help="Tokens are words (whitespace split), characters, or subword pieces (bpe, unigram) learned from "
+                               "the training split. Default: the corpus's own (word for files)."),
+    "bpe_vocab": click.option("--bpe-vocab", type=click.IntRange(min=2), default=None,
+                              help="Subword pieces at --level bpe or unigram [default: 8000]."),
+    "lower": click.option("--lower", is_flag=True, help="Lower-case the text."),
+    "letters_only": click.option("--letters-only", is_flag=True,
+                                 help="d2l normalisation with Unicode letters: every run of non-letters becomes one space."),
+    "format": click.option("--format", type=click.Choice(FORMATS), default="lines", show_default=True,
+                           help="One sentence per line, or one continuous stream split by position "
+                                "(at char level a line break is the character \\n)."),
+    "split": click.option("--split", type=Fractions(), default=None,
+                          help="train,valid,test fractions for corpora without predefined splits [default: 0.8,0.1,0.1]."),
+    "seed": click.option("--seed", type=int, default=0, show_default=True,
+                         help="Seed of the train/valid/test split (and of the models' random choices)."),
+    "min_count": click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+                              help="Types seen fewer times in train become <unk>."),
+    "max_size": click.option("--max-vocab", "max_size", type=click.IntRange(min=1), default=None,
+                             help="Keep at most this many (most frequent) types besides the specials."),
+}
+CORPUS_FIELDS = tuple(f.name for f in fields(CorpusSpec) if f.name != "source")
+VOCAB_FIELDS = tuple(f.name for f in fields(VocabSpec))
+assert set(CORPUS_FLAGS) == set(CORPUS_FIELDS) | set(VOCAB_FIELDS), "every CorpusSpec/VocabSpec field has its option"
 
 
 def corpus_options(f=None, *, vocab: bool = True):
-    """CORPUS and the options that describe it; the command receives ``corpus``, ``vocab_spec``, ``data_dir``.
+    """CORPUS and its options; the command receives ``corpus``, ``vocab_spec`` and ``data_dir``.
 
-    ``vocab=False`` leaves out --min-count/--max-vocab (for commands without a vocabulary).
+    ``vocab=False`` leaves out the vocabulary options (for commands without a vocabulary).
     """
     if f is None:
         return functools.partial(corpus_options, vocab=vocab)
-    options = [
-        click.argument("source", metavar="[CORPUS]", required=False),
-        click.option("--level", type=click.Choice(LEVELS), default=None,
-                     help="Tokens are words (whitespace split), characters, or subword pieces (bpe, unigram) learned from the "
-                          "training split. Default: the corpus's own (word for files)."),
-        click.option("--bpe-vocab", "bpe_vocab", type=click.IntRange(min=2), default=None,
-                     help="Subword pieces at --level bpe or unigram [default: 8000]."),
-        click.option("--lower", is_flag=True, help="Lower-case the text."),
-        click.option("--letters-only", is_flag=True,
-                     help="d2l normalisation with Unicode letters: every run of non-letters becomes one space."),
-        click.option("--format", "text_format", type=click.Choice(FORMATS), default="lines", show_default=True,
-                     help="One sentence per line, or one continuous stream split by position "
-                          "(at char level a line break is the character \\n)."),
-        click.option("--split", "split_text", default=None,
-                     help="train,valid,test fractions for corpora without predefined splits [default: 0.8,0.1,0.1]."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the train/valid/test split (and of the models' random choices)."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                     help="Folder with local copies of named corpora (NAME/FILE); default $LMSTATS_DATA."),
-    ]
-    if vocab:
-        options += [
-            click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
-                         help="Types seen fewer times in train become <unk>."),
-            click.option("--max-vocab", type=click.IntRange(min=1), default=None,
-                         help="Keep at most this many (most frequent) types besides the specials."),
-        ]
+    names = CORPUS_FIELDS + (VOCAB_FIELDS if vocab else ())
 
     @functools.wraps(f)
-    def wrapper(*args, source, level, bpe_vocab, lower, letters_only, text_format, split_text, seed, data_dir, min_count=1, max_vocab=None,
-                **kwargs):
-        corpus = CorpusSpec(source=source, level=level, lower=lower, letters_only=letters_only, format=text_format,
-                            split=parse_fractions(split_text), seed=seed, bpe_vocab=bpe_vocab)
-        return f(*args, corpus=corpus, vocab_spec=VocabSpec(min_count, max_vocab), data_dir=data_dir, **kwargs)
+    def wrapper(*args, source, data_dir, **kwargs):
+        corpus = CorpusSpec(source=source, **{name: kwargs.pop(name) for name in CORPUS_FIELDS})
+        vocab_spec = VocabSpec(**{name: kwargs.pop(name) for name in VOCAB_FIELDS if name in kwargs})
+        return f(*args, corpus=corpus, vocab_spec=vocab_spec, data_dir=data_dir, **kwargs)
 
-    for option in reversed(options):
+    for option in reversed([click.argument("source", metavar="[CORPUS]", required=False), *(CORPUS_FLAGS[n] for n in names),
+                            data_dir_option]):
         wrapper = option(wrapper)
     return wrapper
 
 
-def json_option(f):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")(f)
+def typed_corpus_fields(corpus: CorpusSpec) -> dict:
+    """The fields of ``corpus`` the user gave on the command line (CORPUS itself included), by field name."""
+    typed = {name: getattr(corpus, name) for name in given(*CORPUS_FIELDS)}
+    return ({"source": corpus.source} if corpus.source is not None else {}) | typed
 
 
+def dataclass_options(cls, flags: dict[str, dict], *, into: str = "config"):
+    """One option per entry of ``flags`` (field name -> click.option keywords, ``"flag"`` among them) with the
+    field's default of ``cls``; the command receives ``cls(**values)`` as ``into`` (the fields left out take
+    their defaults, and ``seed`` comes from the corpus options when the command has them)."""
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+    unknown = set(flags) - set(defaults)
+    assert not unknown, f"options for fields {cls.__name__} does not have: {sorted(unknown)}"
+
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            values = {name: kwargs.pop(name) for name in flags}
+            if "seed" in defaults and "corpus" in kwargs:
+                values["seed"] = kwargs["corpus"].seed
+            return f(*args, **{into: cls(**values)}, **kwargs)
+
+        for name, spec in reversed(flags.items()):
+            spec = dict(spec)
+            option = spec.pop("flag")
+            shown = defaults[name] is not None and spec.get("is_flag") is not True
+            wrapper = click.option(*option if isinstance(option, tuple) else (option,), name, default=defaults[name],
+                                   show_default=shown, **spec)(wrapper)
+        return wrapper
+
+    return decorate
+
+
+# -- what the user typed --------------------------------------------------------------------------
 def given(*names: str) -> list[str]:
     """The options among ``names`` (parameter names) that the user set on the command line."""
     ctx = click.get_current_context()
     return [name for name in names if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
 
 
-_FLAGS = {"text_format": "format", "split_text": "split", "order": "n", "eps_text": "eps", "add_k": "k", "num_layers": "layers"}
-
-
 def flag(name: str) -> str:
-    """The command-line spelling of a parameter name (``order`` -> ``--n``)."""
-    return "--" + _FLAGS.get(name, name).replace("_", "-")
+    """The command-line spelling of a parameter of the current command (``order`` -> ``--n``)."""
+    params = click.get_current_context().command.params
+    return next((p.opts[0] for p in params if p.name == name and p.opts), "--" + name.replace("_", "-"))
+
+
+def refuse(names, why: str) -> None:
+    """Refuse the options among ``names`` that the user typed: one error ``FLAGS would be ignored: WHY``."""
+    typed = given(*names)
+    if typed:
+        raise LmstatsError(f"{', '.join(flag(n) for n in typed)} would be ignored: {why}")
+
+
+def refuse_unused_seed(predefined: bool, *, used_otherwise: bool = False) -> None:
+    """``--seed`` seeds the split; on a corpus with predefined splits (and no other use here) it would be ignored."""
+    if predefined and not used_otherwise:
+        refuse(["seed"], "the corpus has predefined train/valid/test files, so there is no split to seed, and this command "
+                         "draws nothing at random; drop --seed")
 
 
 def corpus_to_score(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir, trained_on, what: str):
@@ -119,12 +255,9 @@ def corpus_to_score(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir, trained
         return corpus, vocab_spec, data_dir, None
     if corpus.source is not None:
         return corpus, vocab_spec, data_dir, trained_on.subword_tokenizer()
-    typed = given(*CORPUS_OPTIONS, *VOCAB_OPTIONS)
-    if typed:
-        raise LmstatsError(
-            f"{', '.join(flag(n) for n in typed)} describe{'s' if len(typed) == 1 else ''} CORPUS, but none was given: {what} is scored on "
-            f"the corpus it was trained on ({trained_on.corpus.describe()}); give CORPUS to score another corpus, or drop the option"
-        )
+    refuse((*CORPUS_FIELDS, *VOCAB_FIELDS), f"they describe CORPUS, but none was given: {what} is scored on the corpus it was "
+                                            f"trained on ({trained_on.corpus.describe()}); give CORPUS to score another corpus, or "
+                                            "drop the option")
     return trained_on.corpus, trained_on.vocab_spec, data_dir or trained_on.data_dir, trained_on.subword_tokenizer()
 
 
@@ -132,77 +265,3 @@ def default_output(kind: str, corpus: CorpusSpec, suffix: str) -> Path:
     """``lmstats-out/KIND-CORPUS-SUFFIX``: where a command writes when no path is given."""
     name = corpus.name.replace("/", "_").replace("*", "_")
     return Path("lmstats-out") / f"{kind}-{name}-{suffix}"
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if not math.isfinite(obj) else float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def echo(data, as_json: bool, text=None) -> None:
-    """Print ``data`` as one JSON document, or the lines ``text(data)`` gives."""
-    if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
-    elif text is not None:
-        for line in text(data):
-            click.echo(line)
-
-
-def results_table(results: dict) -> list[str]:
-    """Lines of the evaluation table of ``{split: {mode: result dict}}`` (see ``evaluate_splits``)."""
-    out = [f"{'split':<6} {'mode':<9} {'tokens':>10} {'OOV':>8} {'zero-p':>7} {'ppl':>11} "
-           f"{'ppl no OOV':>11} {'bits/token':>10} {'bits/char':>9} {'score tok/s':>12}"]
-    number = lambda v, spec: "inf" if v is None else format(v, spec)  # noqa: E731
-    for name, by_mode in results.items():
-        for mode, r in by_mode.items():
-            per_char = "-" if r.get("n_chars") is None else number(r["bits_per_char"], ".4f")  # text size unknown: -
-            out.append(f"{name:<6} {mode:<9} {r['n_tokens']:>10,} {r['n_oov']:>8,} {r['n_zero']:>7,} {number(r['ppl'], '>11.3f')} "
-                       f"{number(r['ppl_no_oov'], '>11.3f')} {number(r['bits_per_token'], '>10.4f')} {per_char:>9} "
-                       f"{r['tokens_per_s']:>12,.0f}")
-    return out
-
-
-def progress_bar(**kwargs):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal); tqdm is imported when used."""
-    from tqdm import tqdm
-
-    return tqdm(file=sys.stderr, disable=None, **kwargs)
-
-
-class CountingReport:
-    """The plan and one line per counted order (time, positions/s, files written) on stderr, for fits
-    that go out of core, to a Dask cluster or that add more than :data:`LOUD_BYTES` of memory to what the
-    process holds; a bar for the others (whose plan would be noise, whatever the process held before)."""
-
-    LOUD_BYTES = 1 << 30
-
-    def __init__(self, bar, engine: str = "local", scheduler: str | None = None, tmp: str | None = None):
-        self.bar, self.engine, self.scheduler, self.tmp = bar, engine, scheduler, tmp
-        self.loud, self.positions, self.free = False, 0, 0
-        self.last = time.perf_counter()
-
-    def plan(self, plan) -> None:
-        self.loud = self.engine == "dask" or not plan.in_memory or plan.peak - plan.held > self.LOUD_BYTES
-        self.positions, self.free, self.last = plan.positions, free_disk(self.tmp), time.perf_counter()
-        if self.engine == "dask":
-            self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
-                     f"{self.scheduler or '(a LocalCluster of this machine)'}")
-        elif self.loud:
-            self.say(plan.describe())
-
-    def order(self, k: int) -> None:
-        now = time.perf_counter()
-        if self.loud:
-            files = self.free - free_disk(self.tmp)
-            self.say(f"order {k} counted in {now - self.last:.1f} s ({self.positions / max(now - self.last, 1e-9) / 1e6:.1f}M positions/s)"
-                     + (f"; files so far {format_size(files)}" if files > 0 else ""))
-        self.last = now
-        self.bar.update(1)
-
-    def say(self, line: str) -> None:
-        self.bar.write(line, file=sys.stderr)

@@ -9,28 +9,28 @@ from pathlib import Path
 
 import click
 
-from lmstats.cli.options import CORPUS_OPTIONS, VOCAB_OPTIONS, corpus_options, echo, given, json_option, progress_bar
+from lmstats.cli.options import VOCAB_FIELDS, corpus_options, given, json_option, modes_option, threads_option, typed_corpus_fields
+from lmstats.cli.output import echo, progress_bar
 from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.interrupts import Terminated
 from lmstats.report.config import ReportConfig
-from lmstats.units import EVAL_MODES
+from lmstats.threads import set_threads
 
 
-def build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads) -> ReportConfig:
-    """The config file's settings (or the defaults), with the options the user typed on top."""
+def build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, threads) -> ReportConfig:
+    """The config file's settings (or the defaults), with the options the user typed on top (every field of the
+    corpus and vocabulary specs the user typed replaces the config's; the same seed also seeds the RNNs)."""
     config = ReportConfig.from_toml(config_path) if config_path else ReportConfig()
-    typed = set(given(*CORPUS_OPTIONS, *VOCAB_OPTIONS))
-    if corpus.source is not None or typed & set(CORPUS_OPTIONS):
-        fields = {"source": "source", "level": "level", "lower": "lower", "letters_only": "letters_only", "text_format": "format",
-                  "split_text": "split", "seed": "seed"}
-        chosen = {field: getattr(corpus, field) for option, field in fields.items()
-                  if option in typed or option == "source" and corpus.source}
-        config = dataclasses.replace(config, corpus=dataclasses.replace(config.corpus, **chosen))
-    if typed & set(VOCAB_OPTIONS):
-        config = dataclasses.replace(config, vocab=vocab_spec)
-    overrides = {"data_dir": data_dir, "modes": None if mode is None else (EVAL_MODES if mode == "both" else (mode,)),
-                 "rnn_budget": rnn_budget, "threads": threads, "seed": corpus.seed if "seed" in typed else None}
+    typed = typed_corpus_fields(corpus)
+    if typed:
+        config = dataclasses.replace(config, corpus=dataclasses.replace(config.corpus, **typed))
+    typed_vocab = {name: getattr(vocab_spec, name) for name in given(*VOCAB_FIELDS)}
+    if typed_vocab:
+        config = dataclasses.replace(config, vocab=dataclasses.replace(config.vocab, **typed_vocab))
+    rnn = {"time_budget": rnn_budget, "seed": corpus.seed if "seed" in typed else None}
+    config = dataclasses.replace(config, rnn=dataclasses.replace(config.rnn, **{k: v for k, v in rnn.items() if v is not None}))
+    overrides = {"data_dir": data_dir, "modes": modes, "threads": threads}
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -38,14 +38,13 @@ def build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, th
 @corpus_options
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
-@click.option("--mode", type=click.Choice([*EVAL_MODES, "both"]), default=None, help="Evaluation mode(s) (default: both, or the config's).")
+@modes_option(None, help="Evaluation mode(s) [default: both, or the config's].")
 @click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per RNN baseline for training and validation (default 40).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch (default: the cores idle when the command starts, at least 1).")
+@threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None, help="Output folder (default reports/CORPUS).")
 @json_option
-def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, threads, out_dir, as_json):
+def report_command(corpus, vocab_spec, data_dir, config_path, modes, rnn_budget, threads, out_dir, as_json):
     """Compare every model on one held-out split and write reports/CORPUS/report.{md,html}.
 
     Stages: corpus statistics, Zipf and Heaps fits, the uniform baseline, n-gram models of
@@ -59,14 +58,12 @@ def report_command(corpus, vocab_spec, data_dir, config_path, mode, rnn_budget, 
     from lmstats.report.render import REPORT_FILES, headline_rows, write_report
     from lmstats.report.run import ReportState, planned_stages, run_comparison
 
-    config = build_config(config_path, corpus, vocab_spec, data_dir, mode, rnn_budget, threads)
+    config = build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, threads)
     target = Path(out_dir) if out_dir else Path("reports") / config.corpus.name
     check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES},
                   inputs=[*config.corpus.local_files(), config_path])
-    if config.rnn_cells or (config.cross_levels and config.cross_rnn_budget):
-        from lmstats.rnn.threads import set_threads
-
-        set_threads(config.threads)  # before the machine description records it
+    trains = bool(config.rnn_cells or (config.cross_levels and config.cross_rnn_budget))
+    set_threads(config.threads, torch=trains)  # before the machine description records it
     argv = (click.get_current_context().find_root().obj or {}).get("argv", sys.argv[1:])
     state = ReportState(config, command="lmstats " + shlex.join(argv))
     with progress_bar(total=planned_stages(config), desc="report", unit="stage") as bar:

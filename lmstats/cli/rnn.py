@@ -1,53 +1,76 @@
 """``lmstats rnn``: train an RNN language model, evaluate a checkpoint, generate text.
 
+``rnn train``'s options are the fields of :class:`~lmstats.rnn.recipe.RNNConfig` with its defaults
+(the recipe); the command builds the config and calls :func:`lmstats.rnn.job.train_on_corpus`.
 torch is imported inside the commands (2-3 s), never when this module is imported.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from lmstats.cli.options import corpus_options, corpus_to_score, default_output, echo, json_option, progress_bar, results_table
+from lmstats.cli.options import (
+    Integers,
+    corpus_options,
+    corpus_to_score,
+    dataclass_options,
+    default_output,
+    device_option,
+    json_option,
+    modes_option,
+    refuse,
+    threads_option,
+)
+from lmstats.cli.output import echo, progress_bar, results_table
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate_splits
 from lmstats.fileio import check_outputs
-from lmstats.interrupts import Terminated
-from lmstats.rnn.config import BATCHINGS, CELLS, DEVICES, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
+from lmstats.rnn.recipe import ADAPTIVE_ABOVE, BATCHINGS, CELLS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
 from lmstats.text.corpus import load_corpus
-from lmstats.trained_on import TrainedOn
 from lmstats.units import EVAL_MODES
+from lmstats.vocab import check_same_vocab
 
-DEFAULT_LR = {"adam": 2e-3, "sgd": 20.0}
-ADAPTIVE_ABOVE = 10_000  # --softmax auto: adaptive for vocabularies larger than this, full below
-
-
-def parse_cutoffs(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise LmstatsError(f"--cutoffs takes increasing ids separated by commas, like 2000,10000; got {text!r}") from None
-
-
-def run_options(f):
-    for option in reversed([
-        click.option("--mode", type=click.Choice((*EVAL_MODES, "both")), default="both", show_default=True,
-                     help="Evaluation mode(s) of the final scores."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch (default: the cores idle when the command starts, at least 1; printed)."),
-        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-                     help="cuda when available (auto), or force one."),
-    ]):
-        f = option(f)
-    return f
-
-
-def _modes(mode: str) -> tuple[str, ...]:
-    return EVAL_MODES if mode == "both" else (mode,)
+# The options of `rnn train`: one per field of RNNConfig (its defaults are the recipe's; see lmstats/rnn/recipe.py).
+RECIPE_FLAGS = {
+    "cell": dict(flag="--cell", type=click.Choice(CELLS), help="torch's LSTM/GRU/RNN, or the from-scratch one-hot tanh RNN."),
+    "embed_size": dict(flag="--embed-size", type=click.IntRange(min=1)),
+    "hidden_size": dict(flag="--hidden-size", type=click.IntRange(min=1)),
+    "num_layers": dict(flag="--layers", type=click.IntRange(min=1), help="Recurrent layers [default: 2; 1 for scratch]."),
+    "dropout": dict(flag="--dropout", type=click.FloatRange(0, 1, max_open=True)),
+    "tie": dict(flag="--tie/--no-tie", help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails "
+                                            "are tied at full dimension and --div-value is unused)."),
+    "softmax": dict(flag="--softmax", type=click.Choice(("auto", *SOFTMAXES)),
+                    help=f"adaptive: an adaptive softmax, for large vocabularies; auto: adaptive above {ADAPTIVE_ABOVE:,} types, "
+                         "else full."),
+    "cutoffs": dict(flag="--cutoffs", type=Integers(), help="Adaptive softmax cluster boundaries (ids sorted by frequency)."),
+    "div_value": dict(flag="--div-value", type=click.FloatRange(min=1, min_open=True),
+                      help="Adaptive softmax: cluster i projects to hidden/div^i dimensions."),
+    "seq_len": dict(flag="--seq-len", type=click.IntRange(min=1), help="Truncated BPTT length."),
+    "batch_size": dict(flag="--batch-size", type=click.IntRange(min=1)),
+    "batching": dict(flag="--batching", type=click.Choice(BATCHINGS), help="sequential (state carried) or random (state reset)."),
+    "optimizer": dict(flag="--optimizer", type=click.Choice(OPTIMIZERS)),
+    "lr": dict(flag="--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate [default: 20 with sgd, 2e-3 with adam]."),
+    "lr_schedule": dict(flag="--lr-schedule", type=click.Choice(LR_SCHEDULES),
+                        help="plateau: multiply lr by --lr-decay when validation does not improve; linear / cosine: lr falls to 0 "
+                             "over the budget (epochs or --time-budget), along a line or a half cosine."),
+    "lr_decay": dict(flag="--lr-decay", type=click.FloatRange(0, 1, min_open=True),
+                     help="lr factor when validation perplexity does not improve (plateau schedule)."),
+    "clip": dict(flag="--clip", type=click.FloatRange(min=0), help="Max global gradient norm (0: off)."),
+    "epochs": dict(flag="--epochs", type=click.IntRange(min=1), help="Epochs in all (resumed ones included)."),
+    "time_budget": dict(flag="--time-budget", type=click.FloatRange(min=0, min_open=True),
+                        help="Seconds of wall clock for training and per-epoch validation (resumed time included); final scoring is "
+                             "timed apart."),
+    "valid_mode": dict(flag="--valid-mode", type=click.Choice(EVAL_MODES), help="Mode of the per-epoch validation perplexity."),
+    "valid_tokens": dict(flag="--valid-tokens", type=click.IntRange(min=0),
+                         help="Validate after each epoch on a fixed seeded sample of whole lines holding about this many tokens "
+                              "(0: the whole split); the final scores always use the whole split."),
+    "start_share": dict(flag="--start-share", type=click.FloatRange(0, 1, max_open=True),
+                        help="Share of the training steps on lines read from their start from the zero state, as sentence mode "
+                             "scores them."),
+}
 
 
 @click.group("rnn")
@@ -57,53 +80,17 @@ def rnn_group() -> None:
 
 @rnn_group.command("train")
 @corpus_options
-@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True,
-              help="torch's LSTM/GRU/RNN, or the from-scratch one-hot tanh RNN.")
-@click.option("--embed-size", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--hidden-size", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--layers", "num_layers", type=click.IntRange(min=1), default=None, help="Recurrent layers (default 2; 1 for scratch).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True)
-@click.option("--tie/--no-tie", default=False, show_default=True,
-              help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails are tied at full dimension "
-                   "and --div-value is unused).")
-@click.option("--softmax", type=click.Choice(("auto", *SOFTMAXES)), default="auto", show_default=True,
-              help=f"adaptive: an adaptive softmax, for large vocabularies; auto: adaptive above {ADAPTIVE_ABOVE:,} types, else full.")
-@click.option("--cutoffs", "cutoffs_text", default="2000,10000", show_default=True,
-              help="Adaptive softmax cluster boundaries (ids sorted by frequency).")
-@click.option("--div-value", type=click.FloatRange(min=1, min_open=True), default=4.0, show_default=True,
-              help="Adaptive softmax: cluster i projects to hidden/div^i dimensions.")
-@click.option("--seq-len", type=click.IntRange(min=1), default=35, show_default=True, help="Truncated BPTT length.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batching", type=click.Choice(BATCHINGS), default="sequential", show_default=True,
-              help="sequential (state carried) or random (state reset).")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (default 20 sgd, 2e-3 adam).")
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="cosine", show_default=True,
-              help="plateau: multiply lr by --lr-decay when validation does not improve; "
-                   "linear / cosine: lr falls to 0 over the budget (epochs or --time-budget), along a line or a half cosine.")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.25, show_default=True,
-              help="lr factor when validation perplexity does not improve (plateau schedule).")
-@click.option("--clip", type=click.FloatRange(min=0), default=0.25, show_default=True, help="Max global gradient norm (0: off).")
-@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Epochs in all (resumed ones included).")
-@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds of wall clock for training and per-epoch validation (resumed time included); final scoring is timed apart.")
-@click.option("--valid-mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
-              help="Mode of the per-epoch validation perplexity.")
-@click.option("--valid-tokens", type=click.IntRange(min=0), default=50_000, show_default=True,
-              help="Validate after each epoch on a fixed seeded sample of whole lines holding about this many tokens "
-                   "(0: the whole split); the final scores always use the whole split.")
-@click.option("--start-share", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
-              help="Share of the training steps on lines read from their start from the zero state, as sentence mode scores them.")
+@dataclass_options(RNNConfig, RECIPE_FLAGS)
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint written every epoch and on Ctrl-C. Default: lmstats-out/rnn-CORPUS-CELL.pt")
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --checkpoint (without it, an existing one is an error).")
-@run_options
+@modes_option(help="Evaluation mode(s) of the final scores.")
+@threads_option
+@device_option
 @click.option("--verbose", "-v", is_flag=True, help="A line per epoch on stderr even with --json.")
 @json_option
-def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_layers, dropout, tie, softmax, cutoffs_text, div_value,
-              seq_len, batch_size, batching, optimizer, lr, lr_schedule, lr_decay, clip, epochs, time_budget, valid_mode, valid_tokens,
-              start_share, checkpoint, resume, force, mode, threads, device, verbose, as_json):
+def rnn_train(corpus, vocab_spec, data_dir, config, checkpoint, resume, force, modes, threads, device, verbose, as_json):
     """Train an RNN language model on the stream of CORPUS's train split.
 
     Prints validation/test perplexity from the shared evaluator and tokens/s.  --seed seeds
@@ -113,55 +100,20 @@ def rnn_train(corpus, vocab_spec, data_dir, cell, embed_size, hidden_size, num_l
     SGD at lr 20 falling to 0 along a half cosine over the run, clipping 0.25, batch 20, BPTT 35,
     an adaptive softmax for large vocabularies; add --time-budget 900 for its 15 minutes.
     """
-    started = time.perf_counter()
-    config = RNNConfig(
-        cell=cell, embed_size=embed_size, hidden_size=hidden_size, num_layers=num_layers or (1 if cell == "scratch" else 2),
-        dropout=dropout, tie=tie, softmax="full" if softmax == "auto" else softmax, cutoffs=parse_cutoffs(cutoffs_text),
-        div_value=div_value, seq_len=seq_len, batch_size=batch_size, batching=batching, optimizer=optimizer,
-        lr=lr or DEFAULT_LR[optimizer], lr_schedule=lr_schedule, lr_decay=lr_decay, clip=clip, epochs=epochs, time_budget=time_budget,
-        valid_mode=valid_mode, valid_tokens=valid_tokens or None, start_share=start_share, seed=corpus.seed,
-    )
-    path = Path(checkpoint) if checkpoint else default_output("rnn", corpus, f"{cell}.pt")
+    from lmstats.rnn.job import train_on_corpus
+    from lmstats.threads import set_threads
+
+    path = Path(checkpoint) if checkpoint else default_output("rnn", corpus, f"{config.cell}.pt")
+    if resume and force:
+        raise LmstatsError("--resume continues the run in --checkpoint and --force starts anew over it; give one of them")
     if path.exists() and not (resume or force):
         raise LmstatsError(f"--checkpoint {path} exists and would be overwritten; "
                            "add --resume to continue that run, --force to start anew over it, or give another --checkpoint")
+    if resume and not path.exists():
+        raise LmstatsError(f"--resume: no such checkpoint {path}, so there is no run to continue; drop --resume to start one")
     check_outputs({"--checkpoint": path}, inputs=corpus.local_files())
-    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, trained_on
-    from lmstats.rnn.lm import RNNLM
-    from lmstats.rnn.nets import build_net, count_parameters, resolve_device
-    from lmstats.rnn.threads import set_threads
-
-    ckpt = load_checkpoint(path) if resume else None
-    n_threads, device = set_threads(threads), resolve_device(device)
-    stored = trained_on(ckpt) if ckpt is not None else None
-    loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=stored.subword_tokenizer() if stored else None)
-    vocab = loaded.build_vocab(vocab_spec)
-    splits = loaded.encode(vocab)
-    if softmax == "auto" and len(vocab) > ADAPTIVE_ABOVE:
-        config = replace(config, softmax="adaptive")
-    if ckpt is not None:
-        check_compatible(ckpt, vocab, config, source=str(path))
-    net = load_net(ckpt, device)[0] if ckpt is not None else build_net(vocab, config)
-    prepared = time.perf_counter()
-    record = TrainedOn.of(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
-    history = _train(net, splits, config, device, path, ckpt, record, as_json and not verbose)
-    trained = time.perf_counter()
-    results = evaluate_splits(RNNLM(net, vocab, device=device), splits, ("valid", "test"), _modes(mode))
-    times = {"prepare_s": prepared - started, **history.time_split(), "final_scoring_s": time.perf_counter() - trained}
-    info = {"corpus": loaded.name, "vocab_size": len(vocab), "config": config.to_dict(), "parameters": count_parameters(net),
-            "device": str(device), "threads": n_threads, "history": history.to_dict(), "train_tokens_per_s": history.tokens_per_s,
-            "time_split": times, "results": results, "checkpoint": str(path)}
-    echo(info, as_json, format_train)
-
-
-def _train(net, splits, config, device, path, ckpt, record, quiet):
-    """``train_rnn`` with a progress bar, a line per epoch, and the message a Ctrl-C deserves."""
-    from lmstats.rnn.train import train_rnn
-
-    if ckpt is not None:
-        at = ckpt["training"]["position"]
-        click.echo(f"resumed from {path}: epoch {at['epoch'] + 1}, step {at['step']} "
-                   f"(epochs finished: {at['epoch']}, {at['elapsed']:.0f} s spent)", err=True)
+    n_threads = set_threads(threads, torch=True)
+    quiet = as_json and not verbose
     with progress_bar(desc="training", unit="tok", unit_scale=True, leave=False) as bar:
         def on_batch(p):
             bar.update(p.n_tokens)
@@ -172,14 +124,13 @@ def _train(net, splits, config, device, path, ckpt, record, quiet):
                 bar.write(f"epoch {r.epoch}: train ppl {r.train_ppl:.2f}, valid ppl {r.valid_ppl:.2f} ({config.valid_mode}), "
                           f"{r.tokens_per_s:,.0f} tok/s, {r.elapsed:.0f} s", file=sys.stderr)
 
-        try:
-            return train_rnn(net, splits.train, splits.valid, config, device=device, checkpoint=str(path), resume=ckpt, trained_on=record,
-                             on_batch=on_batch, on_epoch=on_epoch)
-        except (KeyboardInterrupt, Terminated) as exc:
-            bar.close()
-            what, code = ("interrupted", 130) if isinstance(exc, KeyboardInterrupt) else ("terminated (SIGTERM)", 143)
-            click.echo(f"lmstats: {what}; checkpoint saved to {path} — run the same command with --resume to continue", err=True)
-            sys.exit(code)
+        def on_resumed(at):
+            bar.write(f"resumed from {path}: epoch {at['epoch'] + 1}, step {at['step']} "
+                      f"(epochs finished: {at['epoch']}, {at['elapsed']:.0f} s spent)", file=sys.stderr)
+
+        info = train_on_corpus(config, corpus, vocab_spec, checkpoint=path, resume=resume, data_dir=data_dir, device=device, modes=modes,
+                               on_resumed=on_resumed, on_batch=on_batch, on_epoch=on_epoch)
+    echo(info | {"threads": n_threads}, as_json, format_train)
 
 
 def format_train(info: dict) -> list[str]:
@@ -187,8 +138,10 @@ def format_train(info: dict) -> list[str]:
     out = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types, device {info['device']}, {info['threads']} threads"]
     if h.get("resumed_from"):
         out.append(f"resumed from epoch {h['resumed_from']['epoch'] + 1}, step {h['resumed_from']['step']}")
+    done = h["epochs_done"]
     out.append(f"model: {c['cell']} {c['num_layers']}×{c['hidden_size']}, {c['softmax']} softmax, {info['parameters']:,} parameters; "
-               f"{len(h['epochs'])} epochs ({h['stopped']}), {h['elapsed']:.0f} s, training {info['train_tokens_per_s']:,.0f} tok/s")
+               f"{done:.2g} epoch{'' if done == 1 else 's'} ({h['stopped']}), {h['elapsed']:.0f} s, "
+               f"training {info['train_tokens_per_s']:,.0f} tok/s")
     t = info["time_split"]
     out.append(f"time: preparing {t['prepare_s']:.1f} s, training steps {t['train_s']:.1f} s, validation {t['valid_s']:.1f} s, "
                f"checkpoints {t['checkpoint_s']:.1f} s, other {t['other_s']:.1f} s, final scoring {t['final_scoring_s']:.1f} s")
@@ -200,51 +153,57 @@ def format_train(info: dict) -> list[str]:
 @rnn_group.command("eval")
 @corpus_options
 @click.option("--checkpoint", type=click.Path(dir_okay=False), required=True, help="A checkpoint of 'lmstats rnn train'.")
-@run_options
+@modes_option()
+@threads_option
+@device_option
 @json_option
-def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, mode, threads, device, as_json):
+def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, modes, threads, device, as_json):
     """Perplexity of a checkpoint on CORPUS (default: the corpus it was trained on)."""
-    from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, trained_on
-    from lmstats.rnn.lm import RNNLM
-    from lmstats.rnn.nets import resolve_device
-    from lmstats.rnn.threads import set_threads
+    from lmstats.saved import open_model
+    from lmstats.threads import set_threads
 
-    ckpt = load_checkpoint(checkpoint)
+    n_threads = set_threads(threads, torch=True)
+    saved = open_model(checkpoint, device=_device(device))
     what = f"the checkpoint {checkpoint}"
-    corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, trained_on(ckpt), what)
-    n_threads, device = set_threads(threads), resolve_device(device)
+    corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, saved.trained_on, what)
     loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=tokenizer)
     vocab = loaded.build_vocab(vocab_spec)
-    check_compatible(ckpt, vocab, source=checkpoint)
-    net, _, config = load_net(ckpt, device)
-    results = evaluate_splits(RNNLM(net, vocab, device=device), loaded.encode(vocab), ("valid", "test"), _modes(mode))
-    info = {"corpus": loaded.name, "vocab_size": len(vocab), "config": config.to_dict(), "threads": n_threads, "results": results}
-    echo(info, as_json, lambda i: [f"corpus {i['corpus']}, vocabulary {i['vocab_size']:,} types; "
-                                   f"{config.cell} {config.num_layers}×{config.hidden_size}"]
+    check_same_vocab(vocab, saved.model.vocab, f"{checkpoint}: the checkpoint", "score it on the corpus and options it was trained "
+                     "with", against="this corpus's training split")
+    results = evaluate_splits(saved.model, loaded.encode(vocab), ("valid", "test"), modes)
+    info = {"corpus": loaded.name, "vocab_size": len(vocab), "model": saved.description, "threads": n_threads, "results": results}
+    echo(info, as_json, lambda i: [f"corpus {i['corpus']}, vocabulary {i['vocab_size']:,} types; {i['model']}"]
          + results_table(i["results"]))
+
+
+def _device(name: str):
+    from lmstats.rnn.nets import resolve_device
+
+    return resolve_device(name)
 
 
 @rnn_group.command("generate")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), required=True, help="A checkpoint of 'lmstats rnn train'.")
 @click.option("--prefix", default="", help="Text the network reads first (the warm-up), at its level (words or characters).")
 @click.option("--length", type=click.IntRange(min=0), default=50, show_default=True, help="Tokens to generate.")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Sample from P^(1/T).")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="Sample from P^(1/T) [default: 1].")
 @click.option("--greedy", is_flag=True, help="Take the most probable token each step (no sampling).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampling.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default as for train).")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@threads_option
+@device_option
 @json_option
 def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads, device, as_json):
     """Continue --prefix with text from a trained checkpoint."""
     import torch
 
     from lmstats.rnn.checkpoint import load_checkpoint, load_net, trained_on
-    from lmstats.rnn.nets import resolve_device
     from lmstats.rnn.sampling import generate, render, tokenize_prefix
-    from lmstats.rnn.threads import set_threads
+    from lmstats.threads import set_threads
 
-    set_threads(threads)
-    device = resolve_device(device)
+    if greedy:
+        refuse(["temperature", "seed"], "--greedy takes the most probable token, so nothing is sampled; drop them or --greedy")
+    set_threads(threads, torch=True)
+    device = _device(device)
     ckpt = load_checkpoint(checkpoint)
     net, vocab, _ = load_net(ckpt, device)
     stored = trained_on(ckpt)
@@ -252,8 +211,8 @@ def rnn_generate(checkpoint, prefix, length, temperature, greedy, seed, threads,
     tokens = tokenize_prefix(prefix, level, stored.subword_tokenizer() if stored else None)
     prefix_ids = vocab.encode(tokens)
     unknown = [t for t, i in zip(tokens, prefix_ids, strict=True) if i == vocab.unk_id and t != "<unk>"]
-    ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature, generator=torch.Generator().manual_seed(seed),
-                   device=device)
+    ids = generate(net, vocab, prefix_ids, length, greedy=greedy, temperature=temperature or 1.0,
+                   generator=torch.Generator().manual_seed(seed), device=device)
     text = render(vocab.decode(ids), level)
     if unknown and not as_json:
         click.echo(f"warning: prefix tokens not in the vocabulary, read as <unk>: {' '.join(unknown)}", err=True)

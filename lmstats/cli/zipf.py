@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 
-from lmstats.cli.options import CountingReport, corpus_options, echo, json_option, progress_bar
+from lmstats.cli.options import corpus_options, json_option, memory_option, refuse_unused_seed, tmp_option
+from lmstats.cli.output import CountingReport, echo, progress_bar
+from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_outputs
-from lmstats.resources import parse_memory
 from lmstats.text.corpus import load_corpus
 from lmstats.text.spill import drop_spilled, text_spill
+
+PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def check_plot(path) -> str | None:
+    """The format ``--plot``'s suffix names (None without --plot); another suffix is refused, not written as a PNG."""
+    if path is None:
+        return None
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise LmstatsError(f"--plot {path}: the suffix must name the format, one of {', '.join('.' + f for f in PLOT_FORMATS)}; "
+                           f"e.g. --plot zipf.png")
+    return suffix
 
 
 @click.command("zipf")
@@ -23,14 +38,12 @@ from lmstats.text.spill import drop_spilled, text_spill
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Likelihood-ratio tests of the power-law tail against lognormal and exponential.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a PNG: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves.")
-@click.option("--memory", "memory_text", default=None,
-              help="Memory for counting, as lmplz -S: 4G, 500M or a share of RAM such as 40% [default: 40%]; "
-                   "beyond it, the n-grams are counted out of core in --tmp (same results).")
-@click.option("--tmp", type=click.Path(file_okay=False), default=None,
-              help="Folder for the work files of out-of-core counting [default: the system's].")
+              help=f"Write the plots: rank-frequency with fits, frequency CCDF with the tail fit, Heaps curves (the suffix says "
+                   f"the format: {', '.join(PLOT_FORMATS)}).")
+@memory_option("the n-grams are counted out of core in --tmp (same results)")
+@tmp_option
 @json_option
-def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, memory_text, tmp, as_json):
+def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_bootstrap, compare, plot_path, memory, tmp, as_json):
     """Zipf's and Heaps' laws of CORPUS for unigrams, bigrams, ... (orders 1..N).
 
     The statistics use all text of the corpus: train, valid and test concatenated in that
@@ -43,22 +56,23 @@ def zipf_command(corpus, vocab_spec, data_dir, order, min_rank, max_rank, n_boot
     from lmstats.zipf import NOTATION, analyse_zipf, plot_zipf
 
     check_outputs({"--plot": plot_path}, inputs=corpus.local_files())
-    memory = parse_memory(memory_text)
+    plot_format = check_plot(plot_path)
     with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while it is counted
         loaded = load_corpus(corpus, data_dir=data_dir, spill=spill)
+        refuse_unused_seed(loaded.predefined, used_otherwise=n_bootstrap > 0)
         text = f"all text (train+valid+test), {loaded.level} level, n-grams within lines"
         lines, name, level = loaded.type_lines(), loaded.name, loaded.level
         del loaded  # the splits' own arrays: the concatenated lines hold the same ids
         drop_spilled(spill, lines.ids)  # nor their files
         with progress_bar(total=order, desc="counting n-grams", unit="order", leave=False) as bar:
-            report = CountingReport(bar, tmp=tmp)
+            report = CountingReport(bar)
             rng = np.random.default_rng([corpus.seed, 4])
             analysis = analyse_zipf(lines, range(1, order + 1), corpus=name, text=text, level=level, min_rank=min_rank,
                                     max_rank=max_rank, bootstrap=n_bootstrap, rng=rng, compare=compare, memory=memory, tmp=tmp,
                                     on_plan=report.plan, on_order=report.order)
     if plot_path is not None:
         with atomic_write(plot_path, "wb") as fh:
-            plot_zipf(analysis).savefig(fh, format="png", dpi=110)
+            plot_zipf(analysis).savefig(fh, format=plot_format, dpi=110)
     echo({"notation": NOTATION} | analysis.to_dict() | ({"plot": str(plot_path)} if plot_path else {}), as_json,
          lambda _: format_analysis(analysis) + ([f"wrote {plot_path}"] if plot_path else []))
 

@@ -28,8 +28,8 @@ from lmstats.ngram.counts import NgramCounts, OrderTable
 from lmstats.ngram.model import ARPA, NgramLM
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import take
-from lmstats.resources import compute_threads
 from lmstats.text.reader import read_text
+from lmstats.threads import resolve_threads
 from lmstats.vocab import BOS, EOS, UNK, Vocab
 
 _WS = " \t\r\f\v"
@@ -128,7 +128,7 @@ def write_arpa(model: NgramLM, path: str | Path, *, threads: int | None = None) 
 
     jobs = [(k, lo, min(lo + SLICE, len(counts.table(k)))) for k in range(1, model.order + 1)
             for lo in range(0, len(counts.table(k)), SLICE)]
-    n_threads = threads or compute_threads()
+    n_threads = resolve_threads(threads)
     with atomic_write(path, "wb") as fh, ThreadPoolExecutor(n_threads) as pool:
         fh.write(("\n\\data\\\n" + "".join(f"ngram {k}={n}\n" for k, n in enumerate(counts_per_order, 1))).encode())
         written = 0  # the highest order whose header is written

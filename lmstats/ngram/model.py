@@ -16,7 +16,6 @@ index per order finds the rows of all positions at once.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, esti
 from lmstats.ngram.storage import open_model, save_model
 from lmstats.npyfile import release
 from lmstats.protocol import LanguageModel
+from lmstats.threads import resolve_threads
 from lmstats.trained_on import TrainedOn
 from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
@@ -135,7 +135,9 @@ class NgramLM(LanguageModel):
 
     def _storage(self, tmp) -> Path:
         """A folder of this model's own for its tables on disk (inside ``tmp``), removed with the model."""
-        storage = Path(tempfile.mkdtemp(prefix="lmstats-model-", dir=tmp))
+        from lmstats.resources import make_folder
+
+        storage = make_folder("lmstats-model-", tmp)
         weakref.finalize(self, shutil.rmtree, storage, True)
         return storage
 
@@ -253,13 +255,11 @@ class NgramLM(LanguageModel):
         ``threads`` threads (default: one per available core, ``LMSTATS_THREADS`` to change it);
         the numbers do not depend on either.  Memory does not grow with the text beyond the output.
         """
-        from lmstats.resources import compute_threads
-
         self.check_fitted()
         extremes = reduce_pieces(units.ids, lambda part: (part.min(), part.max()) if len(part) else (0, 0))
         if len(units.ids) and (min(lo for lo, _ in extremes) < 0 or max(hi for _, hi in extremes) >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
-        p = self._scorer()[1].probs(units, SCORE_CHUNK, compute_threads() if threads is None else threads)
+        p = self._scorer()[1].probs(units, SCORE_CHUNK, resolve_threads(threads))
         release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
         release(units.ids)
         with np.errstate(divide="ignore"):

@@ -21,17 +21,37 @@ from lmstats.vocab import Vocab
 
 @dataclass(frozen=True)
 class NgramRecipe:
+    """What to fit.  ``eps``/``eps_variant`` belong to the eps smoother and ``k`` to lidstone: given with another
+    smoother they would be ignored, so they are refused (None: not given; the defaults are "recursive" and
+    :data:`~lmstats.ngram.smoothing.DEFAULT_ADD_K`)."""
+
     order: int = 3
     smoothing: str = "mkn"
     eps: float | tuple[float, ...] | None = None  # None with smoothing "eps": tune ε per order on valid
-    eps_variant: str = "recursive"
-    k: float = DEFAULT_ADD_K
+    eps_variant: str | None = None
+    k: float | None = None
     mode: str = "sentence"
 
     def __post_init__(self) -> None:
-        if self.eps is not None and self.smoothing != "eps":
-            raise LmstatsError(f"--eps applies to --smoothing eps only, not {self.smoothing}")
+        for name, owner in (("eps", "eps"), ("eps_variant", "eps"), ("k", "lidstone")):
+            if getattr(self, name) is not None and self.smoothing != owner:
+                flag = "--" + name.replace("_", "-")
+                raise LmstatsError(f"{flag} applies to --smoothing {owner} only, not {self.smoothing}; drop {flag} or choose "
+                                   f"--smoothing {owner}")
         self.model(Vocab.build([]))  # every parameter checked now, before any corpus is read
+
+    @property
+    def label(self) -> str:
+        """A short name of the recipe for default file names: order, smoother and the values given
+        (``3mkn``, ``3eps0.1``, ``3eps1-0.1-0.01``, ``3eps-tuned``, ``3lidstone0.5``, ``-textbook``, ``-stream``)."""
+        label = f"{self.order}{self.smoothing}"
+        if self.smoothing == "eps":
+            eps = self.eps if isinstance(self.eps, tuple) else (self.eps,)
+            label += "-tuned" if self.eps is None else "-".join(f"{e:g}" for e in eps)
+            label += "-textbook" if self.eps_variant == "textbook" else ""
+        elif self.smoothing == "lidstone":
+            label += f"{DEFAULT_ADD_K if self.k is None else self.k:g}"
+        return label + ("-stream" if self.mode == "stream" else "")
 
     @property
     def tunes_eps(self) -> bool:
@@ -40,7 +60,8 @@ class NgramRecipe:
     def model(self, vocab: Vocab) -> NgramLM:
         """The unfitted model of this recipe (ε 1.0 as the starting point when ε is tuned)."""
         eps = 1.0 if self.eps is None else (self.eps[0] if isinstance(self.eps, tuple) and len(self.eps) == 1 else self.eps)
-        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.eps_variant, k=self.k, mode=self.mode)
+        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.eps_variant or "recursive",
+                       k=DEFAULT_ADD_K if self.k is None else self.k, mode=self.mode)
 
 
 def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_trial: Callable[[int, float, float], None] | None = None,

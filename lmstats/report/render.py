@@ -254,17 +254,18 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
             epochs = len(hist["epochs"]) if hist else 0
             rows.append([r["model"], r["mode"], _fmt(r["ppl"]), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0),
                          _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
-        c = state.config
-        layers = "1 layer" if c.rnn_layers == 1 else f"{c.rnn_layers} layers"
-        optimizer = {"adam": "Adam", "sgd": "SGD"}[c.rnn_optimizer]
-        schedule = {"plateau": "divided by 4 when validation does not improve", "linear": "along a line to 0 over the budget",
-                    "cosine": "along a half cosine to 0 over the budget"}[c.rnn_lr_schedule]
-        budgets = ", ".join(f"{cell} {c.budget(cell):g} s" for cell in c.rnn_cells)
+        c = rnn[0]["params"]  # the recipe as run (the cells share it but for the cell, its layers and its budget)
+        layers = "1 layer" if c["num_layers"] == 1 else f"{c['num_layers']} layers"
+        optimizer = {"adam": "Adam", "sgd": "SGD"}[c["optimizer"]]
+        schedule = {"plateau": f"multiplied by {c['lr_decay']:g} when validation does not improve",
+                    "linear": "along a line to 0 over the budget", "cosine": "along a half cosine to 0 over the budget"}[c["lr_schedule"]]
+        seen = {r["model"]: r["params"].get("time_budget") for r in rnn}
+        budgets = ", ".join(f"{cell} {f'{b:g} s' if b else str(c['epochs']) + ' epochs'}" for cell, b in seen.items())
         out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s",
                                       "test scoring seconds"], rows,
-                    f"{layers} (the scratch RNN: 1), hidden {c.rnn_hidden}, dropout {c.rnn_dropout:g}, batch {c.rnn_batch_size} x "
-                    f"BPTT {c.rnn_seq_len}, {optimizer} lr {c.rnn_lr:g} {schedule}, clip {c.rnn_clip:g}"
-                    + (f", {c.rnn_start_share:.0%} of the steps on line starts" if c.rnn_start_share else "") + "; "
+                    f"{layers} (the scratch RNN: 1), hidden {c['hidden_size']}, dropout {c['dropout']:g}, {c['softmax']} softmax, "
+                    f"batch {c['batch_size']} x BPTT {c['seq_len']}, {optimizer} lr {c['lr']:g} {schedule}, clip {c['clip']:g}"
+                    + (f", {c['start_share']:.0%} of the steps on line starts" if c["start_share"] else "") + "; "
                     f"budgets: {budgets}, wall clock, "
                     "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
                     "test scoring is timed apart."))

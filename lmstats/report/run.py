@@ -201,7 +201,8 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
 def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict, object]:
     """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart).
     Returns the rows, the training history and the model."""
-    say(f"training the {cell} baseline ({config.budget(cell):g} s budget)")
+    budget = config.budget(cell)
+    say(f"training the {cell} baseline ({f'{budget:g} s budget' if budget else f'{config.rnn.epochs} epochs'})")
     return train_and_score(config.rnn_config(cell, len(splits.vocab)), splits, config.modes, "rnn", cell)
 
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
-from lmstats.rnn.config import RNNConfig
 from lmstats.rnn.nets import build_net
+from lmstats.rnn.recipe import RNNConfig
 from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab, check_same_vocab
 
@@ -77,7 +77,8 @@ def check_compatible(ckpt: dict, vocab: Vocab, config: RNNConfig | None = None, 
                      against="this corpus's training split")
     if config is not None:
         saved = checkpoint_config(ckpt).architecture()
-        differ = [f"{k} {saved[k]!r} vs {v!r}" for k, v in config.architecture().items() if saved[k] != v]
+        asked = config.resolve(len(vocab)).architecture()
+        differ = [f"{k} {saved[k]!r} vs {v!r}" for k, v in asked.items() if saved[k] != v]
         if differ:
             raise LmstatsError(
                 f"{source}: the checkpoint has another architecture ({'; '.join(differ)}, checkpoint vs options); "

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lmstats.errors import LmstatsError
-from lmstats.rnn.config import DEVICES, RNNConfig
+from lmstats.rnn.recipe import DEVICES, RNNConfig
 from lmstats.rnn.softmax import FullSoftmax, build_output
 from lmstats.vocab import Vocab
 
@@ -83,11 +83,13 @@ class RNNNet(nn.Module):
 
 
 def build_net(vocab: Vocab, config: RNNConfig) -> nn.Module:
-    """A freshly initialised network; the initial weights depend only on ``config.seed``.
+    """A freshly initialised network of ``config`` (its "auto" choices decided for ``vocab``); the initial
+    weights depend only on ``config.seed``.
 
     The parameters are drawn inside ``torch.random.fork_rng``, so torch's global RNG is left
     as it was.
     """
+    config = config.resolve(len(vocab))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         if config.cell == "scratch":

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmstats.errors import LmstatsError
-from lmstats.rnn.config import RNNConfig
+from lmstats.rnn.recipe import RNNConfig
 from lmstats.vocab import Vocab
 
 

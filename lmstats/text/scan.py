@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
 from lmstats.jit import njit
-from lmstats.resources import compute_threads
+from lmstats.threads import resolve_threads
 from lmstats.vocab import Vocab
 
 PARALLEL_BYTES = 1 << 20  # texts above this are scanned in parts, one per thread
@@ -168,7 +168,7 @@ class TextEncoder:
         """
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         data = data.removeprefix(b"\xef\xbb\xbf")
-        threads = compute_threads() if threads is None else threads
+        threads = resolve_threads(threads)
         cuts = [0]
         if threads > 1 and len(data) > PARALLEL_BYTES:
             for j in range(1, threads):  # each part ends at a line end

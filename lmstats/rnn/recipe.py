@@ -1,0 +1,146 @@
+"""The RNN recipe: every choice of an RNN language-model run (:class:`RNNConfig`), its defaults and its "auto" rules.
+
+This module is the one home of the RNN defaults: the field defaults of :class:`RNNConfig` are
+the WikiText-2 recipe of ``reports/rnn_targets.md`` (LSTM 2×200, dropout 0.2, SGD at lr 20
+falling to 0 along a half cosine, clip 0.25, batch 20 × BPTT 35, 20% of the steps on line
+starts, validation on a 50,000-token sample, 6 epochs), and ``lmstats rnn train``'s options,
+``lmstats report``'s ``[rnn]`` table and the library all start from them.  Three choices are
+"auto" until the vocabulary is known, each decided by one rule here (:meth:`RNNConfig.resolve`):
+
+* ``softmax="auto"``: adaptive above :data:`ADAPTIVE_ABOVE` types (a full softmax over a large
+  vocabulary dominates the step), full below;
+* ``lr=None``: :data:`DEFAULT_LR` of the optimizer (SGD 20, pytorch/examples' rate; Adam 2e-3);
+* ``num_layers=None``: 2, or 1 for the from-scratch RNN (which has one layer).
+
+Named variants of the recipe (:data:`CHAR_RECIPE`, :data:`SHORT_RECIPE`) are stated changes to
+these defaults, each with its reason.  Fields split in two groups: the *architecture*
+(:data:`ARCH_FIELDS`, what a checkpoint's parameters depend on) and the *training* settings
+(which a resumed run may change, e.g. a longer budget).  No torch here: the CLI imports this.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from lmstats.errors import LmstatsError
+from lmstats.units import EVAL_MODES
+
+CELLS = ("lstm", "gru", "rnn", "scratch")
+SOFTMAXES = ("full", "adaptive")
+BATCHINGS = ("sequential", "random")
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("plateau", "linear", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "tie", "softmax", "cutoffs", "div_value")
+AUTO = "auto"
+
+ADAPTIVE_ABOVE = 10_000  # softmax "auto": adaptive for vocabularies larger than this, full for the others
+DEFAULT_LR = {"sgd": 20.0, "adam": 2e-3}  # lr None: the rate of the optimizer
+
+# The char-level recipe (Tiny Shakespeare, reports/rnn_targets.md: 1.98 bits/char in 5 minutes): 2x256,
+# embedding 64, no dropout, batch 32 x BPTT 50 (four times the updates of 64 x 100 and faster per token on the
+# CPU), Adam 3e-3 along the cosine, no line-start steps, the best epoch chosen in stream mode.
+CHAR_RECIPE = {"embed_size": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.0, "softmax": "full", "seq_len": 50,
+               "batch_size": 32, "optimizer": "adam", "lr": 3e-3, "lr_schedule": "cosine", "start_share": 0.0,
+               "valid_mode": "stream"}
+# The short-budget recipe of the built-in report (40 s per RNN on the ~65k-word built-in corpus): Adam at 2e-3
+# cut on a validation plateau, every validation on the whole (small) split, no line-start steps; the epochs
+# are a ceiling the budget ends first.
+SHORT_RECIPE = {"optimizer": "adam", "lr": 2e-3, "lr_schedule": "plateau", "start_share": 0.0, "valid_tokens": None,
+                "epochs": 50, "time_budget": 40.0}
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """Every choice of an RNN run; the defaults are the recipe (see the module docstring)."""
+
+    # architecture
+    cell: str = "lstm"  # lstm | gru | rnn (torch's nn.LSTM/GRU/RNN) | scratch (explicit one-hot tanh RNN)
+    embed_size: int = 200
+    hidden_size: int = 200
+    num_layers: int | None = None  # None: 2 (1 for scratch)
+    dropout: float = 0.2
+    tie: bool = False  # output word vectors = input embedding (full softmax, or adaptive with full-dimension tails)
+    softmax: str = AUTO  # full | adaptive (over frequency-sorted ids) | auto (adaptive above ADAPTIVE_ABOVE types)
+    cutoffs: tuple[int, ...] = (2000, 10000)  # adaptive softmax cluster boundaries (ids); those >= |V| are dropped
+    div_value: float = 4.0
+    # data
+    seq_len: int = 35
+    batch_size: int = 20
+    batching: str = "sequential"  # sequential (state carried, detached) | random (state reset per batch)
+    # optimisation
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer
+    lr_schedule: str = "cosine"  # plateau: lr *= lr_decay when validation does not improve | linear, cosine: lr -> 0 over the budget
+    lr_decay: float = 0.25  # lr *= lr_decay when validation perplexity does not improve (plateau schedule)
+    clip: float = 0.25  # max global gradient norm (0: no clipping)
+    epochs: int = 6
+    time_budget: float | None = None  # seconds of wall clock (training + per-epoch validation)
+    valid_mode: str = "sentence"  # evaluator mode of the per-epoch validation perplexity
+    valid_tokens: int | None = 50_000  # validate during the run on a fixed seeded sample of about this many tokens (None or 0: all)
+    start_share: float = 0.2  # share of the training steps spent on line starts from the zero state (sentence mode's case)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise LmstatsError(message)
+
+        need(self.cell in CELLS, f"cell must be one of {CELLS}, got {self.cell!r}")
+        need(self.softmax in (*SOFTMAXES, AUTO), f"softmax must be one of {(*SOFTMAXES, AUTO)}, got {self.softmax!r}")
+        need(self.batching in BATCHINGS, f"batching must be one of {BATCHINGS}, got {self.batching!r}")
+        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        need(self.valid_mode in EVAL_MODES, f"valid_mode must be one of {EVAL_MODES}, got {self.valid_mode!r}")
+        for name in ("embed_size", "hidden_size", "seq_len", "batch_size", "epochs"):
+            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        need(self.num_layers is None or self.num_layers >= 1, f"num_layers must be >= 1, got {self.num_layers!r}")
+        need(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+        need(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
+             f"lr must be > 0, got {self.lr!r}; e.g. --lr 2e-3 with adam, 20 with sgd")
+        need(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        need(self.clip >= 0 and math.isfinite(self.clip), f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
+        need(self.time_budget is None or (self.time_budget > 0 and math.isfinite(self.time_budget)),
+             f"time_budget must be > 0 seconds, got {self.time_budget!r}")
+        need(self.valid_tokens is None or self.valid_tokens >= 0, f"valid_tokens must be >= 0 (0: all), got {self.valid_tokens!r}")
+        if self.valid_tokens == 0:
+            object.__setattr__(self, "valid_tokens", None)
+        need(0 <= self.start_share < 1, f"start_share must be in [0, 1), got {self.start_share!r}")
+        need(self.div_value > 1, f"div_value must be > 1, got {self.div_value!r}")
+        need(all(int(c) > 0 for c in self.cutoffs) and list(self.cutoffs) == sorted(set(self.cutoffs)),
+             f"cutoffs must be increasing positive ids, got {self.cutoffs!r}; e.g. --cutoffs 2000,10000")
+        if self.cell == "scratch":
+            need(self.num_layers in (None, 1),
+                 f"the scratch RNN has one layer, got num_layers={self.num_layers}; use --layers 1 or --cell rnn")
+            need(not self.tie, "the scratch RNN has one-hot inputs and no embedding to tie; drop --tie")
+        object.__setattr__(self, "cutoffs", tuple(int(c) for c in self.cutoffs))
+
+    @property
+    def resolved(self) -> bool:
+        """True when no choice is left to "auto" (what a network is built from and a checkpoint stores)."""
+        return self.softmax != AUTO and self.lr is not None and self.num_layers is not None
+
+    def resolve(self, vocab_size: int) -> RNNConfig:
+        """This config with every "auto" choice decided for a vocabulary of ``vocab_size`` types (see the module docstring)."""
+        return replace(self, softmax=auto_softmax(vocab_size) if self.softmax == AUTO else self.softmax,
+                       lr=DEFAULT_LR[self.optimizer] if self.lr is None else self.lr,
+                       num_layers=(1 if self.cell == "scratch" else 2) if self.num_layers is None else self.num_layers)
+
+    def architecture(self) -> dict:
+        return {name: getattr(self, name) for name in ARCH_FIELDS}
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["cutoffs"] = list(self.cutoffs)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RNNConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def auto_softmax(vocab_size: int) -> str:
+    """The softmax of ``softmax="auto"``: adaptive above :data:`ADAPTIVE_ABOVE` types, else full."""
+    return "adaptive" if vocab_size > ADAPTIVE_ABOVE else "full"

@@ -1,0 +1,109 @@
+"""How many threads lmstats computes on: one policy for torch (RNNs) and the compiled kernels (n-gram scoring, text scanning, ARPA).
+
+A thread count given by the user (``--threads N``, or ``threads=N`` in the Python API) is used
+as it is.  Otherwise ``LMSTATS_THREADS`` (a positive integer), and otherwise the number of
+cores that are idle *now*: the share of idle time of the cores this process may use, sampled
+from ``/proc/stat`` over a quarter of a second once per process, rounded, at least 1.
+
+Why idle cores and not all of them: on a busy machine threads wait on each other and on the
+other processes.  A small LSTM trained 7-12 times slower with torch's default (one thread per
+core) than with one thread on a loaded 2-core machine, while on an idle machine the second
+thread pays (``benchmarks/bench_threads.py``, ``reports/threads_benchmark.md``).  The load
+average would be the obvious signal, but it lags by a minute: a run started right after
+another one would see that one's load and take one thread on an idle machine.  Where
+``/proc/stat`` is missing (not Linux) the default is all usable cores.  The number chosen is
+printed and recorded by the commands that train; a fixed ``--threads`` makes runs repeat
+exactly on the CPU (the sum order of a matrix product depends on the thread count).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+SAMPLE_SECONDS = 0.25
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not merely the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _cpu_times(cores: set[int]) -> tuple[float, float] | None:
+    """(idle, total) jiffies summed over ``cores`` from /proc/stat; None where it cannot be read."""
+    try:
+        with open("/proc/stat") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    idle = total = 0.0
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            jiffies = [float(v) for v in values[:8]]
+            idle += jiffies[3] + jiffies[4]  # idle + iowait
+            total += sum(jiffies)
+    return (idle, total) if total > 0 else None
+
+
+def idle_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
+    """How many of the usable cores were idle over the next ``seconds`` (None: unknown)."""
+    try:
+        cores = os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return None
+    before = _cpu_times(cores)
+    if before is None:
+        return None
+    time.sleep(seconds)
+    after = _cpu_times(cores)
+    if after is None or after[1] <= before[1]:
+        return None
+    return len(cores) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+@functools.cache
+def _idle_default() -> int:
+    cores = usable_cores()
+    idle = idle_cores()
+    return cores if idle is None else max(1, min(cores, round(idle)))
+
+
+_CHOSEN: list[int] = []  # the count set for this process by set_threads (a --threads option), if any
+
+
+def default_threads() -> int:
+    """The count :func:`set_threads` chose for this process, else ``LMSTATS_THREADS`` when it is a positive integer,
+    else the idle usable cores (sampled once per process)."""
+    if _CHOSEN:
+        return _CHOSEN[-1]
+    env = os.environ.get("LMSTATS_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return _idle_default()
+
+
+def resolve_threads(threads: int | None) -> int:
+    """``threads`` when given, else :func:`default_threads`."""
+    return default_threads() if threads is None else int(threads)
+
+
+def forget_threads() -> None:
+    """Drop the count :func:`set_threads` chose (each command invocation starts from the default)."""
+    _CHOSEN.clear()
+
+
+def set_threads(threads: int | None, *, torch: bool = False) -> int:
+    """Fix this process's thread count (``threads``, or :func:`default_threads`) for every compiled kernel, and for
+    torch when ``torch`` is true; returns the count.  Commands call it with their ``--threads``."""
+    n = resolve_threads(threads)
+    _CHOSEN[:] = [n]
+    if torch:
+        import torch as torch_module
+
+        torch_module.set_num_threads(n)
+    return n
