@@ -10,18 +10,23 @@ start), each context allowing ``branching`` classes, plus the sentence end with 
 Since a word determines its class, the word sequence is a Markov chain of order ``order`` (an
 n-gram source with n = order + 1), sentences are independent, and the entropy rate has a closed
 form (renewal argument): with ``ν_s`` the expected number of visits to context state ``s`` per
-sentence (a sparse linear solve) and ``h_s`` the entropy of the next token in state ``s``,
+sentence and ``h_s`` the entropy of the next token in state ``s``,
 
     H = Σ_s ν_s h_s / Σ_s ν_s   nats per token (``</s>`` counted as a token),
 
-and ``h_s = H(class | s) + Σ_c P(c | s) H(word | c)``.  :meth:`MarkovSource.logprobs` gives
-the true ln P of every token, so a model's perplexity can be compared with the truth on the
-very same test tokens.
+and ``h_s = H(class | s) + Σ_c P(c | s) H(word | c)``.  ν solves ``ν = e_start + ν Q`` over the
+states reachable from the start (:func:`expected_visits`): directly when they are few, else by
+summing ``e_start Q^t`` in steps of one sparse product each, until a proven bound on the error
+is below :func:`visits_tolerance` (a relative 1e-12 for sentences of up to 100 words), so the
+solve reports progress and a signal ends it within a step.  :meth:`MarkovSource.logprobs_words`
+gives the true ln P of every token, so a model's perplexity can be compared with the truth on
+the very same test tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
@@ -47,39 +52,130 @@ def word_for_rank(rank: int) -> str:
     return "".join(reversed(parts))
 
 
+MAX_STATES = 2_000_000  # context states, (classes + 1) ** order
+MAX_TRANSITIONS = 50_000_000  # states × branching: the transition table (about 50 bytes each while it is built)
+DENSE_STATES = 2_000  # reachable states up to which ν is solved directly (a dense solve of this size takes < 1 s)
+
+#: ``on_progress(stage, done, total)``: stage "building" counts context states; stage "solving"
+#: counts digits of accuracy of ν (``-log10`` of the relative error bound, up to the tolerance's).
+Progress = Callable[[str, float, float], None]
+
+
 @dataclass(frozen=True)
 class SourceConfig:
-    vocab_size: int = 5000
-    n_classes: int = 20
-    order: int = 2  # the next token depends on this many previous tokens (n-gram order - 1)
-    branching: int = 4  # classes allowed after each context
-    zipf: float = 1.0
-    mean_words: float = 20.0  # mean words per sentence, </s> not counted
-    seed: int = 0
+    """The source's parameters; each refusal names the ``lmstats corpus synth`` flag that sets the field."""
+
+    vocab_size: int = 5000  # --vocab
+    n_classes: int = 20  # --classes
+    order: int = 2  # --order: the next token depends on this many previous tokens (n-gram order - 1)
+    branching: int = 4  # --branching: classes allowed after each context
+    zipf: float = 1.0  # --zipf
+    mean_words: float = 20.0  # --mean-words: mean words per sentence, </s> not counted
+    seed: int = 0  # --seed
 
     def __post_init__(self) -> None:
+        states = (self.n_classes + 1) ** self.order if 1 <= self.order <= 6 and self.n_classes >= 1 else 0
         checks = [
-            (self.vocab_size >= 2, "vocab_size must be >= 2"),
-            (1 <= self.n_classes <= self.vocab_size, "n_classes must be in 1..vocab_size"),
-            (1 <= self.order <= 6, "order must be in 1..6"),
-            (1 <= self.branching <= self.n_classes, "branching must be in 1..n_classes"),
-            (self.zipf > 0, "zipf exponent must be > 0"),
-            (self.mean_words >= 1, "mean_words must be >= 1"),
-            ((self.n_classes + 1) ** self.order <= 2_000_000, "(n_classes + 1) ** order must be <= 2,000,000 context states"),
+            (self.vocab_size >= 2, f"--vocab {self.vocab_size}: the source needs at least 2 word types; use --vocab 2 or more"),
+            (self.n_classes >= 1, f"--classes {self.n_classes}: the source needs at least one word class; use --classes 1 or more"),
+            (self.n_classes <= self.vocab_size,
+             f"--classes {self.n_classes} is more than --vocab {self.vocab_size}: every class needs at least one word; "
+             f"use --classes {self.vocab_size} or fewer, or a larger --vocab"),
+            (1 <= self.order <= 6, f"--order {self.order}: the Markov order must be 1 to 6; use --order 1 to 6"),
+            (self.branching >= 1, f"--branching {self.branching}: each context must allow at least one class; use --branching 1 or more"),
+            (self.branching <= self.n_classes,
+             f"--branching {self.branching} is more than --classes {self.n_classes}: a context can only allow the classes "
+             f"there are; use --branching {self.n_classes} or fewer, or more --classes"),
+            (self.zipf > 0, f"--zipf {self.zipf}: the Zipf exponent must be > 0; use e.g. --zipf 1"),
+            (self.mean_words >= 1, f"--mean-words {self.mean_words}: a sentence has at least one word; use --mean-words 1 or more"),
+            (states <= MAX_STATES,
+             f"--classes {self.n_classes} with --order {self.order} gives {states:,} context states ((classes + 1) ** order), "
+             f"more than the {MAX_STATES:,} the exact entropy is computed for; use fewer --classes or a lower --order"),
+            (states * self.branching <= MAX_TRANSITIONS,
+             f"--classes {self.n_classes}, --order {self.order} and --branching {self.branching} give "
+             f"{states * self.branching:,} transitions (context states × branching), more than the {MAX_TRANSITIONS:,} "
+             f"the source holds in memory; use a smaller --branching, fewer --classes or a lower --order"),
         ]
         for ok, msg in checks:
             if not ok:
-                raise LmstatsError(f"synthetic source: {msg}; got {self}")
+                raise LmstatsError(msg)
+
+
+def visits_tolerance(mean_words: float) -> float:
+    """The relative ℓ1 error allowed in ν, ``max(1e-12, 1e-14 · mean_words)``.
+
+    The system's condition number grows like ``mean_words``, so rounding alone makes errors of
+    about ``1e-16 · mean_words`` (in a direct solve as in the sum); the tolerance stays 20 times
+    above that.  Since ``Σ_s ν_s = 1 + mean_words`` holds exactly for the estimate too, the entropy
+    rate's error is at most ``tolerance · max_s h_s`` nats (``h_s <= ln(branching + 1) + ln(vocab)``).
+    """
+    return max(1e-12, 1e-14 * mean_words)
+
+
+def expected_visits(trans, start: int, p_end: float, tol: float, on_progress: Progress | None = None,
+                    dense_states: int = DENSE_STATES) -> NDArray[np.float64]:
+    """ν, the expected visits per sentence to each state: the solution of ``ν = e_start + ν Q``.
+
+    ``trans`` (scipy CSR, S × S) is Q, the substochastic transition matrix of a chain started in
+    ``start`` that is never re-entered, in which every other state ends the sentence with
+    probability ``p_end``.  Only the states reachable from ``start`` are solved for: directly when
+    there are at most ``dense_states`` of them, else by :func:`_sum_visits` (relative ℓ1 error at
+    most ``tol``).
+    """
+    import scipy.sparse.csgraph as csgraph  # here, not at import: scipy adds 0.1-0.2 s to every command's start
+
+    reach = np.sort(csgraph.breadth_first_order(trans, start, directed=True, return_predecessors=False))
+    sub_t = trans[reach][:, reach].T.tocsr()  # Q^T over the reachable states
+    e = (reach == start).astype(np.float64)
+    if len(reach) <= dense_states:
+        nu_reach = np.linalg.solve(np.eye(len(reach)) - sub_t.toarray(), e)
+    else:
+        nu_reach = _sum_visits(sub_t, e, p_end, tol, on_progress)
+    nu = np.zeros(trans.shape[0])
+    nu[reach] = nu_reach
+    return nu
+
+
+def _sum_visits(qt, e: NDArray[np.float64], p: float, tol: float, on_progress: Progress | None) -> NDArray[np.float64]:
+    """ν = Σ_t π_t with π_t = e Q^t, summed one sparse product at a time until a proven bound holds.
+
+    After the first step every π_t lies on states that end with probability ``p``, so Q = (1-p) P
+    there with P stochastic, and the rest of the sum is ``R_t = Σ_j (1-p)^j π_t P^j`` (mass
+    ``|π_t|/p``).  The estimate ``ν_t + π_t / p`` (ν_t = Σ_{k<t} π_k) treats π_t as already
+    stationary under P; with ``d = |π_{t+1} - (1-p) π_t|_1 = (1-p) |π_t P - π_t|_1`` and
+    ``|π_t P^j - π_t| <= j |π_t P - π_t|`` its ℓ1 error is at most ``d / p²``, and never more than
+    ``2 |π_t| / p``.  The sum stops when the smaller bound is ``tol · (1 + 1/p)``, the exact
+    ``|ν|_1``.  The first bound shrinks as fast as P mixes, the second at rate ``1 - p``.
+    """
+    nu, pi = e.copy(), qt @ e  # ν_1 and π_1
+    norm = 1.0 + 1.0 / p
+    goal = -math.log10(tol)
+    while True:
+        nxt = qt @ pi
+        bound = min(np.abs(nxt - (1.0 - p) * pi).sum() / p**2, 2.0 * pi.sum() / p) / norm
+        if on_progress is not None:
+            on_progress("solving", min(goal, max(0.0, -math.log10(bound))) if bound > 0 else goal, goal)
+        if bound <= tol:
+            return nu + pi / p
+        nu += pi
+        pi = nxt
 
 
 class MarkovSource:
-    """The source defined by a :class:`SourceConfig`; everything derives from the seed."""
+    """The source defined by a :class:`SourceConfig`; everything derives from the seed.
 
-    def __init__(self, config: SourceConfig):
+    Building draws each context state's classes and their weights (one state at a time, so a
+    seed gives the same source everywhere) and then solves for the expected visits ν;
+    ``on_progress`` hears of both (see :data:`Progress`).  The table is sparse: ``next_classes``
+    ``(S, branching)`` in ascending order and ``next_probs`` ``(S, branching + 1)``, their
+    probabilities then the sentence end's.
+    """
+
+    def __init__(self, config: SourceConfig, on_progress: Progress | None = None):
         self.config = config
         cfg = config
         rng = np.random.default_rng(cfg.seed)
-        V, K = cfg.vocab_size, cfg.n_classes
+        V, K, b = cfg.vocab_size, cfg.n_classes, cfg.branching
         self.words = [word_for_rank(r) for r in range(V)]
         ranks = np.arange(V)
         self.word_class = ranks % K  # (V,)
@@ -95,48 +191,56 @@ class MarkovSource:
         self.base = K + 1
         self.n_states = self.base**cfg.order
         self.start_state = sum(K * self.base**j for j in range(cfg.order))
-        # next-token table over K + 1 outcomes: classes 0..K-1 and the sentence end (index K)
         S = self.n_states
         p_end = 1.0 / cfg.mean_words
-        probs = np.zeros((S, K + 1))
-        class_p = class_mass / class_mass.sum()
-        for s in range(S):
-            chosen = rng.choice(K, size=cfg.branching, replace=False, p=class_p)
-            w = rng.dirichlet(np.ones(cfg.branching)) * class_mass[chosen]
-            end = 0.0 if s == self.start_state else p_end
-            probs[s, chosen] = (1 - end) * w / w.sum()
-            probs[s, K] = end
-        self.next_probs = probs  # (S, K+1)
+        classes = np.empty((S, b), dtype=np.int32)
+        weights = np.empty((S, b))
+        class_p, ones = class_mass / class_mass.sum(), np.ones(b)
+        for s in range(S):  # the draws of one state after another: the seed's stream fixes the source
+            classes[s] = rng.choice(K, size=b, replace=False, p=class_p)
+            weights[s] = rng.dirichlet(ones) * class_mass[classes[s]]
+            if on_progress is not None and (s % 4096 == 4095 or s == S - 1):
+                on_progress("building", s + 1, S)
+        ends = np.full(S, p_end)
+        ends[self.start_state] = 0.0  # the first word is never the end: no empty lines
+        ascending = np.argsort(classes, axis=1)
+        classes = np.take_along_axis(classes, ascending, axis=1)
+        probs = np.empty((S, b + 1))
+        probs[:, :b] = np.take_along_axis((1 - ends)[:, None] * weights / weights.sum(axis=1, keepdims=True), ascending, axis=1)
+        probs[:, b] = ends
+        self.next_classes = classes  # (S, b), ascending in each row
+        self.next_probs = probs  # (S, b+1): P(next_classes[s, j] | s), then P(</s> | s)
+        self.visits = expected_visits(self.transitions(), self.start_state, p_end, visits_tolerance(cfg.mean_words), on_progress)
 
     # -- exact quantities -------------------------------------------------------------
     def next_state(self, state: NDArray[np.int64], cls: NDArray[np.int64]) -> NDArray[np.int64]:
         return (state * self.base + cls) % self.n_states
 
-    @cached_property
-    def visits(self) -> NDArray[np.float64]:
-        """Expected visits to each context state per sentence (ν), from the start state."""
-        S, K = self.n_states, self.config.n_classes
-        rows = np.repeat(np.arange(S), K)
-        cls = np.tile(np.arange(K), S)
-        vals = self.next_probs[:, :K].ravel()
-        keep = vals > 0
-        import scipy.sparse as sp  # here, not at import: scipy adds 0.1-0.2 s to every command's start
-        import scipy.sparse.linalg as spla
+    def transitions(self):
+        """Q, the class-to-class part of the chain over context states (scipy CSR, S × S; rows sum to 1 - P(</s>))."""
+        import scipy.sparse as sp
 
-        Q = sp.csr_matrix((vals[keep], (rows[keep], self.next_state(rows[keep], cls[keep]))), shape=(S, S))
-        e = np.zeros(S)
-        e[self.start_state] = 1.0
-        return spla.spsolve((sp.identity(S, format="csc") - Q.T.tocsc()), e)
+        S, b = self.n_states, self.config.branching
+        cols = self.next_state(np.repeat(np.arange(S, dtype=np.int64), b), self.next_classes.ravel())
+        trans = sp.csr_matrix((self.next_probs[:, :b].ravel(), cols, np.arange(0, S * b + 1, b)), shape=(S, S))
+        trans.eliminate_zeros()  # --mean-words 1: every sentence ends after its first word
+        return trans
 
     @cached_property
     def entropy_rate(self) -> float:
-        """Exact entropy per token (``</s>`` included), in nats."""
+        """Exact entropy per token (``</s>`` included), in nats, to within :attr:`entropy_rate_error`."""
         p = self.next_probs
         with np.errstate(divide="ignore", invalid="ignore"):
             h_next = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-        h_state = h_next + p[:, : self.config.n_classes] @ self.class_entropy
+        h_state = h_next + (p[:, : self.config.branching] * self.class_entropy[self.next_classes]).sum(axis=1)
         nu = self.visits
         return float(nu @ h_state / nu.sum())
+
+    @property
+    def entropy_rate_error(self) -> float:
+        """A bound on the error of :attr:`entropy_rate` in nats: the tolerance of ν times the largest ``h_s``."""
+        max_h = math.log(self.config.branching + 1) + float(self.class_entropy.max())
+        return visits_tolerance(self.config.mean_words) * max_h
 
     @property
     def perplexity(self) -> float:
@@ -145,8 +249,9 @@ class MarkovSource:
     @cached_property
     def unigram(self) -> NDArray[np.float64]:
         """Exact long-run frequency of each word (without ``</s>``), summing to 1."""
-        nu = self.visits
-        class_freq = nu @ self.next_probs[:, : self.config.n_classes]
+        b, K = self.config.branching, self.config.n_classes
+        flow = self.visits[:, None] * self.next_probs[:, :b]  # expected class draws per sentence, (S, b)
+        class_freq = np.bincount(self.next_classes.ravel(), weights=flow.ravel(), minlength=K)
         freq = class_freq[self.word_class] * self.emit
         return freq / freq.sum()
 
@@ -165,7 +270,7 @@ class MarkovSource:
         """The sentences of :meth:`sample` (the same ones, from the same draws) in batches of at
         most 200,000, so that a text of any length is written with bounded memory."""
         if n_tokens < 1:
-            raise LmstatsError(f"the number of tokens must be >= 1, got {n_tokens}")
+            raise LmstatsError(f"--tokens {n_tokens}: nothing to write; use --tokens 1 or more")
         total = 0
         while total < n_tokens:
             n_sent = max(16, int(1.05 * (n_tokens - total) / self.mean_tokens_per_line) + 1)
@@ -177,20 +282,27 @@ class MarkovSource:
                     break
             yield batch
 
-    def _sample_batch(self, n_sent: int, rng: np.random.Generator) -> list[NDArray[np.int64]]:
-        """``n_sent`` independent sentences, generated in lockstep (vectorised over sentences)."""
-        K = self.config.n_classes
+    @cached_property
+    def _next_cdf(self) -> NDArray[np.float64]:
+        """Cumulative ``next_probs`` along each row, the last column exactly 1; (S, b+1)."""
         cdf = np.cumsum(self.next_probs, axis=1)
         cdf[:, -1] = 1.0
+        return cdf
+
+    def _sample_batch(self, n_sent: int, rng: np.random.Generator) -> list[NDArray[np.int64]]:
+        """``n_sent`` independent sentences, generated in lockstep (vectorised over sentences)."""
+        b = self.config.branching
+        cdf = self._next_cdf
         state = np.full(n_sent, self.start_state, dtype=np.int64)
         alive = np.arange(n_sent)
         sent_ids, steps, word_ids = [], [], []
         step = 0
         while len(alive):
             u = rng.random(len(alive))
-            cls = (u[:, None] > cdf[state]).sum(axis=1)  # (n_alive,) in 0..K
-            go = cls < K
-            alive, state, cls = alive[go], state[go], cls[go]
+            pick = (u[:, None] > cdf[state]).sum(axis=1)  # (n_alive,) in 0..b; b is the sentence end
+            go = pick < b
+            alive, state, pick = alive[go], state[go], pick[go]
+            cls = self.next_classes[state, pick]
             words = np.empty(len(alive), dtype=np.int64)
             u = rng.random(len(alive))
             for c in np.unique(cls):
@@ -231,15 +343,30 @@ class MarkovSource:
             digit = np.where(inside, cls[np.maximum(prev, 0)], K)
             state = state - K * self.base ** (j - 1) + digit * self.base ** (j - 1)
         with np.errstate(divide="ignore"):
-            lp = np.log(self.next_probs[state, cls])
+            lp = np.log(self._transition_prob(state, cls))
             lp[~is_end] += np.log(self.emit[ranks[~is_end]])
         return lp
+
+    @cached_property
+    def _transition_keys(self) -> NDArray[np.int64]:
+        """``state · (K+1) + class`` of every table entry, ascending (rows in state order, classes ascending); (S·b,)."""
+        return (np.arange(self.n_states, dtype=np.int64)[:, None] * self.base + self.next_classes).ravel()
+
+    def _transition_prob(self, state: NDArray[np.int64], cls: NDArray[np.int64]) -> NDArray[np.float64]:
+        """P(cls | state) for class ids 0..K-1 and K for the sentence end (0 for a class the state does not allow)."""
+        b, K = self.config.branching, self.config.n_classes
+        keys = state * self.base + cls
+        pos = np.minimum(np.searchsorted(self._transition_keys, keys), len(self._transition_keys) - 1)
+        allowed = self._transition_keys[pos] == keys
+        probs = np.where(allowed, self.next_probs[:, :b].ravel()[pos], 0.0)
+        return np.where(cls == K, self.next_probs[state, b], probs)
 
     def describe(self) -> dict:
         return {
             "config": asdict(self.config),
             "entropy_rate_nats": self.entropy_rate,
             "entropy_rate_bits": self.entropy_rate / np.log(2),
+            "entropy_rate_error_nats": self.entropy_rate_error,
             "true_perplexity": self.perplexity,
             "mean_tokens_per_line": self.mean_tokens_per_line,
             "ngram_order": self.config.order + 1,

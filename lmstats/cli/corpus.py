@@ -99,8 +99,10 @@ def corpus_synth(out, n_tokens, vocab_size, n_classes, order, branching, zipf, m
 
     from lmstats.synth import MarkovSource, SourceConfig
 
-    source = MarkovSource(SourceConfig(vocab_size, n_classes, order, branching, zipf, mean_words, seed))
+    config = SourceConfig(vocab_size, n_classes, order, branching, zipf, mean_words, seed)
     check_outputs({"OUT": out, "OUT.source.json": f"{out}.source.json"})
+    with progress_bar(leave=False, delay=0.5) as bar:
+        source = MarkovSource(config, on_progress=lambda stage, done, total: show_stage(bar, stage, done, total))
     n_lines = n_written = 0
     with atomic_write(out) as fh, progress_bar(total=n_tokens, unit="tok", unit_scale=True, desc="sampling", leave=False) as bar:
         for batch in source.sample_batches(n_tokens, np.random.default_rng([seed, 1])):  # bounded memory at any length
@@ -114,3 +116,18 @@ def corpus_synth(out, n_tokens, vocab_size, n_classes, order, branching, zipf, m
     echo(info, as_json, lambda i: [f"wrote {out}: {i['lines']:,} lines, {i['tokens']:,} tokens (</s> counted)",
                                    f"true entropy rate {i['entropy_rate_bits']:.4f} bits/token, true perplexity {i['true_perplexity']:.3f} "
                                    f"(source: Markov order {order}, i.e. {order + 1}-gram)"])
+
+
+SOURCE_STAGES = {"building": ("building the source", "state"), "solving": ("solving the expected visits", "digit")}
+
+
+def show_stage(bar, stage: str, done: float, total: float) -> None:
+    """One bar for the source's stages: building (context states drawn) and solving (digits of accuracy of ν)."""
+    desc, unit = SOURCE_STAGES[stage]
+    if bar.disable:  # stderr is not a terminal
+        return
+    if bar.desc != desc:
+        bar.set_description_str(desc, refresh=False)
+        bar.unit = unit
+        bar.reset(total=total)
+    bar.update(int(done) - bar.n)
