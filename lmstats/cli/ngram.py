@@ -94,7 +94,8 @@ def parse_eps(text: str | None) -> tuple[float, ...] | None:
 @click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Count in this process (local: in memory, or out of core beyond --memory) or on a Dask cluster "
                    "(dask: a LocalCluster of one worker per core, or --scheduler's) [default: local].")
-@click.option("--scheduler", default=None, help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --engine dask).")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler, tcp://HOST:PORT (or HOST:PORT, tls://HOST:PORT), "
+                                                  "e.g. tcp://10.0.0.5:8786 (implies --engine dask).")
 @json_option
 def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_variant, add_k, mode, out, query_only, arpa, load_path,
                   eval_text, memory_text, tmp, engine, scheduler, as_json):
@@ -106,6 +107,10 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps_text, eps_
     if scheduler and engine == "local":
         raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
     engine = engine or ("dask" if scheduler else "local")
+    if scheduler:  # a malformed address is refused before the corpus is read
+        from lmstats.ngram.distributed import scheduler_address
+
+        scheduler_address(scheduler)
     tokenizer = None
     if load_path:
         model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode)
