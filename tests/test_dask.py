@@ -1,8 +1,13 @@
 """The Dask engine: the same tables and estimate as the local engines, on a LocalCluster of 2 worker processes."""
 
+import contextlib
+import http.server
 import json
+import shutil
 import socket
-import time
+import socketserver
+import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +17,7 @@ from lmstats import CorpusSpec, EncodedSplit, Lines, LmstatsError, Vocab, evalua
 from lmstats.cli import main
 from lmstats.ngram import NgramLM
 from lmstats.ngram.counts import count_ngrams
-from lmstats.ngram.distributed import count_ngrams_dask, dask_client, partition_units
+from lmstats.ngram.distributed import connect_scheduler, count_ngrams_dask, dask_client, partition_units
 
 from helpers import assert_one_line_error, assert_same_tables, shared_corpus
 
@@ -98,16 +103,143 @@ def test_dask_engine_through_the_cli(tmp_path, capsys):
     assert "on the Dask cluster (a LocalCluster of this machine)" in dask.stderr
 
 
-def test_unreachable_scheduler_is_one_clear_error_within_10_seconds(tmp_path):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+@pytest.fixture
+def corpus_file(tmp_path):
     text = tmp_path / "c.txt"
     text.write_text("a b c\nb c d\n" * 50)
-    started = time.perf_counter()
-    result = CliRunner().invoke(main, ["ngram", str(text), "--scheduler", f"tcp://127.0.0.1:{port}"])
-    assert time.perf_counter() - started < 10
-    assert_one_line_error(result, "cannot reach a Dask scheduler")
+    return text
+
+
+@pytest.fixture
+def one_second(monkeypatch):
+    """The connection's time limit, at 1 s: the error names the limit the code used."""
+    import lmstats.ngram.distributed as engine
+
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 1)
+
+
+@contextlib.contextmanager
+def serving(server):
+    """``server`` (a socketserver) answering in a thread while the block runs."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("address", "accepted"), [
+    ("tcp://10.0.0.5:8786", ("tcp", "10.0.0.5", 8786)), ("10.0.0.5:8786", ("tcp", "10.0.0.5", 8786)),
+    ("tls://sched.example:8786", ("tls", "sched.example", 8786)), ("tcp://[::1]:8786", ("tcp", "::1", 8786)),
+    ("inproc://10.0.0.5/123/1", ("inproc", "10.0.0.5/123/1", None)),
+    ("garbage", None), ("tcp://host", None), ("tcp://:8786", None), ("tcp://host:99999", None), ("tcp://host:port", None),
+    ("http://host:8786", None), ("inproc://", None), ("tcp://host:8786/path", None),
+])
+def test_scheduler_addresses_are_checked_before_any_connection(address, accepted):
+    from lmstats.ngram.distributed import scheduler_address
+
+    if accepted:
+        assert scheduler_address(address) == accepted
+    else:
+        with pytest.raises(LmstatsError, match="is not a Dask address"):
+            scheduler_address(address)
+
+
+def test_a_garbage_address_is_refused_before_the_corpus_is_read(tmp_path):
+    result = CliRunner().invoke(main, ["ngram", str(tmp_path / "missing.txt"), "--n", "2", "--scheduler", "garbage"])
+    assert_one_line_error(result, "--scheduler 'garbage' is not a Dask address (it is not of the form HOST:PORT)")
+
+
+def test_a_refused_connection_is_one_clear_error_at_once(corpus_file):
+    """Nothing listens on the port: said at once (no retrying until the time limit)."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(main, ["ngram", str(corpus_file), "--n", "2", "--scheduler", address])
+    assert_one_line_error(result, f"cannot reach a Dask scheduler at {address} (Connection refused)")
+
+
+def test_an_unroutable_address_ends_at_the_time_limit(corpus_file, one_second):
+    """A host that drops the connection request (as an unroutable address does) is given up after the limit.
+    A listener with a full backlog stands for it here: Linux drops the SYNs it has no room for."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        with socket.create_connection(listener.getsockname()):  # the one connection its backlog holds
+            address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+            result = CliRunner().invoke(main, ["ngram", str(corpus_file), "--n", "2", "--scheduler", address])
+    assert_one_line_error(result, f"cannot reach a Dask scheduler at {address} (no answer within 1 s)")
+
+
+def test_an_http_server_is_one_clear_error_at_the_time_limit(corpus_file, one_second):
+    """An HTTP server (a scheduler's dashboard, say) waits for a request, as Dask's handshake waited for an answer: for ever."""
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)) as address:
+        result = CliRunner().invoke(main, ["ngram", str(corpus_file), "--n", "2", "--scheduler", address])
+    assert_one_line_error(result, f"the server at {address} does not speak Dask's protocol (it accepted the connection but "
+                                  "sent no Dask greeting within 1 s")
+
+
+class SaysHttp(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+
+
+def test_a_server_speaking_another_protocol_is_refused_without_reading_its_message(corpus_file, monkeypatch):
+    """Its first 8 bytes, read by distributed as a message's length, would ask for 3.5e18 bytes at once:
+    the peer is refused before distributed reads anything from it."""
+    def no_buffer(n):
+        raise AssertionError(f"distributed was asked to read a message of {n} bytes")
+
+    monkeypatch.setattr(distributed.comm.tcp, "host_array", no_buffer)
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), SaysHttp)) as address:
+        result = CliRunner().invoke(main, ["ngram", str(corpus_file), "--n", "2", "--scheduler", address])
+    assert_one_line_error(result, f"the server at {address} does not speak Dask's protocol (it opened with b'HTTP/1.1', "
+                                  "not the length of a Dask message)")
+
+
+def test_a_scheduler_address_connects_and_a_worker_address_is_refused(client):
+    with dask_client(client.scheduler.address) as other:
+        assert other is not client and len(other.scheduler_info()["workers"]) == 2
+    worker = next(iter(client.scheduler_info()["workers"]))
+    with pytest.raises(LmstatsError, match=r"speaks Dask's protocol but is no scheduler \(it says: Worker\)"), dask_client(worker):
+        pass
+
+
+@pytest.mark.filterwarnings("ignore:Port .* is already in use")  # its HTTP endpoint, not in use here
+def test_a_tls_scheduler_connects_at_its_tls_address_and_is_named_at_its_tcp_one(tmp_path):
+    """The greeting is read through TLS for tls://; the same port as tcp:// says nothing, and the error says where TLS goes."""
+    import dask
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs openssl to make a certificate")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "key.pem",
+                    "-out", tmp_path / "cert.pem", "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    both = tmp_path / "both.pem"
+    both.write_bytes((tmp_path / "cert.pem").read_bytes() + (tmp_path / "key.pem").read_bytes())
+    config = {"distributed.comm.tls.ca-file": str(tmp_path / "cert.pem"),
+              **{f"distributed.comm.tls.{role}.cert": str(both) for role in ("client", "scheduler", "worker")}}
+    with dask.config.set(config), distributed.LocalCluster(n_workers=0, processes=False, protocol="tls", host="127.0.0.1",
+                                                            security=distributed.Security(), dashboard_address=None) as cluster:
+        with dask_client(cluster.scheduler_address) as client:
+            assert client.scheduler_info()["type"] == "Scheduler"
+        tcp = cluster.scheduler_address.replace("tls://", "tcp://")
+        with pytest.raises(LmstatsError, match="sent no Dask greeting within 1 s; a scheduler that uses TLS is reached at tls://"):
+            connect_scheduler(tcp, timeout=1)
+
+
+def test_tls_without_dask_tls_settings_is_one_clear_error():
+    import dask
+
+    unset = {f"distributed.comm.tls.{key}": None for key in ("ca-file", "client.cert", "client.key")}
+    with dask.config.set(unset), pytest.raises(LmstatsError, match="tls:// needs Dask's TLS settings"), dask_client("tls://127.0.0.1:8786"):
+        pass
 
 
 def test_scheduler_with_engine_local_is_refused(tmp_path):

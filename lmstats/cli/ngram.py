@@ -76,6 +76,21 @@ class SplitNames(click.ParamType):
         return list(dict.fromkeys(names))
 
 
+class SchedulerAddress(click.ParamType):
+    """``--scheduler``: an address of the forms distributed reads (checked before the corpus is read; nothing is connected)."""
+
+    name = "ADDRESS"
+
+    def convert(self, value, param, ctx):
+        from lmstats.ngram.distributed import scheduler_address
+
+        try:
+            scheduler_address(value)
+        except LmstatsError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value).strip()
+
+
 @click.command("ngram")
 @corpus_options
 @click.option("--n", "order", type=click.IntRange(1, MAX_ORDER), default=3, show_default=True, help="Order of the model.")
@@ -105,7 +120,9 @@ class SplitNames(click.ParamType):
 @click.option("--engine", type=click.Choice(ENGINES), default=None,
               help="Count in this process (local: in memory, or out of core beyond --memory) or on a Dask cluster "
                    "(dask: a LocalCluster of one worker per core, or --scheduler's) [default: local].")
-@click.option("--scheduler", default=None, help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --engine dask).")
+@click.option("--scheduler", type=SchedulerAddress(), default=None,
+              help="Address of a running Dask scheduler, tcp://HOST:PORT (or HOST:PORT, tls://HOST:PORT), e.g. tcp://10.0.0.5:8786 "
+                   "(implies --engine dask).")
 @json_option
 def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, mode, out, query_only, arpa, load_path,
                   splits_to_score, memory, tmp, engine, scheduler, as_json):
