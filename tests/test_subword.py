@@ -4,15 +4,17 @@ the word level's text size, stored with models and reused when they are scored a
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lmstats import CorpusSpec, UniformLM, evaluate, load_corpus
+from lmstats import CorpusSpec, Lines, UniformLM, evaluate, load_corpus
 from lmstats.cli import main
-from lmstats.text.subword import WORD_START, PieceTable, expand_lines
-from lmstats.vocab import UNK
+from lmstats.ngram import NgramLM
+from lmstats.text.subword import WORD_START, PieceTable, expand_lines, most_pieces, smallest_size, train_subword
+from lmstats.vocab import BOS, EOS, UNK
 
 from helpers import assert_one_line_error
 
@@ -136,6 +138,84 @@ def test_rnn_trains_scores_and_generates_at_bpe_level(splits_dir, tmp_path):
 @pytest.mark.parametrize("args, pattern", [
     (["--bpe-vocab", "100"], "add --level bpe"),
     (["--level", "bpe", "--bpe-vocab", "1"], "--bpe-vocab"),
+    (["--level", "bpe", "--bpe-vocab", "60", "--min-count", "2"], "the vocabulary is the tokenizer's pieces"),
+    (["--level", "unigram", "--bpe-vocab", "60", "--max-vocab", "10"], "set its size with --bpe-vocab"),
 ])
 def test_bad_subword_options_are_one_error_line(splits_dir, args, pattern):
     assert_one_line_error(CliRunner().invoke(main, ["ngram", str(splits_dir), *args]), pattern)
+
+
+UNSEEN_WORDS = "catdog frogs banking otherwise rivers thereafter"  # training letters, words the training split never shows
+
+
+@pytest.mark.parametrize("level, size", [("bpe", 120), ("unigram", 60)])
+def test_every_piece_of_the_tokenizer_is_in_the_vocabulary(tmp_path, level, size):
+    """An unseen word cut into a piece the training split's cut never shows (a BPE merge always merged further,
+    a character always inside a longer piece) gets that piece, not <unk>: only unseen characters and the literal
+    <unk> are unknown."""
+    write_splits(tmp_path, test_extra=UNSEEN_WORDS)
+    corpus = load_corpus(CorpusSpec(tmp_path, level=level, bpe_vocab=size))
+    vocab = corpus.build_vocab()
+    train = {p for s in corpus.sentences("train") for p in s}
+    test = [p for s in corpus.sentences("test") for p in s]
+    beyond = {p for p in test if p not in train and p != UNK}
+    assert beyond  # the case this test is about: pieces the training cut never produced
+    assert set(vocab.tokens) == set(corpus.tokenizer.pieces) | {BOS, EOS}
+    assert all(vocab.count(p) == 0 and vocab.text_id(p) != vocab.unk_id for p in beyond)
+    last = re.sub(f"({re.escape(UNK)})+", "?", "".join(corpus.sentences("test")[-1]))
+    assert last == f"{WORD_START}the?{WORD_START}sat{WORD_START}on{WORD_START}?jv" + "".join(WORD_START + w for w in UNSEEN_WORDS.split())
+    ids = corpus.encode(vocab)["test"].lines.ids
+    assert np.array_equal(ids == vocab.unk_id, np.array(test) == UNK)  # unknown: the literal <unk>, and z, q, x of zqxjv
+
+
+@pytest.mark.parametrize("smoothing", ["mkn", "kn", "wb", "abs", "eps", "laplace", "lidstone"])
+@pytest.mark.parametrize("order", [1, 3])
+def test_pieces_of_count_zero_get_mass_and_every_context_sums_to_one(tmp_path, smoothing, order):
+    write_splits(tmp_path, test_extra=UNSEEN_WORDS)
+    corpus = load_corpus(CorpusSpec(tmp_path, level="bpe", bpe_vocab=120))
+    vocab = corpus.build_vocab()
+    unseen = np.flatnonzero((vocab.counts == 0) & vocab.predictable_mask)
+    assert len(unseen) > 5
+    model = NgramLM(vocab, order, smoothing).fit(corpus.encode(vocab)["train"])
+    predictable = vocab.predictable_ids
+    first_unseen = vocab.token(int(unseen[0]))
+    for ctx in ([], [f"{WORD_START}the"], [f"{WORD_START}the", f"{WORD_START}cat"], [first_unseen], [first_unseen, UNK]):
+        units = Lines.from_seqs([np.append(vocab.encode(ctx), w) for w in predictable])
+        p = np.exp(model.logprobs_lines(units)[units.bounds[1:] - 1])
+        assert p.sum() == pytest.approx(1.0, abs=1e-9), (smoothing, order, ctx)
+        assert p[np.searchsorted(predictable, unseen)].min() > 0, (smoothing, order, ctx)
+
+
+def train_words(folder):
+    corpus = load_corpus(CorpusSpec(folder))
+    counts = corpus.types.type_counts(np.asarray(corpus.part("train").ids))
+    chars = set(WORD_START).union(*(w for w, c in zip(corpus.types.types, counts, strict=True) if c > 0 and w != UNK))
+    return corpus.types.types, counts, len(chars)
+
+
+@pytest.mark.parametrize("level", ["bpe", "unigram"])
+def test_too_small_a_size_is_one_error_line_naming_the_smallest(splits_dir, level):
+    _, _, n_chars = train_words(splits_dir)
+    smallest = n_chars + (1 if level == "bpe" else 2)
+    for size in (5, smallest - 1):
+        result = CliRunner().invoke(main, ["ngram", str(splits_dir), "--level", level, "--bpe-vocab", str(size), "--eval", "none"])
+        assert_one_line_error(result, f"the smallest size is {smallest}")
+
+
+@pytest.mark.parametrize("level", ["bpe", "unigram"])
+def test_the_smallest_size_is_the_size_the_model_gets(splits_dir, level):
+    types, counts, n_chars = train_words(splits_dir)
+    smallest = smallest_size(level, n_chars)
+    assert train_subword(level, types, counts, smallest).n_pieces == smallest
+    assert train_subword(level, types, counts, smallest + 3).n_pieces == smallest + 3
+
+
+@pytest.mark.parametrize("level", ["bpe", "unigram"])
+def test_a_size_beyond_what_the_text_can_make_gives_every_piece_it_can(splits_dir, level):
+    types, counts, n_chars = train_words(splits_dir)
+    lengths = np.array([len(w) + 1 for w, c in zip(types, counts, strict=True) if c > 0 and w != UNK])
+    most = most_pieces(level, n_chars, lengths)
+    huge = train_subword(level, types, counts, 2**70)  # the trainer takes a machine integer
+    bound = train_subword(level, types, counts, most)
+    assert huge.vocab_size == 2**70 and huge.n_pieces == bound.n_pieces < most
+    assert sorted(huge.pieces) == sorted(bound.pieces)

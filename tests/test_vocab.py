@@ -81,3 +81,11 @@ def test_vocab_is_built_from_train_only(text_file):
     vocab = corpus.build_vocab()
     train_types = {t for s in corpus.sentences('train') for t in s}
     assert set(vocab.tokens[3:]) == train_types
+
+
+def test_extra_types_are_kept_with_count_zero_after_the_others():
+    # a=2 b=1 seen; extra: b (seen: not repeated), z and y unseen (count 0, string order), markers dropped
+    vocab = Vocab.from_counts(["b", "a"], [1, 2], 1, extra=["z", "b", UNK, "y", EOS])
+    assert vocab.tokens == [UNK, BOS, EOS, "a", "b", "y", "z"]
+    assert [vocab.count(t) for t in ("a", "b", "y", "z")] == [2, 1, 0, 0]
+    assert vocab.encode(["y", "q"]).tolist() == [5, vocab.unk_id]

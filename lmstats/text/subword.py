@@ -14,8 +14,14 @@ stays the one unknown token, and a character the training split never showed bec
 ``<unk>``.  The text's size (characters, bytes) is the word level's, so bits per character
 compare across levels.
 
-Training is deterministic for the same text and options (tested: two trainings give the same
-JSON); the trainer is fed each training word as often as it occurs.
+The vocabulary at a subword level is every piece of the trained model (:attr:`SubwordTokenizer.pieces`,
+see :meth:`lmstats.text.corpus.Corpus.build_vocab`), so an unseen word of known characters is
+never ``<unk>``; the model's size is ``--bpe-vocab``, which must leave room for every character
+of the training split (:func:`smallest_size`).
+
+Training is deterministic for the same text and options (tested for BPE: two trainings give the
+same JSON; the unigram trainer gives the same pieces, its scores varying in the last bits between
+runs); the trainer is fed each training word as often as it occurs.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
-from lmstats.text.spec import SUBWORD_LEVELS
+from lmstats.text.spec import DEFAULT_SUBWORD_VOCAB, SUBWORD_LEVELS
 from lmstats.vocab import BOS, EOS, PAD, UNK
 
 WORD_START = "\u2581"  # ▁
 _FEED_CHARS = 1 << 20  # characters per string handed to the trainer
+MAX_PIECE_CHARS = 16  # the longest unigram piece (the trainer's default, stated here because most_pieces counts on it)
 
 
 def _library():
@@ -73,37 +80,78 @@ class SubwordTokenizer:
         """Pieces the trained model holds (the size asked for, or fewer on a small text)."""
         return _library().Tokenizer.from_str(self.json).get_vocab_size()
 
+    @property
+    def pieces(self) -> list[str]:
+        """Every piece of the model (``<unk>`` included), in the model's order."""
+        vocab = json.loads(self.json)["model"]["vocab"]
+        return list(vocab) if self.kind == "bpe" else [piece for piece, _ in vocab]
+
     def cut(self, words: list[str]) -> list[list[str]]:
-        """The pieces of every word (each piece that starts a word begins with ``▁``)."""
+        """The pieces of every word (each piece that starts a word begins with ``▁``); characters the model
+        does not know are ``<unk>`` (one per character for BPE, one per run of them for unigram)."""
         if not words:
             return []
         tokenizer = _library().Tokenizer.from_str(self.json)
+        unk = tokenizer.token_to_id(UNK)
         encodings = tokenizer.encode_batch([WORD_START + w for w in words], add_special_tokens=False)
-        return [list(e.tokens) for e in encodings]
+        return [[UNK if i == unk else t for t, i in zip(e.tokens, e.ids, strict=True)] for e in encodings]
 
 
 def train_subword(kind: str, words: list[str], counts: NDArray[np.int64], vocab_size: int) -> SubwordTokenizer:
     """A ``kind`` (bpe|unigram) model of at most ``vocab_size`` pieces learned from word ``counts``
     (``counts[i]`` occurrences of ``words[i]`` in the training split)."""
-    if vocab_size < 2:
-        raise LmstatsError(f"--bpe-vocab must be at least 2 pieces, got {vocab_size}")
-    lib = _library()
-    if kind == "bpe":
-        model = lib.models.BPE(unk_token=UNK)
-        trainer = lib.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[UNK], show_progress=False)
-    elif kind == "unigram":
-        model = lib.models.Unigram()
-        trainer = lib.trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=[UNK], unk_token=UNK, show_progress=False)
-    else:
+    if kind not in SUBWORD_LEVELS:
         raise LmstatsError(f"subword level must be one of {', '.join(SUBWORD_LEVELS)}, got {kind!r}")
-    tokenizer = lib.Tokenizer(model)
-    tokenizer.pre_tokenizer = lib.pre_tokenizers.WhitespaceSplit()
     kept = [(w, int(c)) for w, c in zip(words, counts, strict=True) if c > 0 and w not in (UNK, BOS, EOS, PAD)]
     if not kept:
         raise LmstatsError("the training split has no words to learn subword pieces from")
+    n_chars = len(set(WORD_START).union(*(w for w, _ in kept)))
+    smallest = smallest_size(kind, n_chars)
+    if vocab_size < smallest:
+        more = "<unk> and one piece more" if kind == "unigram" else "and <unk>"
+        raise LmstatsError(f"--bpe-vocab {vocab_size} is too small for a {kind} model of this training split: the smallest size "
+                           f"is {smallest:,} (its {n_chars:,} characters, the word-start mark {WORD_START} included, {more}); "
+                           f"use --bpe-vocab {smallest} or more (default {DEFAULT_SUBWORD_VOCAB})")
+    asked = min(vocab_size, most_pieces(kind, n_chars, np.fromiter((len(w) + 1 for w, _ in kept), dtype=np.int64, count=len(kept))))
+    lib = _library()
+    if kind == "bpe":
+        model = lib.models.BPE(unk_token=UNK)
+        trainer = lib.trainers.BpeTrainer(vocab_size=asked, special_tokens=[UNK], show_progress=False)
+    else:
+        model = lib.models.Unigram()
+        trainer = lib.trainers.UnigramTrainer(vocab_size=asked, special_tokens=[UNK], unk_token=UNK, max_piece_length=MAX_PIECE_CHARS,
+                                              show_progress=False)
+    tokenizer = lib.Tokenizer(model)
+    tokenizer.pre_tokenizer = lib.pre_tokenizers.WhitespaceSplit()
     tokenizer.train_from_iterator(_feed(kept), trainer=trainer)
     data = json.loads(tokenizer.to_str())
     return SubwordTokenizer(kind, int(vocab_size), json.dumps(data, sort_keys=True, ensure_ascii=False))
+
+
+def smallest_size(kind: str, n_chars: int) -> int:
+    """The fewest pieces a ``kind`` model of a text with ``n_chars`` distinct characters (``▁`` included) can have.
+
+    Both trainers keep every character as a piece, beside ``<unk>``: BPE then merges until the size
+    is reached (``n_chars + 1`` is the characters alone), and asked for fewer it would silently
+    return that many anyway.  The unigram trainer refuses fewer than ``n_chars`` and, asked for
+    ``n_chars`` or ``n_chars + 1``, returns all its seed pieces instead of the size asked for, so it
+    needs one piece beyond the characters and ``<unk>``.  A smaller size is an error, not a
+    different size."""
+    return n_chars + (2 if kind == "unigram" else 1)
+
+
+def most_pieces(kind: str, n_chars: int, lengths: NDArray[np.int64]) -> int:
+    """More pieces than a ``kind`` model of these words can have (``lengths``: characters of every marked word type).
+
+    A BPE piece is a character or a merge, and each merge joins two pieces of some word, so there are
+    at most ``Σ (length - 1)`` merges; a unigram piece is a substring of a word of at most
+    :data:`MAX_PIECE_CHARS` characters.  Asking the trainer for more changes nothing but the memory it
+    sets aside (about 70 bytes a piece, so ``--bpe-vocab 1000000000`` would abort the process), so it is
+    asked for at most this many."""
+    if kind == "bpe":
+        return 1 + n_chars + int((lengths - 1).sum())
+    short = np.minimum(lengths, MAX_PIECE_CHARS)  # substrings of k <= MAX_PIECE_CHARS characters: length - k + 1 of each
+    return 1 + int((short * (lengths + 1) - short * (short + 1) // 2).sum())
 
 
 def _feed(words: list[tuple[str, int]]) -> Iterator[str]:
