@@ -7,6 +7,7 @@ import time
 import click
 
 from lmstats.cli.options import echo, json_option
+from lmstats.display import percent
 from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.mixture import check_weights, score_mixture
@@ -115,7 +116,7 @@ def format_mix(info: dict) -> list[str]:
         for m, r in by_mode.items():
             parts = ", ".join(f"{c['ppl']:.3f}" if c["ppl"] is not None else "inf" for c in r["components"])
             lines.append(f"{split:<6} {m:<9} {r['n_tokens']:>10,} {r['ppl']:>12.3f} {r['best_component_ppl']:>11.3f} "
-                         f"{r['gain_pct']:>6.2f}%   {parts}")
+                         f"{percent(r['gain_pct'], 2):>7}   {parts}")
     if info["out"]:
         lines.append(f"mixture written to {info['out']}")
     return lines
