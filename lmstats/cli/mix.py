@@ -7,7 +7,8 @@ import time
 import click
 
 from lmstats.cli.options import data_dir_option, json_option, modes_option, threads_option
-from lmstats.cli.output import echo, percent
+from lmstats.cli.output import echo
+from lmstats.display import percent
 from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.mixture import check_weights, score_mixture

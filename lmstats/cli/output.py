@@ -2,7 +2,6 @@
 
 :func:`echo` prints either the ``--json`` document (through :func:`lmstats.jsonable.jsonable`)
 or the lines of a formatter; :func:`results_table` is the table of evaluation results;
-:func:`percent` formats a signed percentage without ever printing ``-0.0%``;
 :func:`progress_bar` is a tqdm bar on stderr; :class:`CountingReport` reports the counting of
 a large n-gram fit, order by order.
 """
@@ -26,14 +25,6 @@ def echo(data, as_json: bool, text=None) -> None:
     elif text is not None:
         for line in text(data):
             click.echo(line)
-
-
-def percent(value: float | None, digits: int = 1) -> str:
-    """``value`` (a percentage) with ``digits`` decimals and a ``%``; a value that rounds to zero is ``0.0%``, never ``-0.0%``."""
-    if value is None:
-        return "-"
-    text = f"{value:.{digits}f}"
-    return (text.lstrip("-") if float(text) == 0 else text) + "%"
 
 
 def results_table(results: dict) -> list[str]:

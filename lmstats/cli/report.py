@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -52,8 +53,11 @@ def report_command(corpus, vocab_spec, data_dir, config_path, modes, rnn_budget,
     (rnn, gru, lstm) under a time budget, the mixture of the best n-gram model and the best RNN,
     and the same text at char and bpe level (MKN and an LSTM) for a bits-per-character table —
     all scored by the one evaluator on the test split under the train vocabulary.  Results are
-    rewritten after every stage, so an interrupted run keeps what it finished.  CORPUS and its
-    options override the config file's [corpus].
+    rewritten after every stage, so an interrupted run keeps what it finished; one line per
+    stage on stderr says when it finished and its seconds.  A stage that meets a problem it
+    cannot get past (a corpus too small for the Zipf fit, say) is reported as failed in the
+    report and on stderr, and the others go on (exit code 0; a corpus that cannot be read is an
+    error).  CORPUS and its options override the config file's [corpus].
     """
     from lmstats.report.render import REPORT_FILES, headline_rows, write_report
     from lmstats.report.run import ReportState, planned_stages, run_comparison
@@ -66,11 +70,13 @@ def report_command(corpus, vocab_spec, data_dir, config_path, modes, rnn_budget,
     set_threads(config.threads, torch=trains)  # before the machine description records it
     argv = (click.get_current_context().find_root().obj or {}).get("argv", sys.argv[1:])
     state = ReportState(config, command="lmstats " + shlex.join(argv))
+    started = time.perf_counter()
     with progress_bar(total=planned_stages(config), desc="report", unit="stage") as bar:
         def on_stage(stage):
             state.stages.append(stage)
             write_report(state, target)
             bar.update(1)
+            bar.write(stage_line(stage, time.perf_counter() - started), file=sys.stderr)  # also when the bar is hidden (no terminal)
 
         try:
             run_comparison(config, on_stage=on_stage, on_progress=bar.set_description_str)
@@ -80,5 +86,16 @@ def report_command(corpus, vocab_spec, data_dir, config_path, modes, rnn_budget,
             raise
     state.complete = True
     written = write_report(state, target)
+    if state.failed:
+        click.echo(f"warning: {len(state.failed)} stage(s) failed: {', '.join(s.name for s in state.failed)}; "
+                   f"the report in {target}/ says why and shows every other stage", err=True)
     echo(written, as_json, lambda _: [f"report written to {target}/ (report.md, report.html, results.csv, results.json, plots)"]
          + ["  " + " | ".join(row) for row in headline_rows(state)])
+
+
+def stage_line(stage, elapsed: float) -> str:
+    """The stderr line of a finished or failed stage: its own seconds, and the command's so far (writing the report included)."""
+    since = f"{elapsed:.1f} s since the start"
+    if stage.error is not None:
+        return f"report: stage {stage.name} failed after {stage.seconds:.1f} s ({since}): {stage.error}"
+    return f"report: stage {stage.name} finished in {stage.seconds:.1f} s ({since})"

@@ -16,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from lmstats.display import percent
 from lmstats.fileio import atomic_write
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
@@ -43,7 +44,8 @@ def results_json(state: ReportState) -> dict:
         "started": state.started,
         "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "complete": state.complete,
-        "stages": [{"name": s.name, "seconds": s.seconds} for s in state.stages],
+        "stages": [{"name": s.name, "seconds": s.seconds, "error": s.error} for s in state.stages],
+        "failed_stages": {s.name: s.error for s in state.failed},
         "corpus": corpus.data["stats"] if corpus else None,
         "zipf": zipf.data["analysis"].to_dict() if zipf else None,
         "eps_curves": {s.name: s.data.get("eps_curves") for s in state.stages if s.name.startswith("ngram-")},
@@ -118,7 +120,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
             if r is None:
                 cells.append("–")
             elif value is None:
-                cells.append(f"{_fmt(r['ppl'])} ({r['model']}: {r['gain_pct']:.1f}% below its best part)")
+                cells.append(f"{_fmt(r['ppl'])} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part)")
             else:
                 cells.append(f"{value(r)} ({r['model']})")
         out.append(["mixture of the best n-gram and the best RNN (weights tuned on valid)"] + cells)
@@ -166,7 +168,7 @@ def _bits_per_char(row: dict) -> str:
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -180,13 +182,17 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     """(title, header, rows, note) of every table of the report."""
     out = []
     modes = list(state.config.modes)
+    if state.failed:
+        out.append(("Failed stages", ["stage", "reason"], [[s.name, s.error] for s in state.failed],
+                    "These stages stopped on the problem named and are missing below; every other stage ran in full. "
+                    "Fix the cause and run the report again."))
     out.append(("Headline: test perplexity", ["model"] + [f"{m} mode" for m in modes], headline_rows(state),
                 "One vocabulary (the training split's), the same test tokens, the one evaluator. "
                 "For n-gram smoothers the order is chosen by validation perplexity."))
     mixed = [r for r in state.rows if r["family"] == "mixture"]
     if mixed:
         rows = [[r["mode"], r["model"], ", ".join(f"{w:.3f}" for w in r["params"]["weights"]), str(r["params"]["em_iterations"]),
-                 _fmt(r["valid_ppl"]), *(_fmt(p) for p in r["component_ppl"]), _fmt(r["ppl"]), f"{r['gain_pct']:.2f}%"] for r in mixed]
+                 _fmt(r["valid_ppl"]), *(_fmt(p) for p in r["component_ppl"]), _fmt(r["ppl"]), percent(r["gain_pct"], 2)] for r in mixed]
         out.append(("Mixture: the best n-gram model and the best RNN", ["mode", "components", "weights", "EM iterations",
                                                                         "valid ppl", "test ppl, n-gram", "test ppl, RNN",
                                                                         "test ppl, mixture", "gain over the better part"], rows,
@@ -214,7 +220,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]
-        rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), f"{r['oov_rate']:.2%}"]
+        rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), percent(100 * r["oov_rate"], 2)]
                 for r in stats["splits"]]
         out.append((f"Corpus: {stats['corpus']}", ["split", "lines", "tokens", "types", "OOV", "OOV rate"], rows,
                     f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; "
@@ -265,7 +271,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                                       "test scoring seconds"], rows,
                     f"{layers} (the scratch RNN: 1), hidden {c['hidden_size']}, dropout {c['dropout']:g}, {c['softmax']} softmax, "
                     f"batch {c['batch_size']} x BPTT {c['seq_len']}, {optimizer} lr {c['lr']:g} {schedule}, clip {c['clip']:g}"
-                    + (f", {c['start_share']:.0%} of the steps on line starts" if c["start_share"] else "") + "; "
+                    + (f", {percent(100 * c['start_share'], 0)} of the steps on line starts" if c["start_share"] else "") + "; "
                     f"budgets: {budgets}, wall clock, "
                     "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
                     "test scoring is timed apart."))
@@ -273,8 +279,8 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     if name in PUBLISHED:
         out.append(("Published reference figures (quoted, not ours)", ["model", "test ppl"], [[m, f"{p}"] for m, p in PUBLISHED[name]],
                     "Quoted from the papers for comparison; stream-mode figures above are the comparable ones."))
-    timing = [[s.name, _fmt(s.seconds, 1)] for s in state.stages]
-    out.append(("Run", ["stage", "seconds"], timing, ""))
+    timing = [[s.name, _fmt(s.seconds, 1), "finished" if s.error is None else "failed"] for s in state.stages]
+    out.append(("Run", ["stage", "seconds", "status"], timing, ""))
     return out
 
 
@@ -293,10 +299,12 @@ def _provenance(state: ReportState) -> list[str]:
     threads = f"{m['torch_threads']} torch threads" if m.get("torch_threads") else "torch not used"
     gpu = {True: "yes", False: "no", None: "not checked"}[m.get("gpu")]
     load = f", load {m['load_at_start']:.2f} at start" if m.get("load_at_start") is not None else ""
+    status = "complete" if state.complete else "INCOMPLETE (interrupted or still running): only finished stages are shown"
+    if state.failed:
+        status += f"; FAILED stages: {', '.join(s.name for s in state.failed)} (see Failed stages)"
     return [
         f"command: `{state.command}`",
-        f"seed {state.config.seed}; started {state.started}; "
-        f"{'complete' if state.complete else 'INCOMPLETE (interrupted or still running): only finished stages are shown'}",
+        f"seed {state.config.seed}; started {state.started}; {status}",
         f"machine: {m['cpu_model']}, {m['cores']} cores{load}, {threads}, GPU: {gpu}; "
         f"Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}",
     ]
@@ -340,6 +348,8 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
     """Write every output of ``state`` into ``out_dir`` (each file atomically)."""
     out_dir = Path(out_dir)
     plots = make_plots(state)
+    for stale in PLOTS - plots.keys():  # a plot of an earlier run whose stage is missing from this one
+        (out_dir / f"{stale}.png").unlink(missing_ok=True)
     written = {}
     for name, png in plots.items():
         with atomic_write(out_dir / f"{name}.png", "wb") as fh:
@@ -359,3 +369,4 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
 
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
                 "rnn_curves.png", "zipf.png")
+PLOTS = frozenset(name.removesuffix(".png") for name in REPORT_FILES if name.endswith(".png"))

@@ -5,8 +5,11 @@ n-gram models of every order under every smoother, the RNN baselines, the mixtur
 best n-gram model with the best RNN, its weights tuned on valid, and the same text at other
 levels of tokenisation for the bits-per-character table) and hands each finished
 stage to a callback, so a caller can write results as they come and an interrupted run keeps
-what it finished.  Every figure comes from :func:`lmstats.evaluation.evaluate` on the test split
-encoded with the training vocabulary, in each evaluation mode the config names.
+what it finished.  A stage that meets a user-fixable problem (:class:`~lmstats.errors.LmstatsError`:
+a corpus too small for a power-law fit, say) is handed on as failed, with its one-line reason,
+and the run goes on; only the corpus stage, which every other one needs, stops the run.
+Every figure comes from :func:`lmstats.evaluation.evaluate` on the test split encoded with
+the training vocabulary, in each evaluation mode the config names.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate
 from lmstats.mixture import score_mixture
 from lmstats.report.config import ReportConfig
@@ -32,6 +37,7 @@ class Stage:
     seconds: float
     rows: list[dict] = field(default_factory=list)
     data: dict = field(default_factory=dict)
+    error: str | None = None  # why the stage failed (a user-fixable problem); None when it finished
 
 
 @dataclass
@@ -49,12 +55,33 @@ class ReportState:
     def rows(self) -> list[dict]:
         return [row for stage in self.stages for row in stage.rows]
 
+    @property
+    def failed(self) -> list[Stage]:
+        return [s for s in self.stages if s.error is not None]
+
     def stage(self, name: str) -> Stage | None:
-        return next((s for s in self.stages if s.name == name), None)
+        """The finished stage ``name`` (None when it has not run or failed)."""
+        return next((s for s in self.stages if s.name == name and s.error is None), None)
 
 
 def _row(family: str, model: str, mode: str, result, **extra) -> dict:
     return {"family": family, "model": model, "mode": mode} | extra | result.to_dict()
+
+
+@contextmanager
+def attempt(name: str, on_stage: Callable[[Stage], None]) -> Iterator[Stage]:
+    """One stage: the block fills the yielded :class:`Stage`, which is timed and handed to ``on_stage`` when
+    the block ends.  A user-fixable problem (:class:`LmstatsError`) fails this stage only: it is handed on
+    with the error's message and the run goes on.  Anything else (a bug, Ctrl-C, SIGTERM) propagates and
+    hands nothing on."""
+    stage = Stage(name, 0.0)
+    started = time.perf_counter()
+    try:
+        yield stage
+    except LmstatsError as exc:
+        stage.rows, stage.data, stage.error = [], {}, str(exc).strip() or type(exc).__name__
+    stage.seconds = time.perf_counter() - started
+    on_stage(stage)
 
 
 def run_comparison(
@@ -63,7 +90,7 @@ def run_comparison(
     on_stage: Callable[[Stage], None],
     on_progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Run every stage of the comparison, calling ``on_stage`` as each one finishes."""
+    """Run every stage of the comparison, calling ``on_stage`` as each one finishes or fails (see :func:`attempt`)."""
     say = on_progress or (lambda msg: None)
     started = time.perf_counter()
     say("loading the corpus")
@@ -72,44 +99,39 @@ def run_comparison(
     splits = corpus.encode(vocab)
     on_stage(Stage("corpus", time.perf_counter() - started, data={"stats": corpus_stats(corpus, vocab), "name": corpus.name}))
 
-    t = time.perf_counter()
-    say("Zipf and Heaps fits")
-    from lmstats.zipf import analyse_zipf
+    with attempt("zipf", on_stage) as stage:
+        say("Zipf and Heaps fits")
+        from lmstats.zipf import analyse_zipf
 
-    zipf = analyse_zipf(corpus.type_lines(), range(1, config.zipf_orders + 1), corpus=corpus.name,
-                        text="all text (train+valid+test), n-grams within lines", level=corpus.level)
-    on_stage(Stage("zipf", time.perf_counter() - t, data={"analysis": zipf}))
+        stage.data["analysis"] = analyse_zipf(corpus.type_lines(), range(1, config.zipf_orders + 1), corpus=corpus.name,
+                                              text="all text (train+valid+test), n-grams within lines", level=corpus.level)
 
-    t = time.perf_counter()
-    uniform = UniformLM(vocab)
-    rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform")
-            for mode in config.modes]
-    on_stage(Stage("uniform", time.perf_counter() - t, rows=rows))
+    with attempt("uniform", on_stage) as stage:
+        uniform = UniformLM(vocab)
+        stage.rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform")
+                      for mode in config.modes]
 
     best_ngram = {}  # mode -> (name, model) of the lowest validation perplexity
     for mode in config.modes:
-        t = time.perf_counter()
-        rows, curves, best_ngram[mode] = ngram_grid(config, splits, mode, say)
-        on_stage(Stage(f"ngram-{mode}", time.perf_counter() - t, rows=rows, data={"eps_curves": curves}))
+        with attempt(f"ngram-{mode}", on_stage) as stage:
+            stage.rows, stage.data["eps_curves"], best_ngram[mode] = ngram_grid(config, splits, mode, say)
 
     rnns = []  # (best validation perplexity, cell, model)
     for cell in config.rnn_cells:
-        t = time.perf_counter()
-        rows, history, lm = rnn_baseline(config, cell, splits, say)
-        rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm))
-        on_stage(Stage(f"rnn-{cell}", time.perf_counter() - t, rows=rows, data={"history": history}))
+        with attempt(f"rnn-{cell}", on_stage) as stage:
+            stage.rows, history, lm = rnn_baseline(config, cell, splits, say)
+            stage.data["history"] = history
+            rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm))
 
     if rnns and any(best_ngram.values()):
-        t = time.perf_counter()
-        _, cell, lm = min(rnns, key=lambda x: x[0])
-        rows = [mixture_row((best_ngram[mode][0], cell), (best_ngram[mode][1], lm), splits, mode, say)
-                for mode in config.modes if best_ngram[mode] is not None]
-        on_stage(Stage("mixture", time.perf_counter() - t, rows=rows))
+        with attempt("mixture", on_stage) as stage:
+            _, cell, lm = min(rnns, key=lambda x: x[0])
+            stage.rows = [mixture_row((best_ngram[mode][0], cell), (best_ngram[mode][1], lm), splits, mode, say)
+                          for mode in config.modes if best_ngram.get(mode) is not None]
 
     for level in cross_levels(config, corpus.level):
-        t = time.perf_counter()
-        rows = level_models(config, level, say)
-        on_stage(Stage(f"level-{level}", time.perf_counter() - t, rows=rows))
+        with attempt(f"level-{level}", on_stage) as stage:
+            stage.rows = level_models(config, level, say)
 
 
 def planned_stages(config: ReportConfig) -> int:
