@@ -85,3 +85,28 @@ def test_command_bodies_fit_one_screen():
                 body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body  # without the docstring
                 lines = body[-1].end_lineno - body[0].lineno + 1
                 assert lines <= 40, f"{path.name}:{node.name} has {lines} lines of body"
+
+
+def test_no_module_over_450_lines():
+    """A module that grows past 450 lines holds more than one concept: give the next one a file of its own."""
+    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > 450}
+    assert not long, long
+
+
+def test_the_readme_map_names_every_module():
+    """The README's map of the code ("Development") names every module, so a reader finds each concept's home."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme[readme.index("## Development"):]
+    section = section[: section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    missing = [name for name, path in MODULES.items()
+               if path.stem != "__init__" and path.relative_to(PACKAGE).as_posix() not in section]
+    assert not missing, f"the README's map lacks {missing}"
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists every package, so a non-editable install (the README's first command) has them all."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert packages <= listed, sorted(packages - listed)

@@ -65,8 +65,8 @@ class LmstatsGroup(click.Group):
             _fail(exc.format_message(), 2)
         except LmstatsError as exc:
             _fail(str(exc), 2)
-        except click.exceptions.Abort:
-            _fail(*describe(KeyboardInterrupt()))
+        except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt into Abort (from it)
+            _fail(*describe(exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else KeyboardInterrupt()))
         except (KeyboardInterrupt, Terminated) as exc:
             _fail(*describe(exc))
         except BrokenPipeError:

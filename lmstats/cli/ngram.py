@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from lmstats.cli.options import (
+    Numbers,
     corpus_options,
     corpus_to_score,
     default_output,
@@ -39,19 +40,18 @@ TUNE = "tune"
 RECIPE_OPTIONS = ("order", "smoothing", "eps", "eps_variant", "k")
 
 
-class Eps(click.ParamType):
+class Eps(Numbers):
     """``--eps 0.1`` -> (0.1,), ``--eps 1,0.1,0.01`` -> one per order; bare ``--eps`` -> tune on valid."""
 
     name = "EPS"
 
+    def __init__(self):
+        super().__init__(float, "a number, one number per order (e.g. 1,0.1,0.01), or no value to tune")
+
     def convert(self, value, param, ctx):
-        if isinstance(value, tuple) or value == TUNE:
-            return value
-        text = str(value).strip()
-        try:
-            values = tuple(float(x) for x in text.split(","))
-        except ValueError:
-            self.fail(f"--eps takes a number, one number per order (e.g. 1,0.1,0.01), or no value to tune; got {text!r}", param, ctx)
+        return value if value == TUNE else super().convert(value, param, ctx)
+
+    def check(self, values, text, param, ctx):
         if any(not math.isfinite(v) for v in values):
             self.fail(f"--eps must be a finite number > 0 for every order, got {text}; e.g. --eps 0.1", param, ctx)
         if any(v <= 0 for v in values):

@@ -44,39 +44,45 @@ class Memory(click.ParamType):
             self.fail(str(exc).removeprefix(f"--memory {value}: "), param, ctx)
 
 
-class Fractions(click.ParamType):
+class Numbers(click.ParamType):
+    """Comma-separated numbers of ``kind`` -> a tuple; ``usage`` says what the option takes (for its error), and
+    :meth:`check` (for subclasses) what the numbers must be."""
+
+    name = "N,N,..."
+
+    def __init__(self, kind=float, usage: str = "numbers separated by commas"):
+        self.kind, self.usage = kind, usage
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        try:
+            numbers = tuple(self.kind(x) for x in text.split(","))
+        except ValueError:
+            self.fail(f"{param.opts[0] if param else 'it'} takes {self.usage}; got {text!r}", param, ctx)
+        return self.check(numbers, text, param, ctx)
+
+    def check(self, numbers: tuple, text: str, param, ctx) -> tuple:
+        return numbers
+
+
+class Fractions(Numbers):
     """``--split 0.8,0.1,0.1`` -> three finite fractions >= 0 summing to 1."""
 
     name = "A,B,C"
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
+    def __init__(self):
+        super().__init__(float, "three comma-separated fractions (train,valid,test) like 0.8,0.1,0.1")
+
+    def check(self, numbers, text, param, ctx):
+        if len(numbers) != 3:
+            self.fail(f"--split takes three fractions (train,valid,test) like 0.8,0.1,0.1, not {len(numbers)}: {text!r}", param, ctx)
         try:
-            parts = tuple(float(x) for x in str(value).split(","))
-        except ValueError:
-            self.fail(f"{value!r}: give three comma-separated fractions (train,valid,test) like 0.8,0.1,0.1", param, ctx)
-        if len(parts) != 3:
-            self.fail(f"{value!r}: give three fractions (train,valid,test) like 0.8,0.1,0.1, not {len(parts)}", param, ctx)
-        try:
-            check_fractions(parts)
+            check_fractions(numbers)
         except LmstatsError as exc:
-            self.fail(str(exc), param, ctx)
-        return parts
-
-
-class Integers(click.ParamType):
-    """``2000,10000`` -> a tuple of integers."""
-
-    name = "N,N,..."
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            return tuple(int(x) for x in str(value).split(","))
-        except ValueError:
-            self.fail(f"{param.opts[0] if param else 'it'} takes integers separated by commas, like 2000,10000; got {value!r}", param, ctx)
+            self.fail(f"--split: {exc}", param, ctx)
+        return numbers
 
 
 class WorkFolder(click.ParamType):

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from lmstats.cli.options import (
-    Integers,
+    Numbers,
     corpus_options,
     corpus_to_score,
     dataclass_options,
@@ -45,7 +45,8 @@ RECIPE_FLAGS = {
     "softmax": dict(flag="--softmax", type=click.Choice(("auto", *SOFTMAXES)),
                     help=f"adaptive: an adaptive softmax, for large vocabularies; auto: adaptive above {ADAPTIVE_ABOVE:,} types, "
                          "else full."),
-    "cutoffs": dict(flag="--cutoffs", type=Integers(), help="Adaptive softmax cluster boundaries (ids sorted by frequency)."),
+    "cutoffs": dict(flag="--cutoffs", type=Numbers(int, "increasing ids separated by commas, like 2000,10000"),
+                    help="Adaptive softmax cluster boundaries (ids sorted by frequency)."),
     "div_value": dict(flag="--div-value", type=click.FloatRange(min=1, min_open=True),
                       help="Adaptive softmax: cluster i projects to hidden/div^i dimensions."),
     "seq_len": dict(flag="--seq-len", type=click.IntRange(min=1), help="Truncated BPTT length."),

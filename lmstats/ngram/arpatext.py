@@ -1,11 +1,9 @@
 """The lines of an ARPA section, formatted by a compiled loop (numba) into one byte buffer.
 
 Each line is ``log10p<TAB>w1 w2 .. wk[<TAB>log10backoff]<LF>``.  A number is written with
-``DECIMALS`` digits after the point from ``rint(|x| * 10^DECIMALS)`` (the same integer
-arithmetic as the numpy formatter this replaces, so the digits are the same), with a ``-``
-when x < 0.  The numpy formatter built padded character matrices per slice and took 8.3 s of
-the 13.1 s of a WikiText-2 5-gram ``--arpa`` run then; this loop formats its 5.7M lines in about
-0.2 s once its buffer's pages exist (see :func:`format_lines`).
+``DECIMALS`` digits after the point from ``rint(|x| * 10^DECIMALS)`` (integer arithmetic, tested
+against Python's formatting of the same rule), with a ``-`` when x < 0.  A WikiText-2 5-gram's
+5.7M lines are formatted in about 0.2 s once the buffer's pages exist (see :func:`format_lines`).
 """
 
 from __future__ import annotations

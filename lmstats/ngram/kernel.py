@@ -1,24 +1,21 @@
 """Scoring compiled with numba: the rows of every order, then the probabilities, in plain loops.
 
-The vectorised scorer this replaces (whole-array numpy passes: candidate positions, packed
-keys, hash probes, gathers, ``np.where``, about a dozen per order) reached 3.3 M tokens/s on
-WikiText-2 test x 20 with the 5-gram.  Here a piece of text is scored in two compiled passes:
+A piece of text is scored in two compiled passes:
 
 1. for k = 2..N, the row of the k-gram ending at each token, found from the row of the
    (k-1)-gram ending at the token before (a probe of the :class:`KeyIndex` hash table, or a
    binary search of a table too large to hash); one loop per order, so the probes of
    neighbouring tokens are independent and the processor overlaps their cache misses;
-2. each token's probability, by the same rule and in the same floating-point operations as
-   the vectorised scorer (so the two agree bit for bit; ``tests/test_scoring_kernel.py`` keeps
-   that scorer as the reference).  The natural log is taken afterwards by numpy on the whole
-   array, for the same reason.
+2. each token's probability, by the same rule and in the same floating-point operations as a
+   whole-array numpy scorer (``tests/test_scoring_kernel.py`` keeps it as the reference, and the
+   two agree bit for bit).  The natural log is taken afterwards by numpy on the whole array, for
+   the same reason.
 
 Pieces of whole lines are scored on a pool of threads (the functions release the GIL), one
 per available core.  ``benchmarks/bench_scale.py`` (``reports/scale_wikitext2.md``), WikiText-2
 test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
-in the same run.  While it was written, on the same input: a fused loop (all orders of one
-token, then the next) ran at about 4.5 M/s where these two passes ran at 6-7.8 M on one thread,
-and pieces of 64K positions were faster than 16K or 256K.  The functions are compiled on first use and cached on disk
+in the same run (two passes beat one fused loop over the orders of each token, and pieces of 64K
+positions beat 16K and 256K: ``reports/development_log.md``).  The functions are compiled on first use and cached on disk
 (:mod:`lmstats.jit`), so later processes start scoring without compiling.
 """
 
