@@ -54,7 +54,9 @@ elif setting != "torch":
 corpus = load_corpus(CorpusSpec("ptb"), data_dir=data_dir)
 vocab = corpus.build_vocab()
 splits = corpus.encode(vocab)
-config = RNNConfig(epochs=1, time_budget=seconds, seed=0)
+# the settings of reports/threads_benchmark.md's runs (the library's defaults then): Adam 2e-3, full softmax, all of valid
+config = RNNConfig(epochs=1, time_budget=seconds, seed=0, optimizer="adam", lr=2e-3, lr_schedule="plateau", softmax="full",
+                   valid_tokens=None, start_share=0.0)
 history = train_rnn(build_net(vocab, config), splits.train, splits.valid, config)
 print(json.dumps({"threads": torch.get_num_threads(), "tokens_per_s": history.tokens_per_s, "load": os.getloadavg()[0]}))
 """

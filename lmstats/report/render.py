@@ -20,6 +20,7 @@ from lmstats.display import percent
 from lmstats.fileio import atomic_write
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
+from lmstats.rnn.recipe import CHAR_RECIPE
 
 PUBLISHED = {
     "ptb": [
@@ -214,7 +215,9 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                                                     "bits/char", "fit seconds", "train tokens/s"], rows,
                     f"The same corpus and splits read as characters or subword pieces (trained on train only); MKN up to order "
                     f"{c.char_order} at char level and {c.subword_order} at subword level, the order chosen on valid; the LSTM "
-                    f"trained for {c.cross_rnn_budget:g} s (char level: 2x256, Adam 3e-3 along the cosine, batch 32 x BPTT 50; "
+                    f"trained for {c.cross_rnn_budget:g} s (char level: {CHAR_RECIPE['num_layers']}x{CHAR_RECIPE['hidden_size']}, "
+                    f"{CHAR_RECIPE['optimizer'].capitalize()} {CHAR_RECIPE['lr']:g} along the {CHAR_RECIPE['lr_schedule']}, batch "
+                    f"{CHAR_RECIPE['batch_size']} x BPTT {CHAR_RECIPE['seq_len']}; "
                     "subword: the word LSTM's settings). Perplexities per token differ in unit between levels; bits per "
                     "character compare them."))
     corpus = state.stage("corpus")
