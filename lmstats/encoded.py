@@ -174,14 +174,23 @@ class Lines:
         return out
 
     def _pieces(self, fn: Callable[[Lines], Lines]) -> Lines:
-        """``fn`` of pieces of whole lines of this disk-backed text, written into a new file beside it."""
+        """``fn`` of pieces of whole lines of this disk-backed text, written into a new file beside it.
+
+        ``fn`` works line by line, keeps every token of a line it keeps and adds tokens only at a
+        line's end (:meth:`nonempty`, :meth:`with_eos`), so of a line longer than a piece only the
+        last :data:`PIECE` tokens go through ``fn``; the tokens before them are copied slice by slice.
+        """
         folder = spill_folder(self.ids)
         out = NpyAppender(folder / f"lines-{uuid.uuid4().hex}.npy", self.ids.dtype)
         lengths = []
         for part in self.chunks(PIECE):
-            done = fn(Lines(np.asarray(part.ids), part.bounds))
+            head = max(part.n_tokens - PIECE, 0) if len(part) == 1 else 0  # a line of more than PIECE tokens
+            for start in range(0, head, PIECE):
+                out.append(np.asarray(part.ids[start : min(start + PIECE, head)]))
+                release(self.ids)
+            done = fn(Lines.single(np.asarray(part.ids[head:])) if head else Lines(np.asarray(part.ids), part.bounds))
             out.append(done.ids)
-            lengths.append(done.lengths)
+            lengths.append(done.lengths + head)  # a long line's tail is not empty: fn keeps it as one line
             release(self.ids)
         ids = np.load(out.close(), mmap_mode="r")
         return Lines.from_lengths(ids, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64))

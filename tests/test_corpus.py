@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lmstats import CorpusSpec, LmstatsError, load_corpus, split_lines
 from lmstats.text.ingest import TypeTable, ingest
-from lmstats.text.reader import TextSource
+from lmstats.text.reader import TextSource, read_chunks
 from lmstats.text.sources import builtin_text
 
 from helpers import shared_corpus
@@ -122,6 +122,21 @@ def test_bad_input_gives_a_clear_error(tmp_path, setup, pattern):
         load_corpus(CorpusSpec(source))
 
 
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_a_seeded_split_of_one_line_is_refused_before_the_text_is_split(tmp_path, monkeypatch, level):
+    """A one-line text cannot give three splits of whole lines: refused with --format stream suggested, before a split is copied."""
+    import lmstats.text.corpus as corpus_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the one line was split")
+
+    monkeypatch.setattr(corpus_module, "split_by_lines", never)
+    (tmp_path / "one.txt").write_text("a single long line " * 50)
+    with pytest.raises(LmstatsError, match="the corpus has 1 line and a seeded split assigns whole lines .* use --format stream"):
+        load_corpus(CorpusSpec(str(tmp_path / "one.txt"), level=level))
+    assert load_corpus(CorpusSpec(str(tmp_path / "one.txt"), level=level, format="stream")).part("test").n_tokens > 0
+
+
 def test_wikitext2_predefined_splits_match_published_counts():
     folder = shared_corpus("wikitext-2")
     corpus = load_corpus(CorpusSpec("wikitext-2"), data_dir=folder.parent)
@@ -222,6 +237,79 @@ def test_streamed_reading_equals_the_line_by_line_definition(tmp_path_factory, p
                  stream=spec.format == "stream", chunk_bytes=chunk)
     tokens, bounds = [table.types[i] for i in got.ids], [0, *np.cumsum(got.lengths).tolist()]
     assert [tokens[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] == reference_sentences([text], spec)
+
+
+LONG_SPECS = [CorpusSpec(), CorpusSpec(lower=True), CorpusSpec(lower=True, letters_only=True), CorpusSpec(level="char"),
+              CorpusSpec(level="char", lower=True), CorpusSpec(level="char", letters_only=True),
+              CorpusSpec(level="char", lower=True, letters_only=True), CorpusSpec(level="char", lower=True, format="stream")]
+LONG_PIECES = ["ab", "Σ", "ΟΔΟΣ", "ΑΣ'", " ", "  ", "'", "x\u0301", "中", "é", "-", ".", "\r", "\r\n", "\t", "İ", "ß", "7", "\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(LONG_PIECES), max_size=60), st.sampled_from(LONG_SPECS), st.integers(1, 9), st.booleans())
+def test_lines_longer_than_a_chunk_are_read_in_pieces_with_the_same_tokens_and_sizes(tmp_path_factory, pieces, spec, chunk, as_file):
+    """A line of many chunks is cut where cutting changes nothing (Greek final sigma under --lower included):
+    its tokens are the line-by-line ones and its characters and bytes those of reading it whole."""
+    text = "".join(pieces)
+    if as_file:
+        path = tmp_path_factory.mktemp("t") / "t.txt"
+        path.write_bytes(text.encode("utf-8"))
+        source = TextSource("t", path)
+    else:
+        source = TextSource("t", text=text)
+    options = dict(level=spec.level or "word", lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream")
+    table = TypeTable()
+    got = ingest([source], table, chunk_bytes=chunk, **options)
+    tokens, bounds = [table.types[i] for i in got.ids], [0, *np.cumsum(got.lengths).tolist()]
+    assert [tokens[a:b] for a, b in zip(bounds, bounds[1:], strict=False)] == reference_sentences([text], spec)
+    ended = text + "\n" if text and not text.endswith("\n") else text  # the same lines, every one ended
+    whole = ingest([TextSource("t", text=ended)], TypeTable(), **options)  # one chunk: every line read whole
+    assert got.line_chars.tolist() == whole.line_chars.tolist() and got.line_bytes.tolist() == whole.line_bytes.tolist()
+
+
+@pytest.mark.parametrize("spec", [CorpusSpec(), CorpusSpec(lower=True, letters_only=True), CorpusSpec(level="char", lower=True),
+                                  CorpusSpec(level="char", letters_only=True, format="stream")])
+@pytest.mark.parametrize("as_file", [True, False])
+def test_a_text_without_line_breaks_is_tokenized_a_chunk_at_a_time(tmp_path, monkeypatch, spec, as_file):
+    """The text tokenized at once (the characters of one call to the tokenizer) stays within about two
+    chunks for a line of 1,500 chunks."""
+    rng = np.random.default_rng(0)
+    words = ["Σοφία", "ΟΔΟΣ", "naïve", "word", "a", "中文", "x-y"]
+    text = " ".join(words[i] for i in rng.integers(0, len(words), size=2_000))  # one line, no line break at all
+    longest = [0]
+    encode, encode_chars = TypeTable.encode, TypeTable.encode_chars
+
+    def words_seen(self, tokens):
+        longest[0] = max(longest[0], sum(len(t) + 1 for t in tokens))  # a word and the space after it
+        return encode(self, tokens)
+
+    def chars_seen(self, piece):
+        longest[0] = max(longest[0], len(piece))
+        return encode_chars(self, piece)
+
+    monkeypatch.setattr(TypeTable, "encode", words_seen)
+    monkeypatch.setattr(TypeTable, "encode_chars", chars_seen)
+    if as_file:
+        (tmp_path / "one.txt").write_text(text, encoding="utf-8")
+        source = TextSource("one", tmp_path / "one.txt")
+    else:
+        source = TextSource("one", text=text)
+    got = ingest([source], TypeTable(), level=spec.level or "word", lower=spec.lower, letters_only=spec.letters_only,
+                 stream=spec.format == "stream", chunk_bytes=7)
+    assert got.n_lines == 1 and got.n_tokens == len(reference_sentences([text], spec)[0])
+    assert 0 < longest[0] <= 2 * 7 + 6  # two chunks and a word cut off at their end, not the 10,000-character line
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 7])
+def test_a_file_without_line_breaks_is_read_in_pieces_of_whole_characters(tmp_path, chunk):
+    text = "ab é中文 \U0001f600x " * 40  # one line of characters of 1 to 4 bytes
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    pieces = list(read_chunks(TextSource("t", tmp_path / "t.txt"), chunk))
+    assert "".join(pieces) == text and len(pieces) > 1
+    assert max(len(p.encode("utf-8")) for p in pieces) <= 2 * chunk + 3  # two blocks and a character cut off at their end
+    (tmp_path / "bad.txt").write_bytes(b"abc\xe9def ghi")  # latin-1, no line break
+    with pytest.raises(LmstatsError, match="byte 0xe9 at offset 3 is invalid"):
+        list(read_chunks(TextSource("bad", tmp_path / "bad.txt"), chunk))
 
 
 @pytest.mark.parametrize("name, spec", [("wikitext-2", CorpusSpec("wikitext-2")), ("ptb", CorpusSpec("ptb")),

@@ -135,3 +135,32 @@ def test_drop_spilled_keeps_only_the_files_read_from(tmp_path):
     drop_spilled(tmp_path, kept, np.arange(4))  # an in-memory array keeps nothing
     assert [p.name for p in tmp_path.iterdir()] == [kept.filename.name] and not gone_name.exists()
     drop_spilled(None, kept)  # no folder: nothing to do
+
+
+def test_a_char_level_corpus_is_kept_on_disk_where_its_words_would_not_be(tmp_path, monkeypatch):
+    """At char level every character is an id of 4 bytes, so the same file spills at a fifth of the size."""
+    import lmstats.text.spill as spill_policy
+    from lmstats import CorpusSpec
+
+    (tmp_path / "t.txt").write_text("x" * 99 + "\n")  # 100 bytes; 25% of the 1,000 bytes left is 250
+    monkeypatch.setattr(spill_policy, "working_memory", lambda memory: 1000)
+    for level, spills in ((None, False), ("word", False), ("char", True)):
+        with spill_policy.text_spill(CorpusSpec(str(tmp_path / "t.txt"), level=level), 1 << 30, tmp_path) as folder:
+            assert (folder is not None) == spills, level
+
+
+def test_a_disk_backed_line_longer_than_a_piece_is_handled_a_piece_at_a_time(tmp_path, small_pieces, monkeypatch):
+    """A text of one line of 40 tokens with pieces of 7: the same lines as in memory, made from arrays of at most a piece."""
+    rng = np.random.default_rng(1)
+    lengths = np.array([3, 40, 0, 9, 7, 8])
+    ids = rng.integers(3, 50, size=int(lengths.sum())).astype(np.int32)
+    memory, disk = Lines.from_lengths(ids, lengths), Lines.from_lengths(on_disk(tmp_path, ids), lengths)
+    longest = [0]
+    append = NpyAppender.append
+    monkeypatch.setattr(NpyAppender, "append", lambda self, values: longest.__setitem__(0, max(longest[0], len(values)))
+                        or append(self, values))
+    for made, expected in ((disk.with_eos(2), memory.with_eos(2)), (disk.nonempty(), memory.nonempty()),
+                           (Lines.single(disk.ids).with_eos(2), Lines.single(ids).with_eos(2))):
+        np.testing.assert_array_equal(made.ids, expected.ids)
+        np.testing.assert_array_equal(made.bounds, expected.bounds)
+    assert longest[0] <= 7 + 2  # a piece and the end-of-line tokens of its lines, not the 40-token line

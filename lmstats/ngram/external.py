@@ -35,7 +35,7 @@ from lmstats.ngram.counts import NgramCounts, OrderTable, unique_keys
 from lmstats.npyfile import HEADER_BYTES, NpyAppender, release
 from lmstats.resources import working_memory
 
-BYTES_PER_POSITION = 128  # what one position of a block costs while its keys are made and sorted
+BYTES_PER_POSITION = 136  # a block position while its keys are made and sorted (129 measured: order 3, one line of 26M words)
 BYTES_PER_ENTRY = 96  # what one run entry costs while a key range is merged
 MIN_BLOCK = 1 << 10
 RANGE_SAMPLE = 256  # keys sampled from every run to place the key-range boundaries of the merge

@@ -19,7 +19,7 @@ from lmstats.errors import LmstatsError
 from lmstats.text.ingest import TypeIds, TypeTable, ingest
 from lmstats.text.sources import resolve
 from lmstats.text.spec import DEFAULT_CORPUS, DEFAULT_SUBWORD_VOCAB, SPLIT_NAMES, SUBWORD_LEVELS, CorpusSpec, VocabSpec
-from lmstats.text.split import split_by_lines, split_by_position
+from lmstats.text.split import split_by_lines, split_by_position, split_sizes
 from lmstats.text.subword import SubwordTokenizer, expand_lines, piece_table, train_subword
 from lmstats.vocab import Vocab
 
@@ -161,6 +161,9 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
             parts = split_by_position(text, spec.fractions, read_level, table)
             meta["split"] = "contiguous by token position"
         else:
+            empty = [split for split, n in split_sizes(text.n_lines, spec.fractions).items() if n == 0]
+            if empty:  # refused before any split is made (a text of one long line would be copied first)
+                raise LmstatsError(_whole_lines_message(name, empty[0], text.n_lines, 0))
             parts = split_by_lines(text, spec.fractions, spec.seed)
             meta["split"] = f"seeded by lines (seed {spec.seed})"
     if level in SUBWORD_LEVELS:
@@ -198,13 +201,15 @@ def _empty_split_message(corpus: Corpus, split: str) -> str:
     if corpus.predefined:
         return f"{corpus.name}: its {split} file has no tokens; give a {split} file with text"
     if corpus.spec.format == "lines":
-        return (
-            f"{corpus.name}: the {split} split has no tokens: the corpus has {n_lines:,} line{'s' if n_lines != 1 else ''} "
-            f"and a seeded split assigns whole lines ({corpus.part(split).n_lines} went to {split}); "
-            "use --format stream to split the text by token position, or give more lines"
-        )
+        return _whole_lines_message(corpus.name, split, n_lines, corpus.part(split).n_lines)
     return (f"{corpus.name}: the {split} split has no tokens; the text is too short for the fractions {corpus.spec.fractions}"
             " — give more text")
+
+
+def _whole_lines_message(name: str, split: str, n_lines: int, n_split: int) -> str:
+    return (f"{name}: the {split} split has no tokens: the corpus has {n_lines:,} line{'s' if n_lines != 1 else ''} "
+            f"and a seeded split assigns whole lines ({n_split} went to {split}); "
+            "use --format stream to split the text by token position, or give more lines")
 
 
 def _require_tokens(name: str, text: TypeIds, what: str = "it") -> None:

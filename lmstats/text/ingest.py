@@ -9,7 +9,9 @@ vocabulary).  The ids are dense, in first-seen order, one per distinct token str
 vocabulary is built afterwards from the training split's counts (``np.bincount``,
 :meth:`lmstats.vocab.Vocab.from_counts`) and mapped onto them with one gather
 (:meth:`TypeTable.vocab_ids`).  The chunk size bounds the memory of one chunk's token strings,
-which Python's allocator keeps after they are freed (measurements: ``reports/development_log.md``).
+which Python's allocator keeps after they are freed (measurements: ``reports/development_log.md``);
+a line longer than a chunk (a file without line breaks) is read in pieces cut where cutting
+changes no token (:class:`_LineReader`), so that bound holds whatever the lengths of the lines.
 
 The rules, applied line by line: lines end at ``\\n`` (a ``\\r`` before it is dropped, a final
 empty line is not a line), a BOM at the start of a file is dropped, words are split on any
@@ -39,6 +41,7 @@ from lmstats.vocab import Vocab
 
 _SPACE_RUNS = re.compile(r" {2,}")
 _SPACE_AT_BREAKS = re.compile(r" ?\n ?")
+_PLAIN_CATEGORIES = frozenset(("Lu", "Ll", "Lt", "Lo", "Nd"))  # never case-ignorable (checked over every code point)
 
 
 class TypeTable:
@@ -109,7 +112,7 @@ class TypeIds:
 
 
 class _Normaliser:
-    """``letters_only`` and ``lower`` on whole chunks, equal to applying them line by line."""
+    """``letters_only`` and ``lower`` on whole lines at once, equal to applying them line by line."""
 
     def __init__(self, letters_only: bool, lower: bool, level: str):
         self.letters_only, self.lower, self.level = letters_only, lower, level
@@ -117,16 +120,19 @@ class _Normaliser:
         self._seen: set[str] = {"\n"}
 
     def __call__(self, chunk: str) -> str:
+        """``chunk``: whole lines, each ending with ``\\n``."""
         if self.letters_only:
-            new = set(chunk) - self._seen
-            self._seen |= new
-            self._table.update({ord(ch): " " for ch in new if unicodedata.category(ch)[0] not in "LM"})
-            chunk = chunk.translate(self._table)
+            chunk = self.letters(chunk)
             if self.level == "char":  # runs of non-letters become one space, none at either end of a line
                 chunk = _SPACE_AT_BREAKS.sub("\n", _SPACE_RUNS.sub(" ", chunk)).lstrip(" ")  # chunks start at a line start
-        if self.lower:
-            chunk = chunk.lower()
-        return chunk
+        return chunk.lower() if self.lower else chunk
+
+    def letters(self, text: str) -> str:
+        """Every character but letters and marks (and ``\\n``) as a space."""
+        new = set(text) - self._seen
+        self._seen |= new
+        self._table.update({ord(ch): " " for ch in new if unicodedata.category(ch)[0] not in "LM"})
+        return text.translate(self._table)
 
 
 def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "word", lower: bool = False,
@@ -137,29 +143,153 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
     and returned memory-mapped (disk-backed, see :mod:`lmstats.encoded`) instead of held in memory.
     """
     normalise = _Normaliser(letters_only, lower, level)
-    id_parts: list[NDArray[np.int32]] | _SpilledParts = [] if spill is None else _SpilledParts(spill)
-    length_parts: list[NDArray[np.int64]] = []
-    size_parts: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # (chars, bytes) per line
+    out = _Parts([] if spill is None else _SpilledParts(spill), [], [])
     for source in sources:
-        pending = ""  # the unfinished last line of the previous chunk (chunks of strings may cut lines)
+        reader = _LineReader(normalise, level, table, out)
         for chunk in read_chunks(source, chunk_bytes):
-            cut = chunk.rfind("\n") + 1
-            if cut == 0:  # no line ends in this chunk
-                pending += chunk
-                continue
-            _ingest_lines(pending + chunk[:cut], normalise, level, table, id_parts, length_parts, size_parts)
-            pending = chunk[cut:]
-        if pending:
-            _ingest_lines(pending + "\n", normalise, level, table, id_parts, length_parts, size_parts)
-    if isinstance(id_parts, _SpilledParts):
-        ids = id_parts.close()
+            reader.feed(chunk)
+        reader.finish()
+    if isinstance(out.ids, _SpilledParts):
+        ids = out.ids.close()
     else:
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int32)
-    lengths = np.concatenate(length_parts) if length_parts else np.zeros(0, dtype=np.int64)
-    chars = np.concatenate([c for c, _ in size_parts]) if size_parts else np.zeros(0, dtype=np.int32)
-    n_bytes = np.concatenate([b for _, b in size_parts]) if size_parts else np.zeros(0, dtype=np.int32)
+        ids = np.concatenate(out.ids) if out.ids else np.zeros(0, dtype=np.int32)
+    lengths = np.concatenate(out.lengths) if out.lengths else np.zeros(0, dtype=np.int64)
+    chars = np.concatenate([c for c, _ in out.sizes]) if out.sizes else np.zeros(0, dtype=np.int32)
+    n_bytes = np.concatenate([b for _, b in out.sizes]) if out.sizes else np.zeros(0, dtype=np.int32)
     text = TypeIds(ids, lengths, chars, n_bytes)
     return _as_stream(text, level, table) if stream else text
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What :func:`ingest` collects: id parts, tokens per line, (characters, bytes) per line."""
+
+    ids: list | _SpilledParts
+    lengths: list[NDArray[np.int64]]
+    sizes: list[tuple[NDArray, NDArray]]
+
+
+class _LineReader:
+    """One source's chunks to ids, lines whole where a chunk holds them, a line longer than a chunk in pieces.
+
+    A chunk's whole lines are read at once (:meth:`_lines`); the unfinished line at its end is
+    read up to the last place where cutting it changes nothing (:func:`_safe_cut`), and only the
+    rest is carried to the next chunk, so a line of any length (a file without line breaks) is
+    read holding about one chunk.  Such a line's tokens, characters and bytes add up across its
+    pieces (:meth:`_piece`) until its line end closes it.
+    """
+
+    def __init__(self, normalise: _Normaliser, level: str, table: TypeTable, out: _Parts):
+        self.normalise, self.level, self.table, self.out = normalise, level, table, out
+        self.carry = ""  # the end of the unfinished line not read yet
+        self.open = False  # part of the unfinished line is read: its sums below
+        self.tokens = self.chars = self.n_bytes = 0
+        self.letters = self.space = False  # char level with letters_only: a letter kept so far, a space pending after it
+
+    def feed(self, chunk: str) -> None:
+        scanned = max(len(self.carry) - 1, 0)  # no safe cut before here (the carry was searched)
+        text, self.carry = self.carry + chunk, ""
+        if self.open:
+            end = text.find("\n")
+            if end < 0:
+                self._unfinished(text, scanned)
+                return
+            self._piece(text[:end].removesuffix("\r"))
+            self._close()
+            text, scanned = text[end + 1 :], 0
+        cut = text.rfind("\n") + 1
+        if cut:
+            self._lines(text[:cut])
+            text, scanned = text[cut:], 0
+        self._unfinished(text, scanned)
+
+    def finish(self) -> None:
+        """The source's end ends its last line (one ``\\r`` before it dropped, as before a line end)."""
+        if self.carry or self.open:
+            self._piece(self.carry.removesuffix("\r"))
+            self._close()
+        self.carry = ""
+
+    def _unfinished(self, text: str, scanned: int) -> None:
+        cut = _safe_cut(text, scanned, self.level, self.normalise.lower)
+        if cut:
+            self._piece(text[:cut])
+        self.carry = text[cut:]
+
+    def _piece(self, text: str) -> None:
+        """A piece of the open line (no line break in it)."""
+        self.open = True
+        if self.normalise.letters_only:
+            text = self.normalise.letters(text)
+            if self.level == "char":
+                text = self._spaces(text)
+        if self.normalise.lower:
+            text = text.lower()
+        self.chars += len(text)
+        self.n_bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
+        if self.level == "char":
+            self.tokens += len(text)
+            self.out.ids.append(self.table.encode_chars(text))
+        else:
+            words = text.split()
+            self.tokens += len(words)
+            self.out.ids.append(self.table.encode(words))
+
+    def _spaces(self, text: str) -> str:
+        """A piece (its non-letters spaces already) with runs of spaces as one, none at either end of the line."""
+        spaced = _SPACE_RUNS.sub(" ", text)
+        core = spaced.strip(" ")
+        if not core:
+            self.space = self.space or (self.letters and spaced != "")
+            return ""
+        lead = " " if self.letters and (self.space or spaced.startswith(" ")) else ""
+        self.letters, self.space = True, spaced.endswith(" ")
+        return lead + core
+
+    def _close(self) -> None:
+        self.out.lengths.append(np.array([self.tokens], dtype=np.int64))
+        dtype = np.int32 if self.n_bytes < 2**31 else np.int64  # as the other lines, unless this one passes 2 GB
+        self.out.sizes.append((np.array([self.chars], dtype=dtype), np.array([self.n_bytes], dtype=dtype)))
+        self.open = self.letters = self.space = False
+        self.tokens = self.chars = self.n_bytes = 0
+
+    def _lines(self, text: str) -> None:
+        """``text`` is whole lines, each ending with ``\n``; one ``\r`` before a line end is dropped."""
+        text = self.normalise(text.replace("\r\n", "\n"))
+        lines = text.split("\n")[:-1]
+        chars = np.fromiter(map(len, lines), dtype=np.int32, count=len(lines))  # 4 bytes a line each (lines < 2 GB)
+        n_bytes = chars if text.isascii() else np.fromiter((len(line.encode("utf-8")) for line in lines), dtype=np.int32,
+                                                           count=len(lines))
+        self.out.sizes.append((chars, n_bytes))
+        if self.level == "char":
+            self.out.lengths.append(chars.astype(np.int64))
+            self.out.ids.append(self.table.encode_chars(text.replace("\n", "")))
+        else:
+            self.out.lengths.append(np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines)))
+            self.out.ids.append(self.table.encode(text.split()))
+
+
+def _safe_cut(text: str, scanned: int, level: str, lower: bool) -> int:
+    """The last place (0: none) where a line can be cut between ``text[:cut]`` and the rest without
+    changing its tokens: never after a final ``\\r`` (a line end may follow); at word level after a
+    whitespace character (no word spans the cut); at char level anywhere, but with ``lower`` only
+    between two characters that are neither case-ignorable nor Σ, because ``str.lower`` gives Σ
+    its final form from the letters around it.  Places before ``scanned`` were searched already."""
+    end = len(text) - text.endswith("\r")
+    if level == "char" and not lower:
+        return end
+    for i in range(end - 1, scanned - 1, -1):
+        if level == "word":
+            if text[i].isspace():
+                return i + 1
+        elif i + 1 < len(text) and _plain(text[i]) and _plain(text[i + 1]):
+            return i + 1
+    return 0
+
+
+def _plain(ch: str) -> bool:
+    """A letter, digit or whitespace character that ``str.lower`` reads as no context (not case-ignorable, not Σ)."""
+    return ch != "\u03a3" and ch != "\r" and (ch.isspace() or unicodedata.category(ch) in _PLAIN_CATEGORIES)
 
 
 class _SpilledParts:
@@ -173,21 +303,6 @@ class _SpilledParts:
 
     def close(self) -> NDArray[np.int32]:
         return np.load(self._file.close(), mmap_mode="r")
-
-
-def _ingest_lines(text: str, normalise, level: str, table: TypeTable, id_parts: list, length_parts: list, size_parts: list) -> None:
-    """``text`` is whole lines, each ending with ``\n``; one ``\r`` before a line end is dropped."""
-    text = normalise(text.replace("\r\n", "\n"))
-    lines = text.split("\n")[:-1]
-    chars = np.fromiter(map(len, lines), dtype=np.int32, count=len(lines))  # 4 bytes a line each (lines < 2 GB)
-    n_bytes = chars if text.isascii() else np.fromiter((len(line.encode("utf-8")) for line in lines), dtype=np.int32, count=len(lines))
-    size_parts.append((chars, n_bytes))
-    if level == "char":
-        length_parts.append(chars.astype(np.int64))
-        id_parts.append(table.encode_chars(text.replace("\n", "")))
-    else:
-        length_parts.append(np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines)))
-        id_parts.append(table.encode(text.split()))
 
 
 def _as_stream(text: TypeIds, level: str, table: TypeTable) -> TypeIds:

@@ -3,8 +3,10 @@
 Every text lmstats reads goes through :func:`read_chunks`: corpora, ARPA files, vocabularies,
 mixture files.  A file is opened once (so a named pipe or ``/dev/stdin`` works), its first bytes
 are peeked to recognise gzip, bzip2 and xz by their magic numbers (the suffix ``.gz``, ``.bz2``
-or ``.xz`` names them too), and it is read in blocks that end at a line end, so a line never
-straddles two chunks and a multi-byte character is never cut.  A user's mistake is one
+or ``.xz`` names them too), and it is read in blocks that end at a line end where the block
+holds one, else at a character boundary (a multi-byte character is never cut), so a piece holds
+at most two blocks whatever the lengths of the lines: a file that is one long line is read in
+pieces too, and the reader of the pieces joins a line that spans them.  A user's mistake is one
 :class:`LmstatsError` that names the file: missing, a folder, unreadable, corrupt compressed
 data, binary content (a NUL byte anywhere) or bytes that are not UTF-8 (with the offset of the
 first bad byte).  A byte-order mark at the start is dropped.
@@ -53,7 +55,8 @@ def open_binary(path: Path) -> IO[bytes]:
 
 
 def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
-    """The source's text in pieces that end at a line end (the last piece may not); see the module docstring."""
+    """The source's text in pieces of at most ``2 * chunk_bytes`` bytes (characters for a string) that end
+    at a line end where they can (see the module docstring)."""
     if source.text is not None:
         text = source.text.removeprefix("\ufeff")
         for start in range(0, len(text), chunk_bytes):
@@ -70,7 +73,7 @@ def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
             while True:
                 block = fh.read(chunk_bytes)
                 data = rest + block
-                cut = data.rfind(b"\n") + 1 if block else len(data)
+                cut = _cut(data) if block else len(data)
                 piece, rest = data[:cut], data[cut:]
                 if piece:
                     yield _decode(piece, offset, path)
@@ -81,6 +84,22 @@ def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
         raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
     except _CORRUPT as exc:
         raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
+
+
+def _cut(data: bytes) -> int:
+    """Where to end a piece of ``data``: after its last line end, else before an unfinished UTF-8
+    character at its end (lead bytes 0b11xxxxxx, continuation bytes 0b10xxxxxx)."""
+    cut = data.rfind(b"\n") + 1
+    if cut:
+        return cut
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:  # ASCII: every character before it is whole
+            return len(data)
+        if byte >= 0xC0:  # the lead byte of the last character: 2, 3 or 4 bytes long
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) if back >= length else len(data) - back
+    return len(data)  # not UTF-8 (four continuation bytes): decoding says where
 
 
 def read_text(path: str | Path) -> str:

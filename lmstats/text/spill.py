@@ -3,6 +3,8 @@
 A corpus whose files pass :data:`SPILL_SHARE` of the memory ``--memory`` leaves is read into a
 work folder inside ``--tmp`` (4 bytes a token against about 5 bytes a word of text): its ids are
 memory-mapped ``.npy`` files there (:mod:`lmstats.encoded`), and the folder is removed at the end.
+At char level every character is a token, so a byte of text can cost 4 bytes of ids: the files
+count :data:`CHAR_LEVEL_WEIGHT` times their size there.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from lmstats.resources import work_dir, working_memory
 from lmstats.text.spec import CorpusSpec
 
 SPILL_SHARE = 0.25  # a corpus whose files pass this share of the working memory is read into a work folder
+CHAR_LEVEL_WEIGHT = 5  # ids per byte of text at char level against word level: 4 bytes a character, 4 bytes per ~5 of a word
 
 
 @contextlib.contextmanager
 def text_spill(corpus: CorpusSpec, memory: int, tmp) -> Iterator[Path | None]:
     """A work folder (inside ``tmp``) for the token ids of a large corpus, removed at the end; None for
     smaller corpora, which stay in memory (see the module docstring)."""
-    size = sum(f.stat().st_size for f in corpus.local_files())
+    size = sum(f.stat().st_size for f in corpus.local_files()) * (CHAR_LEVEL_WEIGHT if corpus.level == "char" else 1)
     if size < SPILL_SHARE * working_memory(memory):
         yield None
         return

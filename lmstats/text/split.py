@@ -20,11 +20,17 @@ from lmstats.text.ingest import TypeIds, TypeTable
 from lmstats.text.spec import SPLIT_NAMES, check_fractions
 
 
+def split_sizes(n_lines: int, fractions: Sequence[float]) -> dict[str, int]:
+    """How many of ``n_lines`` lines the seeded split gives each split."""
+    check_fractions(fractions)
+    n_valid, n_test = int(round(n_lines * fractions[1])), int(round(n_lines * fractions[2]))
+    return {"train": n_lines - n_valid - n_test, "valid": n_valid, "test": n_test}
+
+
 def split_labels(n_lines: int, fractions: Sequence[float], seed: int) -> NDArray[np.uint8]:
     """Which split each of ``n_lines`` lines goes to (0 train, 1 valid, 2 test), seeded (see the module docstring)."""
-    check_fractions(fractions)
-    n_valid = int(round(n_lines * fractions[1]))
-    n_test = int(round(n_lines * fractions[2]))
+    sizes = split_sizes(n_lines, fractions)
+    n_valid, n_test = sizes["valid"], sizes["test"]
     perm = np.random.default_rng(seed).permutation(n_lines)
     labels = np.zeros(n_lines, dtype=np.uint8)
     labels[perm[:n_test]] = 2
