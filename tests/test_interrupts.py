@@ -37,11 +37,16 @@ def _start(*args, **kwargs):
 @pytest.mark.parametrize("delay", [0.05, 0.1, 0.15, 0.2, 0.25, 0.4])
 def test_ctrl_c_in_the_first_moments_is_one_line(tmp_path, delay):
     """The console script imports click, numpy and the commands after the signal handling is in place: a Ctrl-C
-    while they load ends with the one line and 130 (or, before Python has started, with the signal itself)."""
+    while they load ends with the one line and 130 (or, before Python has started, with the signal itself).  A
+    Ctrl-C while the interpreter is still importing its own ``site`` module, before any line of lmstats runs, is
+    Python's own fatal error (on a busy machine that can last past the first delay); that case is told apart."""
     proc = _start("ngram", "--n", "2", "--out", str(tmp_path / "m"), cwd=tmp_path)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    if err.startswith("Fatal Python error: init_import_site"):
+        assert "lmstats" not in err, err  # the interpreter's start-up, not ours
+        return
     assert "Traceback" not in err, err
     if proc.returncode == 0:  # finished before the signal came: nothing to check
         return
