@@ -46,6 +46,12 @@ def is_complete(path: str | Path) -> bool:
     return Path(path).stat().st_size == offset + length * dtype.itemsize
 
 
+def _raw(values: NDArray, dtype: np.dtype) -> memoryview:
+    """The bytes of ``values`` as ``dtype``, for ``fh.write``: a full disk is then an OSError carrying ENOSPC
+    (numpy's ``tofile`` reports a short write as an OSError without an errno)."""
+    return np.ascontiguousarray(values, dtype=dtype).data
+
+
 class NpyAppender:
     """A 1-D ``.npy`` file of ``dtype`` being written by appending (see the module docstring)."""
 
@@ -58,7 +64,7 @@ class NpyAppender:
         """Append ``values``; returns the index where they start."""
         start = self.size
         with open(self.path, "ab") as fh:
-            np.ascontiguousarray(values, dtype=self.dtype).tofile(fh)
+            fh.write(_raw(values, self.dtype))
         self.size += len(values)
         return start
 
@@ -66,7 +72,7 @@ class NpyAppender:
         """Overwrite items ``start .. start + len(values)`` (inside what was appended)."""
         with open(self.path, "r+b") as fh:
             fh.seek(HEADER_BYTES + start * self.dtype.itemsize)
-            np.ascontiguousarray(values, dtype=self.dtype).tofile(fh)
+            fh.write(_raw(values, self.dtype))
 
     def read(self, start: int = 0, count: int | None = None) -> NDArray:
         return read_slice(self.path, start, self.size - start if count is None else count, self.dtype)

@@ -1,10 +1,13 @@
 import json
+import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from lmstats import LmstatsError
 from lmstats.cli import main
 
 from helpers import assert_one_line_error
@@ -70,6 +73,9 @@ BAD = [
     (["corpus", "info", "no-such-corpus"], "not a known corpus name"),
     (["corpus", "info", "{tmp}/two.txt"], "the corpus has 2 lines"),
     (["corpus", "info", "--split", "0.5,0.5"], "three fractions"),
+    (["corpus", "info", "--split", "nan,0.1,0.1"], "three finite numbers >= 0 summing to 1 (train > 0), got nan,0.1,0.1"),
+    (["corpus", "info", "--split", "0.8,0.1,nan"], "three finite numbers"),
+    (["corpus", "info", "--split", "inf,0.1,0.1"], "three finite numbers"),
     (["corpus", "info", "--min-count", "0"], "min-count"),
     (["corpus", "info", "--level", "byte"], "level"),
     (["corpus", "fetch", "nope"], "not a catalogue corpus"),
@@ -101,3 +107,72 @@ def test_python_dash_m_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "lmstats", "corpus", "info", "missing-file.txt"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("lmstats: error:") and "Traceback" not in proc.stderr
+
+
+def test_split_fractions_that_are_not_finite_are_refused_by_the_library_too():
+    from lmstats.text.spec import CorpusSpec
+
+    for split in ((math.nan, 0.1, 0.1), (0.8, 0.1, math.nan), (math.inf, 0.1, 0.1)):
+        with pytest.raises(LmstatsError, match="three finite numbers"):
+            CorpusSpec("c.txt", split=split)
+
+
+@pytest.fixture
+def predefined(tmp_path):
+    """A folder with predefined train/valid/test files of Zipf-distributed words (enough distinct counts for a CSN fit)."""
+    folder = tmp_path / "pre"
+    folder.mkdir()
+    gen = np.random.default_rng(0)
+    for name, lines in (("train", 40), ("valid", 5), ("test", 5)):
+        (folder / f"{name}.txt").write_text("".join(" ".join(f"w{k}" for k in gen.zipf(1.6, size=12)) + "\n" for _ in range(lines)))
+    return folder
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["ngram", "{pre}", "--seed", "3", "--out", "{tmp}/m"], "--seed would be ignored: the corpus has predefined"),
+    (["corpus", "info", "{pre}", "--seed", "3"], "--seed would be ignored: the corpus has predefined"),
+    (["zipf", "{pre}", "--seed", "3"], "--seed would be ignored: the corpus has predefined"),
+    (["rnn", "train", "{pre}", "--resume", "--force", "--checkpoint", "{tmp}/x.pt"], "--resume continues the run in --checkpoint"),
+    (["rnn", "generate", "--greedy", "--temperature", "0.5", "--checkpoint", "{tmp}/x.pt"], "--temperature would be ignored: --greedy"),
+    (["rnn", "generate", "--greedy", "--seed", "3", "--checkpoint", "{tmp}/x.pt"], "--seed would be ignored: --greedy"),
+])
+def test_an_option_that_would_be_ignored_is_refused(tmp_path, predefined, args, pattern):
+    result = CliRunner().invoke(main, [a.format(pre=predefined, tmp=tmp_path) for a in args])
+    assert_one_line_error(result, pattern)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pre"]
+
+
+def test_options_used_elsewhere_are_accepted(tmp_path, predefined, text_file):
+    """--seed seeds zipf's bootstrap on predefined splits; --memory with --load bounds the text, not a fit."""
+    data = json.loads(run(["zipf", str(predefined), "--seed", "3", "--bootstrap", "10", "--json"]).stdout)
+    assert data["corpus"] == "pre"
+    model = tmp_path / "m"
+    assert run(["ngram", str(text_file), "--n", "2", "--out", str(model)]).exit_code == 0
+    loaded = json.loads(run(["ngram", "--load", str(model), "--memory", "1G", "--json"]).stdout)
+    assert loaded["loaded"] == str(model) and loaded["results"]["test"]["sentence"]["ppl"] > 1
+
+
+@pytest.mark.slow
+def test_zipf_plot_format_follows_its_suffix(tmp_path, predefined):
+    assert run(["zipf", str(predefined), "--plot", str(tmp_path / "z.pdf")]).exit_code == 0
+    assert (tmp_path / "z.pdf").read_bytes()[:5] == b"%PDF-"
+    result = CliRunner().invoke(main, ["zipf", str(predefined), "--plot", str(tmp_path / "z.jpg")])
+    assert_one_line_error(result, "--plot " + str(tmp_path / "z.jpg") + ": the suffix must name the format, one of .png, .pdf, .svg")
+    assert not (tmp_path / "z.jpg").exists()
+
+
+def test_a_mixture_that_lists_itself_is_one_error_line(tmp_path, text_file):
+    models = [tmp_path / "a.npz", tmp_path / "b"]
+    for order, path in enumerate(models, start=1):
+        assert run(["ngram", str(text_file), "--n", str(order), "--out", str(path)]).exit_code == 0
+
+    def mixture(path, *parts):
+        components = [{"path": str(part), "weight": 1 / len(parts)} for part in parts]
+        path.write_text(json.dumps({"format": "lmstats-mixture", "version": 1, "components": components}))
+
+    own, p, q = tmp_path / "self.json", tmp_path / "p.json", tmp_path / "q.json"
+    mixture(own, models[0], own)
+    mixture(p, models[0], q)
+    mixture(q, models[1], p)
+    assert_one_line_error(CliRunner().invoke(main, ["mix", str(own), str(models[1])]), f"the mixture lists itself ({own} -> {own})")
+    assert_one_line_error(CliRunner().invoke(main, ["mix", str(p), str(models[0])]), f"lists itself ({p} -> {q} -> {p})")

@@ -1,11 +1,14 @@
 """The edges around the core: outputs (writability, inputs, umask, disk full), signals, start-up."""
 
 import errno
+import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +17,7 @@ from lmstats import LmstatsError
 from lmstats.cli import main
 from lmstats.fileio import atomic_write, check_outputs
 
-from helpers import assert_one_line_error
+from helpers import assert_one_error_line, assert_one_line_error, run_unprivileged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,15 +77,192 @@ def test_check_outputs_refuses_inputs_duplicates_and_unwritable_places(tmp_path)
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the /proc cases cover unwritable places here")
 def test_read_only_folder_is_refused_before_any_work(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        assert_one_line_error(CliRunner().invoke(main, ["ngram", "--out", str(folder / "m.npz")]), "cannot write in")
+        proc = run_unprivileged(["ngram", "--out", str(folder / "m.npz")], cwd=tmp_path, owned=(tmp_path, folder))
+        assert_one_error_line(proc, f"cannot write in {folder}")
+        assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o755)
+
+
+def test_a_model_folder_that_cannot_be_written_is_refused_and_kept(tmp_path, text_file):
+    """Its files may not be deleted: refused up front, so no hidden .m.old-* folder is left and the old model stays."""
+    model = tmp_path / "m"
+    assert CliRunner().invoke(main, ["ngram", str(text_file), "--n", "1", "--out", str(model)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    model.chmod(0o555)
+    try:
+        proc = run_unprivileged(["ngram", str(text_file), "--n", "2", "--out", "m"], cwd=tmp_path, owned=(tmp_path, model))
+        assert_one_error_line(proc, "the model folder cannot be replaced")
+    finally:
+        model.chmod(0o755)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+
+
+def test_an_unreadable_corpus_says_it_cannot_be_read(tmp_path, text_file):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(text_file, folder / "a.txt")
+    hidden = tmp_path / "hidden.txt"
+    shutil.copy(text_file, hidden)
+    folder.chmod(0o000)
+    hidden.chmod(0o000)
+    try:
+        assert_one_error_line(run_unprivileged(["corpus", "info", "corpus"], cwd=tmp_path, owned=(tmp_path, folder)),
+                              "corpus: cannot read the folder (Permission denied)")
+        assert_one_error_line(run_unprivileged(["corpus", "info", "hidden.txt"], cwd=tmp_path, owned=(tmp_path, hidden)),
+                              "hidden.txt: cannot read the file (Permission denied)")
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_fifo_is_read_as_a_corpus(tmp_path):
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "w") as fh:  # blocks until lmstats opens the FIFO
+            fh.write("".join(f"a b c d e f {i}\n" for i in range(40)))
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lmstats", "ngram", "p", "--split", "0.8,0.1,0.1", "--n", "2", "--out", "m",
+                               "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets a writer that was never read go
+        writer.join(10)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["corpus"] == "p" and data["model"]["order"] == 2 and (tmp_path / "m" / "meta.json").is_file()
+
+
+@pytest.mark.parametrize("tmp, pattern", [
+    ("missing", "missing: no such folder"),
+    ("c.txt", "c.txt: is a file, not a folder"),
+    ("/proc/self", "/proc/self: cannot write there"),
+])
+def test_a_tmp_that_cannot_take_work_files_is_refused_at_once(tmp_path, tmp, pattern):
+    (tmp_path / "c.txt").write_text("".join(f"line {i} of some text here\n" for i in range(40)))
+    result = CliRunner().invoke(main, ["ngram", "c.txt", "--tmp", tmp, "--out", "m"])
+    assert_one_line_error(result, f"--tmp': {pattern}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_a_read_only_tmp_is_refused_at_once(tmp_path, text_file):
+    work = tmp_path / "work"
+    work.mkdir()
+    work.chmod(0o555)
+    try:
+        proc = run_unprivileged(["ngram", str(text_file), "--tmp", "work", "--out", "m"], cwd=tmp_path, owned=(tmp_path, work))
+        assert_one_error_line(proc, "work: cannot write there (Permission denied)")
+    finally:
+        work.chmod(0o755)
+    assert not (tmp_path / "m").exists()
+
+
+def _out_of_core(monkeypatch, corpus, tmp):
+    """``ngram CORPUS --tmp TMP`` counted out of core however small CORPUS is (counting in memory priced out of --memory)."""
+    import lmstats.ngram.plan as plan
+    from lmstats.resources import current_rss
+
+    monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 10**9)
+    return CliRunner().invoke(main, ["ngram", str(corpus), "--n", "3", "--memory", str(current_rss() + (512 << 20)),
+                                     "--tmp", str(tmp), "--out", "m"])
+
+
+def assert_disk_full(result, tmp) -> None:
+    """Progress lines, then one error line saying the disk is full; no work or model folder left in ``tmp``; no model."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert [line for line in lines if line.startswith("lmstats: error:")] == lines[-1:], result.output
+    assert f"the disk of the work folder {tmp} is full (No space left on device)" in lines[-1], lines[-1]
+    assert list(tmp.iterdir()) == [] and not os.path.exists("m")
+
+
+def test_a_full_disk_under_tmp_is_one_error_and_leaves_nothing(tmp_path, text_file, monkeypatch):
+    from lmstats.npyfile import NpyAppender
+
+    def full(self, values):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(NpyAppender, "append", full)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = _out_of_core(monkeypatch, text_file, work)
+    assert "out of core" in result.output
+    assert_disk_full(result, work)
+
+
+def test_a_real_full_disk_under_tmp_is_one_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """A 1 MB tmpfs as --tmp (root only): numpy reports a short write without an errno, so lmstats writes through Python."""
+    import numpy as np
+
+    work = tmp_path / "tiny"
+    work.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(work)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MB tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        words = np.random.default_rng(0).integers(0, 5000, size=(5000, 10))
+        corpus = tmp_path / "c.txt"
+        corpus.write_text("".join(" ".join(f"w{k}" for k in row) + "\n" for row in words))  # 6.6 MB of files planned
+        assert_disk_full(_out_of_core(monkeypatch, corpus, work), work)
+    finally:
+        gc.collect()  # the failed command's frames (in reference cycles) may still map a file there
+        busy = subprocess.run(["umount", str(work)], capture_output=True, text=True)
+        if busy.returncode != 0:
+            subprocess.run(["umount", "-l", str(work)], check=True)  # detached all the same
+            raise AssertionError(f"a file in the tmpfs stays open after the command: {busy.stderr.strip()}")
+
+
+@pytest.mark.slow
+def test_report_out_dir_is_new_empty_or_an_earlier_report(tmp_path, text_file, monkeypatch):
+    """A user's own report.md, a report folder holding a user's file, the corpus's folder: refused before any work."""
+    import lmstats.report.run
+
+    monkeypatch.setattr(lmstats.report.run, "run_comparison", lambda config, on_stage, on_progress: None)  # a report of no stages
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("# my own report\n")
+    result = CliRunner().invoke(main, ["report", str(text_file), "--out-dir", str(mine)])
+    assert_one_line_error(result, f"--out-dir {mine}: the folder holds report.md and no results.json of an lmstats report")
+    assert [p.name for p in mine.iterdir()] == ["report.md"] and (mine / "report.md").read_text() == "# my own report\n"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(text_file, corpus / "train.txt")
+    for out_dir in (corpus, tmp_path):  # the corpus's folder, a folder above an input
+        result = CliRunner().invoke(main, ["report", str(corpus), "--out-dir", str(out_dir)])
+        assert_one_line_error(result, f"--out-dir {out_dir}: holds {corpus / 'train.txt'}, an input of this command")
+    assert sorted(p.name for p in corpus.iterdir()) == ["train.txt"]
+    ours = tmp_path / "ours"
+    for _ in range(2):  # a new folder, then the folder lmstats wrote
+        result = CliRunner().invoke(main, ["report", str(text_file), "--out-dir", str(ours)])
+        assert result.exit_code == 0, result.output
+    assert json.loads((ours / "results.json").read_text())["format"] == "lmstats-report"
+    (ours / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["report", str(text_file), "--out-dir", str(ours)])
+    assert_one_line_error(result, "the report folder also holds notes.txt, which lmstats did not write there")
+    assert (ours / "notes.txt").read_text() == "mine"
+
+
+def test_a_report_folder_from_before_the_format_key_is_still_ours(tmp_path):
+    from lmstats.report.render import check_out_dir
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"lmstats": "0.1", "command": "lmstats report", "config": {}, "results": []}))
+    (folder / "report.md").write_text("# report\n")
+    (folder / ".report.md.k2j4x9q1.tmp").write_text("")  # an interrupted write's temporary file
+    check_out_dir(folder)
+    (folder / "results.json").write_text(json.dumps({"results": []}))
+    with pytest.raises(LmstatsError, match="no results.json of an lmstats report"):
+        check_out_dir(folder)
 
 
 def test_zipf_plot_over_the_corpus_is_refused(tmp_path):

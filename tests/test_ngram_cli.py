@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -110,6 +111,14 @@ def test_mle_reports_infinite_perplexity_honestly(tmp_path):
     (["ngram", "--memory", "12X"], "give a size such as 500M"),
     (["ngram", "--memory", "10M"], "at least 64M"),
     (["ngram", "--load", "{tmp}/model.npz", "--out", "{tmp}/again"], "add --query-only"),
+    (["ngram", "{tmp}/other.txt", "--split", "nan,0.1,0.1", "--out", "{tmp}/s"], "three finite numbers"),  # NaN never reaches meta.json
+    (["ngram", "{tmp}/other.txt", "--split", "0.8,0.1,nan", "--out", "{tmp}/s"], "three finite numbers"),
+    (["ngram", "{tmp}/other.txt", "--split", "inf,0.1,0.1", "--out", "{tmp}/s"], "three finite numbers"),
+    (["ngram", "{tmp}/other.txt", "--eps", "inf", "--out", "{tmp}/s"], "--eps must be a finite number > 0"),
+    (["ngram", "{tmp}/other.txt", "--k", "0.3", "--out", "{tmp}/s"], "--k applies to --smoothing lidstone only, not mkn"),
+    (["ngram", "{tmp}/other.txt", "--eps-variant", "textbook", "--smoothing", "kn", "--out", "{tmp}/s"],
+     "--eps-variant applies to --smoothing eps only, not kn"),
+    (["ngram", "{tmp}/other.txt", "--out", "{tmp}/garbage.npz"], "exists and is not an lmstats n-gram model"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, pattern):
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really")
@@ -120,3 +129,82 @@ def test_bad_input_one_line_exit_2(tmp_path, args, pattern):
     result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert_one_line_error(result, pattern.format(tmp=tmp_path))
     assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # nothing written, nothing overwritten
+
+
+@pytest.fixture
+def small_model(tmp_path, text_file):
+    """A bigram model folder of the 40-line corpus (its files: keys2.npy, prob2.npy, ...)."""
+    folder = tmp_path / "m"
+    assert run(["ngram", str(text_file), "--n", "2", "--smoothing", "kn", "--out", str(folder)]).exit_code == 0
+    return folder
+
+
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[:-16])
+
+
+def _int32(path):
+    np.save(path, np.load(path).astype(np.int32))  # a valid .npy of the same length, of another dtype
+
+
+def _shorter(path):
+    np.save(path, np.load(path)[:-1])  # a valid .npy of its dtype, one value short
+
+
+@pytest.mark.parametrize("damage, name, pattern", [
+    (_truncated, "prob2", "the array prob2.npy is truncated"),
+    (_int32, "keys2", "keys2.npy holds int32 values"),
+    (_int32, "counts1", "counts1.npy holds int32 values"),
+    (_shorter, "suffix2", "suffix2.npy holds"),
+])
+def test_a_damaged_model_folder_is_one_error_naming_the_array(small_model, text_file, damage, name, pattern):
+    """Never a perplexity from a misread array, never a numba traceback: one line naming the array, also through mix."""
+    good = small_model.parent / "good.npz"
+    assert run(["ngram", str(text_file), "--n", "1", "--out", str(good)]).exit_code == 0
+    damage(small_model / f"{name}.npy")
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", str(small_model)]), pattern)
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", str(text_file), "--load", str(small_model)]), pattern)
+    assert_one_line_error(CliRunner().invoke(main, ["mix", str(small_model), str(good)]), pattern)
+
+
+def test_an_npz_model_with_an_array_of_another_dtype_is_one_error(tmp_path, text_file):
+    path = tmp_path / "m.npz"
+    assert run(["ngram", str(text_file), "--n", "2", "--out", str(path)]).exit_code == 0
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["prob2"] = arrays["prob2"].astype(np.float32)
+    np.savez(path, **arrays)
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", str(path)]), "prob2.npy holds float32 values")
+
+
+def test_an_npz_model_is_replaced_and_an_npz_file_of_the_users_is_not(tmp_path, text_file):
+    out = tmp_path / "m.npz"
+    first = json.loads(run(["ngram", str(text_file), "--n", "1", "--out", str(out), "--json"]).stdout)
+    second = json.loads(run(["ngram", str(text_file), "--n", "2", "--out", str(out), "--json"]).stdout)
+    assert first["model"]["order"] == 1 and second["written"]["model"] == str(out)
+    assert json.loads(run(["ngram", "--load", str(out), "--json"]).stdout)["model"]["order"] == 2
+    foreign = tmp_path / "x.npz"
+    np.savez(foreign, data=np.arange(3))
+    before = foreign.read_bytes()
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", str(text_file), "--out", str(foreign)]),
+                          f"--out {foreign}: exists and is not an lmstats n-gram model")
+    assert foreign.read_bytes() == before
+
+
+def test_a_model_folder_holding_a_users_file_is_not_replaced(small_model, text_file):
+    (small_model / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in small_model.iterdir()}
+    result = CliRunner().invoke(main, ["ngram", str(text_file), "--n", "3", "--out", str(small_model)])
+    assert_one_line_error(result, "the model folder also holds notes.txt, which lmstats did not write")
+    assert {p.name: p.read_bytes() for p in small_model.iterdir()} == before
+    assert [p.name for p in small_model.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_arpa_file_scores_on_corpus_as_its_model_folder_does(tmp_path, text_file):
+    arpa = tmp_path / "m.arpa"
+    folder = json.loads(run(["ngram", str(text_file), "--n", "2", "--smoothing", "kn", "--out", str(tmp_path / "m"), "--arpa",
+                             str(arpa), "--json"]).stdout)
+    assert_one_line_error(CliRunner().invoke(main, ["ngram", "--load", str(arpa)]), "an ARPA file records no corpus; give CORPUS")
+    scored = json.loads(run(["ngram", str(text_file), "--load", str(arpa), "--json"]).stdout)
+    for split in ("valid", "test"):
+        assert scored["results"][split]["sentence"]["ppl"] == pytest.approx(folder["results"][split]["sentence"]["ppl"], rel=1e-6)

@@ -323,6 +323,7 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tiny_setup, tmp_path, m
     out = tmp_path / "r"
     out.mkdir()
     (out / "zipf.png").write_bytes(b"an earlier run's plot")
+    (out / "results.json").write_text(json.dumps({"format": "lmstats-report"}))  # and its results: the folder is lmstats'
     result = run_report(corpus, config, out)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())

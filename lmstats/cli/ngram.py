@@ -141,7 +141,8 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode)
         out = out or default_output("ngram", corpus, recipe.label)
     check_arpa(arpa, model or recipe)
-    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=("--out",))
+    folders = () if str(out).endswith(".npz") else ("--out",)  # an .npz model is one file, replaced when it is a model
+    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=folders)
     if out:
         (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
     with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while the command runs

@@ -148,10 +148,14 @@ class NgramLM(LanguageModel):
         from lmstats.resources import work_dir
 
         storage = self._storage(tmp)
-        with work_dir(tmp) as work:
-            self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
-                                                 workdir=work, tables_dir=storage, on_order=on_order)
-        self._estimate_on_disk(storage, memory)
+        try:
+            with work_dir(tmp) as work:
+                self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
+                                                     workdir=work, tables_dir=storage, on_order=on_order)
+            self._estimate_on_disk(storage, memory)
+        except BaseException:
+            shutil.rmtree(storage, ignore_errors=True)  # a failed fit frees its disk now, not when the model is collected
+            raise
 
     def _estimate_on_disk(self, storage: Path, memory: int) -> None:
         from lmstats.ngram.chunked import ON_DISK, estimate_on_disk

@@ -17,10 +17,13 @@ import re
 from pathlib import Path
 
 from lmstats.display import percent
+from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
 from lmstats.rnn.recipe import CHAR_RECIPE
+
+FORMAT = "lmstats-report"  # results.json's "format": what marks a folder as one lmstats wrote a report into
 
 PUBLISHED = {
     "ptb": [
@@ -37,6 +40,7 @@ def results_json(state: ReportState) -> dict:
     corpus = state.stage("corpus")
     zipf = state.stage("zipf")
     return {
+        "format": FORMAT,
         "lmstats": __version__,
         "command": state.command,
         "config": state.config.to_dict(),
@@ -373,3 +377,52 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
 REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
                 "rnn_curves.png", "zipf.png")
 PLOTS = frozenset(name.removesuffix(".png") for name in REPORT_FILES if name.endswith(".png"))
+
+
+def check_out_dir(path: Path, inputs=()) -> None:
+    """Refuse, before any work, an output folder the report may not write into.
+
+    The report writes only into a folder that does not exist, that is empty, or that lmstats
+    wrote a report into and that holds nothing else: its results.json says ``"format":
+    "lmstats-report"`` (or, written before that key, has results.json's other keys: lmstats,
+    command, config, results), and every file in it is one of :data:`REPORT_FILES` or a
+    temporary file of one of them (an interrupted write).  So a report never overwrites a
+    user's own report.md, deletes their stale-looking plot, or lands among the corpus: a
+    folder holding any of ``inputs`` (the corpus's files, the config) is refused too.
+    """
+    for source in inputs:
+        if source is not None and Path(source).exists() and Path(source).resolve().is_relative_to(path.resolve()):
+            raise LmstatsError(f"--out-dir {path}: holds {source}, an input of this command; the report would be written among "
+                               "its inputs — give a folder of its own (such as reports/NAME)")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise LmstatsError(f"--out-dir {path}: is a file, not a folder; give a new or empty folder")
+    try:
+        names = sorted(p.name for p in path.iterdir() if not _TEMPORARY.fullmatch(p.name))
+    except OSError as exc:
+        raise LmstatsError(f"--out-dir {path}: cannot read the folder ({exc.strerror or exc}); "
+                           "fix its permissions or give another folder") from None
+    if not names:
+        return
+    shown = lambda some: ", ".join(some[:3]) + (" …" if len(some) > 3 else "")  # noqa: E731
+    if not _is_report_results(path / "results.json"):
+        raise LmstatsError(f"--out-dir {path}: the folder holds {shown(names)} and no results.json of an lmstats report, so it is "
+                           "not a report folder lmstats wrote; writing there could overwrite the user's files — give a new or "
+                           "empty folder")
+    extra = [name for name in names if name not in REPORT_FILES]
+    if extra:
+        raise LmstatsError(f"--out-dir {path}: the report folder also holds {shown(extra)}, which lmstats did not write there; "
+                           "move them or give a new or empty folder")
+
+
+def _is_report_results(path: Path) -> bool:
+    """True when ``path`` is the results.json of an lmstats report (see :func:`check_out_dir`)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (data.get("format") == FORMAT or {"lmstats", "command", "config", "results"} <= data.keys())
+
+
+_TEMPORARY = re.compile("|".join(rf"\.{re.escape(name)}\..+\.tmp" for name in REPORT_FILES))  # atomic_write's names
