@@ -15,9 +15,10 @@ index per order finds the rows of all positions at once.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -133,13 +134,19 @@ class NgramLM(LanguageModel):
         self.n_train_tokens_ = units.n_tokens
         return self
 
-    def _storage(self, tmp) -> Path:
-        """A folder of this model's own for its tables on disk (inside ``tmp``), removed with the model."""
+    @contextlib.contextmanager
+    def _storage(self, tmp) -> Iterator[Path]:
+        """A folder of this model's own for its tables on disk (inside ``tmp``), removed with the model, or at
+        once when the fit that fills it fails (its disk is then freed now, not when the model is collected)."""
         from lmstats.resources import make_folder
 
         storage = make_folder("lmstats-model-", tmp)
         weakref.finalize(self, shutil.rmtree, storage, True)
-        return storage
+        try:
+            yield storage
+        except BaseException:
+            shutil.rmtree(storage, ignore_errors=True)
+            raise
 
     def _fit_on_disk(self, units: Lines, on_order, memory: int, tmp) -> None:
         """Count out of core; the tables and (for abs/kn/mkn) the estimate are ``.npy`` files in a
@@ -147,15 +154,11 @@ class NgramLM(LanguageModel):
         from lmstats.ngram.external import count_ngrams_external
         from lmstats.resources import work_dir
 
-        storage = self._storage(tmp)
-        try:
+        with self._storage(tmp) as storage:
             with work_dir(tmp) as work:
                 self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
                                                      workdir=work, tables_dir=storage, on_order=on_order)
             self._estimate_on_disk(storage, memory)
-        except BaseException:
-            shutil.rmtree(storage, ignore_errors=True)  # a failed fit frees its disk now, not when the model is collected
-            raise
 
     def _estimate_on_disk(self, storage: Path, memory: int) -> None:
         from lmstats.ngram.chunked import ON_DISK, estimate_on_disk
@@ -173,20 +176,21 @@ class NgramLM(LanguageModel):
         from lmstats.resources import parse_memory, work_dir
 
         budget = parse_memory(None) if memory is None else memory
-        storage = self._storage(tmp)
-        with work_dir(tmp) as work, dask_client(scheduler, local_directory=work) as client:
-            if on_plan is not None:
-                on_plan(plan)
-            counts = count_ngrams_dask(units, self.order, len(self.vocab), self.vocab.bos_id, client=client, tables_dir=storage,
-                                       memory=budget, on_order=on_order)
-        if plan.in_memory:
-            self.counts_ = NgramCounts(counts.vocab_size, counts.bos_id, tuple(
-                OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables), counts.n_units)
-            self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
-            shutil.rmtree(storage, ignore_errors=True)
-        else:
-            self.counts_ = counts
-            self._estimate_on_disk(storage, budget)
+        with self._storage(tmp) as storage:
+            with work_dir(tmp) as work, dask_client(scheduler, local_directory=work) as client:
+                if on_plan is not None:
+                    on_plan(plan)
+                counts = count_ngrams_dask(units, self.order, len(self.vocab), self.vocab.bos_id, client=client, tables_dir=storage,
+                                           memory=budget, on_order=on_order)
+            if plan.in_memory:
+                self.counts_ = NgramCounts(counts.vocab_size, counts.bos_id, tuple(
+                    OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables),
+                    counts.n_units)
+                self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+                shutil.rmtree(storage, ignore_errors=True)
+            else:
+                self.counts_ = counts
+                self._estimate_on_disk(storage, budget)
 
     @classmethod
     def from_estimate(cls, vocab: Vocab, counts: NgramCounts, est: Estimate, *, n_train_tokens: int = 0, **params) -> NgramLM:
