@@ -93,6 +93,32 @@ def line_pieces(lengths: NDArray[np.int64]) -> Iterator[tuple[int, int, int, int
         yield first, last, int(ends[first - 1]) if first else 0, int(ends[last - 1])
 
 
+def gather_runs(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Indices of the runs ``starts[i] .. starts[i] + lengths[i] - 1``, one run after another; shape (sum(lengths),).
+
+    The gather of ragged pieces of a flat array (some lines of a text, the pieces of each word) in
+    one ``np.repeat``: item ``j`` of run ``i`` lands at ``offset_i + j`` of the output
+    (``offset_i``: the lengths of the runs before), so its index is that position plus
+    ``starts[i] - offset_i``.  ``starts=[5, 0], lengths=[2, 3]`` gives ``[5, 6, 0, 1, 2]``.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.cumsum(lengths)
+    offsets -= lengths  # where each run begins in the output
+    out = np.repeat(starts - offsets, lengths)
+    out += np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def run_offsets(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The position of every item inside its run, for runs of ``lengths`` laid end to end; shape (sum(lengths),).
+
+    ``lengths=[2, 0, 3]`` gives ``[0, 1, 0, 1, 2]`` (the depth of each position in its unit, the
+    piece number inside a word): :func:`gather_runs` of runs that all start at 0."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return gather_runs(np.zeros(len(lengths), dtype=np.int64), lengths)
+
+
 def _ids(ids) -> NDArray:
     """``ids`` as an int32 or int64 array (other types become int64)."""
     ids = np.asanyarray(ids)  # a memory-mapped array stays one (see spill_folder)
@@ -156,11 +182,8 @@ class Lines:
 
     def select(self, keep: NDArray[np.bool_]) -> Lines:
         """The lines where ``keep`` (one flag per line) is true, in their order, in memory."""
-        starts = self.bounds[:-1][keep]
         lengths = self.lengths[keep]
-        # position j of kept line i sits at starts[i] + j in the old ids
-        idx = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-        return Lines.from_lengths(self.ids[idx], lengths)
+        return Lines.from_lengths(self.ids[gather_runs(self.bounds[:-1][keep], lengths)], lengths)
 
     def with_eos(self, eos_id: int) -> Lines:
         """Each line followed by ``eos_id`` (the token the evaluator predicts at a line end)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.encoded import Lines
+from lmstats.encoded import Lines, run_offsets
 from lmstats.npyfile import release
 
 
@@ -86,7 +86,7 @@ def layout(units: Lines, bos_id: int) -> Positions:
     ids = np.empty(total, dtype=np.int64)
     ids[starts] = bos_id
     ids[scored] = units.ids
-    depth = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+    depth = run_offsets(lengths)
     return Positions(ids, depth, scored)
 
 

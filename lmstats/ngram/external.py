@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.encoded import Lines
+from lmstats.encoded import Lines, run_offsets
 from lmstats.ngram.counts import NgramCounts, OrderTable, unique_keys
 from lmstats.npyfile import HEADER_BYTES, NpyAppender, release
 from lmstats.resources import working_memory
@@ -56,13 +56,11 @@ class _Positions:
         unit_before = lo - 1  # the unit position a belongs to when it is not a start
         is_start = np.zeros(b - a, dtype=bool)
         is_start[self.starts[lo:hi] - a] = True
-        p = np.arange(a, b, dtype=np.int64)
-        start_of = np.where(is_start, p, -1)
-        first_start = self.starts[unit_before] if unit_before >= 0 else 0
-        start_of[0] = max(start_of[0], first_start)
-        np.maximum.accumulate(start_of, out=start_of)
-        depth = p - start_of
-        token = p - (unit_before + 1 + np.cumsum(is_start))  # index in units.ids: p minus the <s> before it
+        cuts = np.concatenate([[a], self.starts[lo:hi], [b]])  # the block cut where units start
+        depth = run_offsets(np.diff(cuts))
+        if unit_before >= 0:  # the block's first piece is the rest of a unit that started before a
+            depth[: cuts[1] - a] += a - self.starts[unit_before]
+        token = np.arange(a, b, dtype=np.int64) - (unit_before + 1 + np.cumsum(is_start))  # index in units.ids: minus the <s> up to it
         ids = np.full(b - a, self.bos_id, dtype=np.int64)
         ids[~is_start] = self.units.ids[token[~is_start]]
         release(self.units.ids)  # a disk-backed text: the pages of this block leave the process

@@ -105,9 +105,9 @@ def plot_rnn(state: ReportState):
         ax.plot(t, valid, "o-", color=f"C{i}", label=f"{cell} valid")
         ax.plot(t, train, "x:", color=f"C{i}", label=f"{cell} train")
         shown += valid + train
-    best = [r for r in state.rows if r["family"] == "ngram" and r.get("valid_ppl") and r["mode"] == state.config.modes[0]]
-    if best:
-        top = min(best, key=lambda r: r["valid_ppl"])
+    best = [r for r in state.rows if r["family"] == "ngram" and r.get("best_on_valid") and r["mode"] == state.config.modes[0]]
+    if best:  # the n-gram model the run chose on valid (the mixture's)
+        top = best[0]
         ax.axhline(top["valid_ppl"], ls="--", color="grey", lw=1, label=f"best n-gram valid ({top['model']}, {top['mode']} mode)")
         shown.append(top["valid_ppl"])
     _readable_y(ax, shown)

@@ -94,8 +94,9 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def headline_rows(state: ReportState, value=None) -> list[list[str]]:
-    """One row per model: test perplexity in each mode, best order per smoother, and the mixture with
-    its gain over its best component.  ``value(row)``: another figure of each cell (bits per character)."""
+    """One row per model: test perplexity in each mode, the order per smoother chosen on valid (as the run
+    recorded it in the rows: ``best_order_on_valid``), and the mixture with its gain over its best component.
+    ``value(row)``: another figure of each cell (bits per character)."""
     out = []
     modes = list(state.config.modes)
     for family, key in (("baseline", "model"), ("ngram", "smoothing"), ("rnn", "model")):
@@ -105,9 +106,8 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
             label = name
             for mode in modes:
                 cand = [r for r in rows if r[key] == name and r["mode"] == mode]
-                if family == "ngram":
-                    # the order with the best validation perplexity (chosen on valid, reported on test)
-                    cand = sorted(cand, key=lambda r: (r.get("valid_ppl") is None, r.get("valid_ppl") or 0))
+                if family == "ngram":  # the order the run chose on valid (reported on test)
+                    cand = [r for r in cand if r.get("best_order_on_valid")]
                 best = cand[0] if cand else None
                 if best and family == "ngram":
                     label = f"{name} (order {best['order']}, chosen on valid)" if len(modes) == 1 else f"{name} (best order on valid)"

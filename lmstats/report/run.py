@@ -180,7 +180,8 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
     """Every smoother at every order in one evaluation mode; ε tuned per order on valid.
 
     Also returns ``(name, model)`` of the distribution with the lowest validation perplexity (the
-    mixture's n-gram component), or None when no model has a finite one."""
+    mixture's n-gram component), or None when no model has a finite one; the rows record the choices
+    (:func:`mark_choices`)."""
     from lmstats.ngram import NgramLM
     from lmstats.ngram.tune import tune_eps
 
@@ -217,7 +218,22 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
             ))
             if model.is_distribution and valid.ppl < best[0]:
                 best = (valid.ppl, (f"{smoothing}-{order}", model))
+    mark_choices(rows, best[1][0] if best[1] else None)
     return rows, curves, best[1]
+
+
+def mark_choices(rows: list[dict], best: str | None) -> None:
+    """Record in the n-gram ``rows`` of one mode what validation chose, so that nothing downstream chooses again:
+    ``best_order_on_valid`` on the order of each smoother with the lowest validation perplexity (an infinite one,
+    recorded as None, ranks last; the first on a tie), the row the headline shows; ``best_on_valid`` on the model
+    ``best``, the distribution with the lowest validation perplexity of all, the mixture's n-gram part (on no row when None)."""
+    for smoothing in dict.fromkeys(r["smoothing"] for r in rows):
+        mine = [r for r in rows if r["smoothing"] == smoothing]
+        chosen = min(mine, key=lambda r: math.inf if r["valid_ppl"] is None else r["valid_ppl"])
+        for r in mine:
+            r["best_order_on_valid"] = r is chosen
+    for r in rows:
+        r["best_on_valid"] = r["model"] == best
 
 
 def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict, object]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.encoded import gather_runs
 from lmstats.errors import LmstatsError
 from lmstats.text.spec import DEFAULT_SUBWORD_VOCAB, SUBWORD_LEVELS
 from lmstats.vocab import BOS, EOS, PAD, UNK
@@ -99,9 +100,8 @@ class SubwordTokenizer:
 
 def train_subword(kind: str, words: list[str], counts: NDArray[np.int64], vocab_size: int) -> SubwordTokenizer:
     """A ``kind`` (bpe|unigram) model of at most ``vocab_size`` pieces learned from word ``counts``
-    (``counts[i]`` occurrences of ``words[i]`` in the training split)."""
-    if kind not in SUBWORD_LEVELS:
-        raise LmstatsError(f"subword level must be one of {', '.join(SUBWORD_LEVELS)}, got {kind!r}")
+    (``counts[i]`` occurrences of ``words[i]`` in the training split).  ``kind`` is one of
+    :data:`SUBWORD_LEVELS` (:class:`~lmstats.text.spec.CorpusSpec` checks the level; :class:`SubwordTokenizer` checks the kind)."""
     kept = [(w, int(c)) for w, c in zip(words, counts, strict=True) if c > 0 and w not in (UNK, BOS, EOS, PAD)]
     if not kept:
         raise LmstatsError("the training split has no words to learn subword pieces from")
@@ -200,10 +200,7 @@ def expand_lines(ids: NDArray[np.int32], lengths: NDArray[np.int64], table: Piec
     """Word type ids in lines -> piece type ids in the same lines (one gather; no per-line lists)."""
     ids = np.asarray(ids)
     n = table.lengths[ids]  # pieces of each token
-    total = int(n.sum())
-    ends = np.cumsum(n)
-    within = np.arange(total, dtype=np.int64) - np.repeat(ends - n, n)  # position inside each token's run
-    pieces = table.pieces[np.repeat(table.offsets[ids], n) + within]
+    pieces = table.pieces[gather_runs(table.offsets[ids], n)]
     bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    at = np.concatenate([[0], ends]).astype(np.int64)
+    at = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
     return pieces.astype(np.int32), at[bounds[1:]] - at[bounds[:-1]]

@@ -13,7 +13,7 @@ from itertools import chain
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.encoded import Lines
+from lmstats.encoded import Lines, gather_runs
 from lmstats.errors import LmstatsError
 
 ORDER_NAMES = {1: "unigrams", 2: "bigrams", 3: "trigrams"}
@@ -46,8 +46,8 @@ def ngram_type_ids(lines: Lines, order: int) -> NDArray[np.int64]:
     ids = lines.ids.astype(np.int64, copy=False)  # packed keys need 64 bits (the reader gives int32)
     if order == 1:
         return np.unique(ids, return_inverse=True)[1].astype(np.int64) if len(ids) else ids
-    ends = np.repeat(lines.bounds[1:], lines.lengths)  # end of each token's line, shape (n_tokens,)
-    starts = np.flatnonzero(np.arange(len(ids)) + order <= ends)
+    # the first position of every n-gram: bounds[i] .. bounds[i+1] - order of each line i long enough
+    starts = gather_runs(lines.bounds[:-1], np.maximum(lines.lengths - (order - 1), 0))
     if len(starts) == 0:
         return np.zeros(0, dtype=np.int64)
     base = int(ids.max()) + 1
