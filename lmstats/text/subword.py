@@ -61,8 +61,7 @@ class SubwordTokenizer:
     json: str
 
     def __post_init__(self) -> None:
-        if self.kind not in SUBWORD_LEVELS:
-            raise LmstatsError(f"subword level must be one of {', '.join(SUBWORD_LEVELS)}, got {self.kind!r}")
+        check_kind(self.kind)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "vocab_size": self.vocab_size, "json": self.json}
@@ -98,10 +97,16 @@ class SubwordTokenizer:
         return [[UNK if i == unk else t for t, i in zip(e.tokens, e.ids, strict=True)] for e in encodings]
 
 
+def check_kind(kind: str) -> None:
+    """The one check of a subword kind (a model's, and one asked to be trained, before the training)."""
+    if kind not in SUBWORD_LEVELS:
+        raise LmstatsError(f"subword level must be one of {', '.join(SUBWORD_LEVELS)}, got {kind!r}")
+
+
 def train_subword(kind: str, words: list[str], counts: NDArray[np.int64], vocab_size: int) -> SubwordTokenizer:
     """A ``kind`` (bpe|unigram) model of at most ``vocab_size`` pieces learned from word ``counts``
-    (``counts[i]`` occurrences of ``words[i]`` in the training split).  ``kind`` is one of
-    :data:`SUBWORD_LEVELS` (:class:`~lmstats.text.spec.CorpusSpec` checks the level; :class:`SubwordTokenizer` checks the kind)."""
+    (``counts[i]`` occurrences of ``words[i]`` in the training split)."""
+    check_kind(kind)
     kept = [(w, int(c)) for w, c in zip(words, counts, strict=True) if c > 0 and w not in (UNK, BOS, EOS, PAD)]
     if not kept:
         raise LmstatsError("the training split has no words to learn subword pieces from")
