@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
+from lmstats.jsonable import jsonable
 from lmstats.protocol import LanguageModel
 from lmstats.units import scored_text_size, scored_units
 from lmstats.vocab import check_same_vocab
@@ -70,7 +71,7 @@ class EvalResult:
         """All fields and derived figures; non-finite numbers become None (JSON has no inf)."""
         out = asdict(self) | {"ppl": self.ppl, "ppl_no_oov": self.ppl_no_oov, "bits_per_token": self.bits_per_token,
                               "bits_per_char": self.bits_per_char, "bits_per_byte": self.bits_per_byte}
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+        return jsonable(out)
 
 
 def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tuple[Lines, NDArray[np.float64]]:

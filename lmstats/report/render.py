@@ -12,13 +12,13 @@ import base64
 import datetime as dt
 import html
 import json
-import math
 import re
 from pathlib import Path
 
 from lmstats.display import percent
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write
+from lmstats.jsonable import jsonable
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
 from lmstats.rnn.recipe import CHAR_RECIPE
@@ -57,16 +57,6 @@ def results_json(state: ReportState) -> dict:
         "rnn_histories": {s.name: s.data.get("history") for s in state.stages if s.name.startswith("rnn-")},
         "results": state.rows,
     }
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def results_frame(state: ReportState):
@@ -363,7 +353,7 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
             fh.write(png)
         written[name] = str(out_dir / f"{name}.png")
     with atomic_write(out_dir / "results.json") as fh:
-        json.dump(_clean(results_json(state)), fh, indent=2, default=str)
+        json.dump(jsonable(results_json(state)), fh, indent=2, default=str)
     with atomic_write(out_dir / "results.csv") as fh:
         results_frame(state).to_csv(fh, index=False)
     with atomic_write(out_dir / "report.md") as fh:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.jsonable import jsonable
 from lmstats.zipf.spectrum import Spectrum
 
 NOTATION = {
@@ -26,27 +27,11 @@ NOTATION = {
 }
 
 
-def _jsonable(value):
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return value
-
-
 class _Result:
     """``to_dict()`` for the frozen result dataclasses: JSON-ready, non-finite floats as None."""
 
     def to_dict(self) -> dict:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.repr}
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self) if f.repr}
 
 
 @dataclass(frozen=True)
