@@ -1,7 +1,9 @@
-"""Shared fixtures: a hand-countable corpus, a seeded rng, the shared corpora (or a skip), torch on one thread."""
+"""Shared fixtures: a hand-countable corpus, a seeded rng, the shared corpora (or a skip), torch on one thread,
+a fake clock for RNN training."""
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +58,35 @@ def tight_memory(monkeypatch):
 
     monkeypatch.setattr(plan, "IN_MEMORY_BYTES_PER_POSITION", 1000)
     return lambda: current_rss() + (512 << 20)
+
+
+@pytest.fixture
+def training_clock(monkeypatch):
+    """RNN training on a fake clock: ``training_clock(step=0.1, validation=0.4, save=0.2)`` makes every optimizer step, every
+    validation (the time budget's probe included) and every checkpoint write cost that many seconds and nothing else cost any,
+    so budgets and time splits follow from the costs a test states, never from the machine's speed.  Returns the number of
+    steps, validations and saves made so far (a dict that grows as training goes)."""
+    import lmstats.rnn.train as train
+    import lmstats.rnn.validation as rnn_validation
+
+    now, calls = [0.0], {"step": 0, "validation": 0, "save": 0}
+
+    def costing(name, real, seconds):
+        def wrapped(*args, **kwargs):
+            now[0] += seconds
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapped
+
+    def install(*, step: float = 0.0, validation: float = 0.0, save: float = 0.0) -> dict:
+        clock = types.SimpleNamespace(perf_counter=lambda: now[0])
+        monkeypatch.setattr(train, "time", clock)
+        monkeypatch.setattr(rnn_validation, "time", clock)
+        monkeypatch.setattr(train.TrainingRun, "step", costing("step", train.TrainingRun.step, step))
+        evaluating = costing("validation", train.evaluate, validation)
+        monkeypatch.setattr(train, "evaluate", evaluating)
+        monkeypatch.setattr(rnn_validation, "evaluate", evaluating)
+        monkeypatch.setattr(train, "save_checkpoint", costing("save", train.save_checkpoint, save))
+        return calls
+
+    return install

@@ -35,10 +35,24 @@ def test_corpus_info_default_corpus_json():
     assert data["vocab_size"] == rows["train"]["types"] + 3
 
 
-def test_corpus_info_text_table(text_file):
-    result = run(["corpus", "info", str(text_file), "--lower", "--seed", "3"])
+def test_corpus_info_text_table(tmp_path):
+    """A corpus with its own splits, counted by hand.  --min-count 2 keeps the, cat, sat (+ 3 specials); OOV are the tokens
+    outside them and the literal <unk>.  train: 4 lines (one empty), 9 tokens, 5 types, OOV dog ran;
+    valid: 2 lines, 5 tokens, 5 types (<unk> is one), OOV bird <unk>; test: 1 line, 4 tokens, 4 types, all OOV."""
+    for split, text in (("train", "the cat sat\nthe dog sat\n\nthe cat ran\n"), ("valid", "the bird sat\n<unk> cat\n"),
+                        ("test", "a dog ran fast\n")):
+        (tmp_path / f"{split}.txt").write_text(text)
+    expected = {"train": (4, 9, 5, 2), "valid": (2, 5, 5, 2), "test": (1, 4, 4, 4)}  # lines, tokens, types, OOV
+    data = json.loads(run(["corpus", "info", str(tmp_path), "--min-count", "2", "--json"]).stdout)
+    assert data["vocab_size"] == 6 and data["splits_from"] == "the corpus's own files"
+    rows = {r["split"]: r for r in data["splits"]}
+    assert {name: (r["lines"], r["tokens"], r["types"], r["oov"]) for name, r in rows.items()} == expected
+    assert [rows[name]["oov_rate"] for name in ("train", "valid", "test")] == [2 / 9, 2 / 5, 1.0]
+    assert (rows["train"]["empty_lines"], rows["valid"]["literal_unk"]) == (1, 1)
+    result = run(["corpus", "info", str(tmp_path), "--min-count", "2"])
     assert result.exit_code == 0, result.output
-    assert "train" in result.output and "OOV rate" in result.output
+    table = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[3:]}
+    assert table == {name: [*map(str, counts), f"{counts[3] / counts[1]:.4%}"] for name, counts in expected.items()}
 
 
 def test_corpus_list_json():

@@ -44,7 +44,7 @@ def test_lower_and_d2l_letters_only():
 
 
 def test_stream_format_joins_lines():
-    assert tokenize(["a b", "c"], CorpusSpec(format="stream")) == [["a", "b", "c"]]
+    assert tokenize(["a b", "c"], CorpusSpec(format="stream")) == [["a", "b", "c"]]  # words: a break separates, adds nothing
 
 
 def test_split_text_lines_counts_newlines_only():
@@ -137,6 +137,7 @@ def test_a_seeded_split_of_one_line_is_refused_before_the_text_is_split(tmp_path
     assert load_corpus(CorpusSpec(str(tmp_path / "one.txt"), level=level, format="stream")).part("test").n_tokens > 0
 
 
+@pytest.mark.slow
 def test_wikitext2_predefined_splits_match_published_counts():
     folder = shared_corpus("wikitext-2")
     corpus = load_corpus(CorpusSpec("wikitext-2"), data_dir=folder.parent)
@@ -149,6 +150,7 @@ def test_wikitext2_predefined_splits_match_published_counts():
     assert len(vocab) == 33_278 + 1  # published 33,278 incl. <eos> and <unk>; plus <s>
 
 
+@pytest.mark.slow
 def test_ptb_counts_and_env_variable(monkeypatch):
     folder = shared_corpus("ptb")
     monkeypatch.setenv("LMSTATS_DATA", str(folder.parent))
@@ -186,7 +188,6 @@ def test_nul_bytes_anywhere_mark_the_file_binary(tmp_path):
 def test_stream_format_at_char_level_keeps_line_breaks_as_the_newline_character(tmp_path):
     lines = ["时间机器", "是一部小说", "由威尔斯所著"]
     assert tokenize(lines, CorpusSpec(level="char", format="stream")) == [list("时间机器\n是一部小说\n由威尔斯所著")]
-    assert tokenize(["a b", "c"], CorpusSpec(format="stream")) == [["a", "b", "c"]]  # words: a break separates, adds nothing
     # the text's own characters only: as many tokens as lines mode has characters plus one </s> per line
     path = tmp_path / "zh.txt"
     path.write_text("\n".join(lines * 20) + "\n", encoding="utf-8")
@@ -312,6 +313,7 @@ def test_a_file_without_line_breaks_is_read_in_pieces_of_whole_characters(tmp_pa
         list(read_chunks(TextSource("bad", tmp_path / "bad.txt"), chunk))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, spec", [("wikitext-2", CorpusSpec("wikitext-2")), ("ptb", CorpusSpec("ptb")),
                                         ("timemachine", CorpusSpec("timemachine", lower=True, letters_only=True)),
                                         ("tinyshakespeare", CorpusSpec("tinyshakespeare"))])

@@ -64,6 +64,7 @@ def test_dask_counting_equals_local_counting(client, tmp_path, order):
     assert_same_tables(expected, got)
 
 
+@pytest.mark.slow
 def test_dask_counts_a_text_with_no_ngram_of_the_top_order(client, tmp_path):
     units = Lines.from_seqs([[3], [4, 5], []])
     assert_same_tables(count_ngrams(units, 4, 6, 1), count_ngrams_dask(units, 4, 6, 1, client=client, tables_dir=tmp_path, memory=64 << 20))
@@ -88,6 +89,7 @@ def test_dask_engine_gives_the_local_engines_model_on_wikitext2(client, tmp_path
     assert a.nll_sum == b.nll_sum and a.n_tokens == b.n_tokens
 
 
+@pytest.mark.slow
 def test_dask_engine_through_the_cli(tmp_path, capsys):
     """`--engine dask` on a small text: a LocalCluster of this machine's cores, the local engine's perplexities."""
     text = tmp_path / "c.txt"
@@ -203,6 +205,7 @@ def test_a_server_speaking_another_protocol_is_refused_without_reading_its_messa
                                   "not the length of a Dask message)")
 
 
+@pytest.mark.slow
 def test_a_scheduler_address_connects_and_a_worker_address_is_refused(client):
     with dask_client(client.scheduler.address) as other:
         assert other is not client and len(other.scheduler_info()["workers"]) == 2
@@ -211,6 +214,7 @@ def test_a_scheduler_address_connects_and_a_worker_address_is_refused(client):
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")  # its HTTP endpoint, not in use here
 def test_a_tls_scheduler_connects_at_its_tls_address_and_is_named_at_its_tcp_one(tmp_path):
     """The greeting is read through TLS for tls://; the same port as tcp:// says nothing, and the error says where TLS goes."""
@@ -255,6 +259,7 @@ def test_unknown_engine_is_refused():
         NgramLM(vocab, 2).fit(EncodedSplit("train", Lines.from_seqs([[3]]), vocab), engine="spark")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker", [type("WorkerState", (), {"address": "tcp://127.0.0.1:1"})(), "no address"])
 def test_a_worker_lost_mid_count_is_one_clear_error(client, tmp_path, monkeypatch, worker):
     """A worker killed (for memory, say) while counting: the cluster's exception becomes one LmstatsError

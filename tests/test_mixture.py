@@ -282,6 +282,7 @@ def test_bad_input_is_one_error_line(saved, args, pattern):
     assert_one_line_error(result, pattern)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_an_rnn_checkpoint_mixes_with_an_ngram_model(saved, tmp_path):
     folder, corpus, paths = saved

@@ -32,6 +32,7 @@ def test_ngram_default_corpus_json(tmp_path):
     assert set(stream["results"]) == {"valid", "test"}  # the default: valid and test, not train
 
 
+@pytest.mark.slow
 def test_model_folder_out_of_core_and_query_only(tmp_path, monkeypatch, shared_dir, tight_memory):
     """The default model is a folder of .npy arrays; a tight --memory counts WikiText-2 out of core to the
     same model (the plan and one line per order on stderr); the query-only form scores the same and opens

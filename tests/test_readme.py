@@ -44,6 +44,7 @@ def test_main_job_runs_offline(tmp_path):
     assert "report written" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_python_example_runs():
     """The five-line example of the README's "In Python" section, run as it is written."""
     text = (ROOT / "README.md").read_text()

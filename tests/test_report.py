@@ -93,8 +93,10 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     seconds = sum(e["train_seconds"] for e in history["epochs"])
     assert lstm["train_tokens_per_s"] == pytest.approx(
         sum(e["train_tokens"] for e in history["epochs"]) / seconds)  # the mean, not the last epoch's
-    # the configured budget is what training ran under (recorded in the row), and training stopped on it or on the epochs
-    assert lstm["score_seconds"] > 0 and lstm["params"]["time_budget"] == 3.0 and history["stopped"] in ("epochs", "time budget")
+    # the configured budget is what training ran under (recorded in the row), and training stopped on it or on the epochs;
+    # scoring is timed apart from training (the figure is the machine's: that it is recorded is asserted, not its size)
+    assert isinstance(lstm["score_seconds"], float) and isinstance(lstm["fit_seconds"], float)
+    assert lstm["params"]["time_budget"] == 3.0 and history["stopped"] in ("epochs", "time budget")
     # the mixture of the best n-gram (chosen on valid) and the LSTM, weights tuned on valid
     for mode in ("sentence", "stream"):
         mixed = next(r for r in rows if r["family"] == "mixture" and r["mode"] == mode)
@@ -310,6 +312,7 @@ def test_stderr_has_one_line_per_stage_without_a_terminal(tiny_setup, tmp_path, 
     json.loads(result.stdout)  # the stage lines stay off stdout
 
 
+@pytest.mark.slow
 def test_a_failed_stage_is_reported_and_the_others_go_on(tiny_setup, tmp_path, monkeypatch):
     import lmstats.zipf
 
@@ -340,6 +343,7 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tiny_setup, tmp_path, m
     assert "## Zipf and Heaps" not in md and not (out / "zipf.png").exists()  # no stale plot beside a report without the stage
 
 
+@pytest.mark.slow
 def test_a_corpus_too_small_for_the_zipf_fit_still_gets_its_report(tmp_path):
     """The real case: three files of one repeated line each; every word type has the same few counts."""
     folder = tmp_path / "texts"

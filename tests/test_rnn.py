@@ -375,46 +375,19 @@ def test_cosine_schedule_in_training(small_corpus):
     assert [e.lr for e in history.epochs] == pytest.approx([(1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])
 
 
-def test_time_budget_stops_training(small_corpus):
-    vocab, splits = small_corpus
-    config = RNNConfig(**(TRAIN | dict(epochs=1000, time_budget=0.3)))
-    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
-    assert history.stopped == "time budget" and len(history.epochs) < 1000
-    assert math.isfinite(history.epochs[-1].valid_ppl)
-
-
-def test_the_budget_covers_validation(small_corpus, monkeypatch):
+def test_the_budget_covers_validation(small_corpus, training_clock):
     """A step costs 0.1 s and a validation 0.4 s of a fake clock, inside a 1.2 s budget: the probe (0.4 s) leaves 0.8 s,
     so the run takes steps while one more leaves room for the closing validation (4 steps: 0.4 -> 0.8), then validates
     (0.8 -> 1.2) and stops exactly at the budget.  The decisions are asserted, not the machine's speed."""
-    import types
-
-    import lmstats.rnn.train
-    import lmstats.rnn.validation
-
-    now = [0.0]
-    fake_time = types.SimpleNamespace(perf_counter=lambda: now[0])
-    monkeypatch.setattr(lmstats.rnn.train, "time", fake_time)
-    monkeypatch.setattr(lmstats.rnn.validation, "time", fake_time)
-    real_evaluate, real_step = lmstats.rnn.train.evaluate, lmstats.rnn.train.TrainingRun.step
-
-    def validating(*args, **kwargs):
-        now[0] += 0.4
-        return real_evaluate(*args, **kwargs)
-
-    def stepping(self, *args, **kwargs):
-        now[0] += 0.1
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(lmstats.rnn.train, "evaluate", validating)
-    monkeypatch.setattr(lmstats.rnn.validation, "evaluate", validating)
-    monkeypatch.setattr(lmstats.rnn.train.TrainingRun, "step", stepping)
+    calls = training_clock(step=0.1, validation=0.4)
     vocab, splits = small_corpus
     config = RNNConfig(**(TRAIN | dict(epochs=1000, time_budget=1.2)))
     history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
     assert history.stopped == "time budget" and [e.steps for e in history.epochs] == [4] and not history.epochs[0].complete
-    assert history.elapsed == pytest.approx(1.2) and history.valid_seconds == pytest.approx(0.8)  # the probe and one validation
+    assert calls == {"step": 4, "validation": 2, "save": 0}  # the probe and the cut epoch's validation
+    assert history.elapsed == pytest.approx(1.2) and history.valid_seconds == pytest.approx(0.8)
     assert history.epochs_done == pytest.approx(4 / history.epochs[0].planned_steps)
+    assert math.isfinite(history.epochs[-1].valid_ppl)  # the cut epoch is validated
 
 
 @pytest.mark.parametrize("presses", [1, 2])
@@ -649,12 +622,16 @@ def test_validation_sample(small_corpus):
     assert picked and sample.vocab is vocab
 
 
-def test_history_time_split_and_validation_tokens(small_corpus, tmp_path):
+def test_history_time_split_and_validation_tokens(small_corpus, tmp_path, training_clock):
+    """Steps cost 0.1 s, validations 0.4 s and checkpoint writes 0.2 s of a fake clock: the split puts each where it belongs."""
+    calls = training_clock(step=0.1, validation=0.4, save=0.2)
     vocab, splits = small_corpus
     config = RNNConfig(**(TRAIN | dict(epochs=2, valid_tokens=25)))
     history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config, checkpoint=str(tmp_path / "ck.pt"))
+    steps = sum(e.steps for e in history.epochs)
+    assert calls == {"step": steps, "validation": 2, "save": 2 + history.restored}  # (a restored best epoch is saved again)
     split = history.time_split()
-    assert split["train_s"] > 0 and split["valid_s"] > 0 and split["checkpoint_s"] > 0
-    assert split["train_s"] + split["valid_s"] + split["checkpoint_s"] + split["other_s"] == pytest.approx(split["total_s"])
-    assert split["other_s"] >= 0 and split["total_s"] == history.elapsed
+    assert split == pytest.approx({"train_s": 0.1 * steps, "valid_s": 0.8, "checkpoint_s": 0.2 * calls["save"], "other_s": 0.0,
+                                   "total_s": 0.1 * steps + 0.8 + 0.2 * calls["save"]})
+    assert split["total_s"] == history.elapsed
     assert 25 <= history.valid_tokens < splits["valid"].n_tokens

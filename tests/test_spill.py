@@ -106,6 +106,7 @@ def test_the_cli_keeps_a_large_corpus_on_disk_and_removes_it(tmp_path, monkeypat
     assert not list(tmp_path.glob("lmstats-work-*"))  # removed at the end
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("out_of_core", [False, True])
 def test_zipf_of_a_corpus_kept_on_disk_gives_the_same_figures(tmp_path, monkeypatch, out_of_core, tight_memory):
     import lmstats.ngram.plan as plan

@@ -88,7 +88,8 @@ def direct_visits(src: MarkovSource) -> np.ndarray:
     dict(vocab_size=300, n_classes=6, order=2, branching=3, seed=1),
     dict(vocab_size=1000, n_classes=12, order=3, branching=5, mean_words=7, seed=4),
     dict(vocab_size=500, n_classes=20, branching=1, mean_words=300),  # one path into a cycle: P never mixes, the 1 - p rate ends it
-    dict(vocab_size=500, n_classes=20, branching=4, mean_words=1e5),  # sentences of 10^5 words: the mixing bound ends it
+    # sentences of 10^5 words: the mixing bound ends it
+    pytest.param(dict(vocab_size=500, n_classes=20, branching=4, mean_words=1e5), marks=pytest.mark.slow),
     dict(vocab_size=50, n_classes=5, branching=2, mean_words=1),  # one word per sentence
 ])
 def test_summed_visits_agree_with_the_direct_solve(cfg):
@@ -103,6 +104,7 @@ def test_summed_visits_agree_with_the_direct_solve(cfg):
     assert np.abs(src.visits - direct).sum() <= tol * direct.sum()  # and the direct path (few reachable states) too
 
 
+@pytest.mark.slow
 def test_a_large_source_sums_its_visits_and_keeps_the_exact_entropy():
     steps = []
     src = MarkovSource(SourceConfig(vocab_size=2000, n_classes=14, order=3, seed=2), on_progress=lambda *a: steps.append(a))
@@ -185,6 +187,7 @@ def _assert_terminated_cleanly(proc: subprocess.Popen, folder) -> None:
     assert list(folder.iterdir()) == []  # no output, no .source.json, no hidden temporary file
 
 
+@pytest.mark.slow
 def test_sigterm_while_synth_samples_exits_143_and_leaves_nothing(tmp_path):
     out = tmp_path / "out.txt"
     proc = _synth_process(out, "--order", "3", "--classes", "20", "--vocab", "5000", "--tokens", "1000000000")
@@ -199,6 +202,7 @@ def test_sigterm_while_synth_samples_exits_143_and_leaves_nothing(tmp_path):
         proc.kill()
 
 
+@pytest.mark.slow
 def test_sigterm_while_synth_solves_for_the_visits_exits_143(tmp_path):
     # The signal is sent from the progress callback of the solve's first step, as a signal arriving then would be.
     code = textwrap.dedent(f"""

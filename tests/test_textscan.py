@@ -1,6 +1,7 @@
 """Text to ids through the compiled byte scanner equals the ingest path (str.split, dict lookups)."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ def test_edges_of_the_text():
         check(text, VOCAB)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(list(SPACES)), st.just("\n"), st.just("\r\n"),
                           st.text(min_size=1, max_size=3)), max_size=40))

@@ -163,6 +163,7 @@ def test_likelihood_ratios_point_the_right_way(rng):
     assert exp.R < 0 and exp.normalized_R < -1  # the exponential fits the geometric tail better
 
 
+@pytest.mark.slow
 def test_bootstrap_p_value_is_seeded_and_plausible():
     freqs = power_law_sample(2.2, 1, 800, seed=11)
     a = fit_power_law(freqs, bootstrap=25, rng=np.random.default_rng(0), compare=False)
@@ -211,6 +212,7 @@ def test_powerlaw_caps_alpha_below_three_and_we_do_not():
 # -- the analysis, the frame, bad input --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bigram_exponents_are_smaller_than_unigram_ones_on_real_text():
     path = shared_corpus("timemachine") / "timemachine.txt"
     sentences = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
@@ -235,6 +237,7 @@ def test_two_distinct_frequencies_is_a_clear_error():
         fit_power_law(np.array([2, 1, 1, 1, 1, 1]))
 
 
+@pytest.mark.slow
 def test_cli_json_on_the_default_corpus():
     result = run(["zipf", "--n", "2", "--json"])
     assert result.exit_code == 0, result.output
@@ -252,6 +255,7 @@ def test_cli_json_on_the_default_corpus():
     assert "freqs" not in uni and "scan_ks" not in pl
 
 
+@pytest.mark.slow
 def test_cli_table_and_plot(tmp_path):
     out = tmp_path / "z.png"
     result = run(["zipf", "--n", "2", "--no-compare", "--max-rank", "1000", "--plot", str(out)])
@@ -341,6 +345,7 @@ def test_heaps_pass_in_many_chunks_equals_one_chunk(tiny_blocks, tmp_path, monke
         assert np.array_equal(a.heaps_types, b.heaps_types) and same_spectrum(a.freqs, b.freqs)
 
 
+@pytest.mark.slow
 def test_analysis_out_of_core_equals_in_memory_on_real_text(tight_memory, tmp_path, monkeypatch):
     """The Time Machine (whole analysis, 3 orders) with --memory forcing the out-of-core path: every figure equal."""
     import lmstats.ngram.plan as plan
@@ -356,6 +361,7 @@ def test_analysis_out_of_core_equals_in_memory_on_real_text(tight_memory, tmp_pa
     assert list(tmp_path.iterdir()) == []  # the work folder is removed
 
 
+@pytest.mark.slow
 def test_cli_out_of_core_prints_its_plan_and_the_same_figures(tight_memory, monkeypatch):
     import lmstats.ngram.plan as plan
 
@@ -398,6 +404,7 @@ def test_rank_blocks_cover_every_rank_once():
     assert np.array_equal(np.concatenate(ranks), np.arange(17, 4001))
 
 
+@pytest.mark.slow
 def test_rank_fits_in_many_blocks_equal_one_block(monkeypatch):
     """The fits sum over ranks block by block: small blocks give the same estimates as one block."""
     import lmstats.zipf.spectrum as spectrum_module
