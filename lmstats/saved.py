@@ -76,7 +76,7 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         if vocab is None:
             raise LmstatsError(f"{path}: an ARPA file has no corpus vocabulary of its own; score it on a corpus (give CORPUS), "
                                "or mix it with a model trained on the same corpus (an n-gram folder or an RNN checkpoint)")
-        from lmstats.ngram.arpa import read_arpa
+        from lmstats.ngram.arpa_reader import read_arpa
 
         model = read_arpa(path, vocab)
         return SavedModel(str(path), kind, model, f"{model.order}-gram (ARPA)", None)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from lmstats import LmstatsError, Vocab
 from lmstats.cli import main
-from lmstats.ngram.arpa import read_arpa
+from lmstats.ngram.arpa_reader import read_arpa
 
 from helpers import assert_one_line_error
 

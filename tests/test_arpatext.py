@@ -41,7 +41,8 @@ def test_every_order_has_its_section_even_when_empty(tmp_path):
     """Lines of one word have no 4-grams: the file still has the '\\4-grams:' section, read back as it was written."""
     from lmstats import EncodedSplit, Lines, Vocab
     from lmstats.ngram import NgramLM
-    from lmstats.ngram.arpa import read_arpa, write_arpa
+    from lmstats.ngram.arpa import write_arpa
+    from lmstats.ngram.arpa_reader import read_arpa
 
     sentences = [["a"], ["b"], ["a"]]
     vocab = Vocab.build(sentences)

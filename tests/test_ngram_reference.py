@@ -8,7 +8,8 @@ import pytest
 
 from lmstats import CorpusSpec, EncodedSplit, Lines, MarkovSource, SourceConfig, SourceLM, Vocab, evaluate, load_corpus
 from lmstats.ngram import NgramLM
-from lmstats.ngram.arpa import read_arpa, write_arpa
+from lmstats.ngram.arpa import write_arpa
+from lmstats.ngram.arpa_reader import read_arpa
 from lmstats.units import scored_units
 
 from helpers import shared_corpus
