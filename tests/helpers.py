@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import subprocess
@@ -108,3 +109,15 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, pattern: str) -> No
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("lmstats: error: "), (proc.returncode, proc.stderr)
     assert pattern.lower() in lines[0].lower(), lines[0]
+
+
+@contextlib.contextmanager
+def permissions(*paths_and_modes):
+    """Give each ``(path, mode)`` its mode for the block, and every path 0o755 back afterwards (so pytest can clean up)."""
+    for path, mode in paths_and_modes:
+        path.chmod(mode)
+    try:
+        yield
+    finally:
+        for path, _ in paths_and_modes:
+            path.chmod(0o755)

@@ -222,17 +222,21 @@ SPECS = [CorpusSpec(), CorpusSpec(level="char"), CorpusSpec(lower=True, letters_
 PIECES = ["a", "b c", "Ü", "中文", "\t", "\r\n", "\n", "\u3000", "\u2028", "é-1", "  ", "\r", "x\u0301"]
 
 
+def text_source(tmp_path_factory, text: str, as_file: bool) -> TextSource:
+    """``text`` as a file (its UTF-8 bytes) or as a string source."""
+    if not as_file:
+        return TextSource("t", text=text)
+    path = tmp_path_factory.mktemp("t") / "t.txt"
+    path.write_bytes(text.encode("utf-8"))
+    return TextSource("t", path)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=30), st.sampled_from(SPECS), st.integers(1, 40), st.booleans(), st.booleans())
 def test_streamed_reading_equals_the_line_by_line_definition(tmp_path_factory, pieces, spec, chunk, bom, as_file):
     """Any text (CRLF, a BOM, Unicode whitespace, Chinese, a missing final newline), any chunk size."""
     text = ("\ufeff" if bom else "") + "".join(pieces)
-    if as_file:
-        path = tmp_path_factory.mktemp("t") / "t.txt"
-        path.write_bytes(text.encode("utf-8"))
-        source = TextSource("t", path)
-    else:
-        source = TextSource("t", text=text)
+    source = text_source(tmp_path_factory, text, as_file)
     table = TypeTable()
     got = ingest([source], table, level=spec.level or "word", lower=spec.lower, letters_only=spec.letters_only,
                  stream=spec.format == "stream", chunk_bytes=chunk)
@@ -252,12 +256,7 @@ def test_lines_longer_than_a_chunk_are_read_in_pieces_with_the_same_tokens_and_s
     """A line of many chunks is cut where cutting changes nothing (Greek final sigma under --lower included):
     its tokens are the line-by-line ones and its characters and bytes those of reading it whole."""
     text = "".join(pieces)
-    if as_file:
-        path = tmp_path_factory.mktemp("t") / "t.txt"
-        path.write_bytes(text.encode("utf-8"))
-        source = TextSource("t", path)
-    else:
-        source = TextSource("t", text=text)
+    source = text_source(tmp_path_factory, text, as_file)
     options = dict(level=spec.level or "word", lower=spec.lower, letters_only=spec.letters_only, stream=spec.format == "stream")
     table = TypeTable()
     got = ingest([source], table, chunk_bytes=chunk, **options)

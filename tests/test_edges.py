@@ -17,7 +17,7 @@ from lmstats import LmstatsError
 from lmstats.cli import main
 from lmstats.fileio import atomic_write, check_outputs
 
-from helpers import assert_one_error_line, assert_one_line_error, run_unprivileged
+from helpers import assert_one_error_line, assert_one_line_error, permissions, run_unprivileged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,13 +80,10 @@ def test_check_outputs_refuses_inputs_duplicates_and_unwritable_places(tmp_path)
 def test_read_only_folder_is_refused_before_any_work(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
+    with permissions((folder, 0o555)):
         proc = run_unprivileged(["ngram", "--out", str(folder / "m.npz")], cwd=tmp_path, owned=(tmp_path, folder))
         assert_one_error_line(proc, f"cannot write in {folder}")
         assert list(folder.iterdir()) == []
-    finally:
-        folder.chmod(0o755)
 
 
 def test_a_model_folder_that_cannot_be_written_is_refused_and_kept(tmp_path, text_file):
@@ -94,12 +91,9 @@ def test_a_model_folder_that_cannot_be_written_is_refused_and_kept(tmp_path, tex
     model = tmp_path / "m"
     assert CliRunner().invoke(main, ["ngram", str(text_file), "--n", "1", "--out", str(model)]).exit_code == 0
     before = {p.name: p.read_bytes() for p in model.iterdir()}
-    model.chmod(0o555)
-    try:
+    with permissions((model, 0o555)):
         proc = run_unprivileged(["ngram", str(text_file), "--n", "2", "--out", "m"], cwd=tmp_path, owned=(tmp_path, model))
         assert_one_error_line(proc, "the model folder cannot be replaced")
-    finally:
-        model.chmod(0o755)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
 
@@ -110,15 +104,11 @@ def test_an_unreadable_corpus_says_it_cannot_be_read(tmp_path, text_file):
     shutil.copy(text_file, folder / "a.txt")
     hidden = tmp_path / "hidden.txt"
     shutil.copy(text_file, hidden)
-    folder.chmod(0o000)
-    hidden.chmod(0o000)
-    try:
+    with permissions((folder, 0o000), (hidden, 0o000)):
         assert_one_error_line(run_unprivileged(["corpus", "info", "corpus"], cwd=tmp_path, owned=(tmp_path, folder)),
                               "corpus: cannot read the folder (Permission denied)")
         assert_one_error_line(run_unprivileged(["corpus", "info", "hidden.txt"], cwd=tmp_path, owned=(tmp_path, hidden)),
                               "hidden.txt: cannot read the file (Permission denied)")
-    finally:
-        folder.chmod(0o755)
 
 
 def test_a_fifo_is_read_as_a_corpus(tmp_path):
@@ -157,12 +147,9 @@ def test_a_tmp_that_cannot_take_work_files_is_refused_at_once(tmp_path, tmp, pat
 def test_a_read_only_tmp_is_refused_at_once(tmp_path, text_file):
     work = tmp_path / "work"
     work.mkdir()
-    work.chmod(0o555)
-    try:
+    with permissions((work, 0o555)):
         proc = run_unprivileged(["ngram", str(text_file), "--tmp", "work", "--out", "m"], cwd=tmp_path, owned=(tmp_path, work))
         assert_one_error_line(proc, "work: cannot write there (Permission denied)")
-    finally:
-        work.chmod(0o755)
     assert not (tmp_path / "m").exists()
 
 

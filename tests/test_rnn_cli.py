@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -92,6 +93,7 @@ def test_time_budget_and_text_output(trained, tmp_path, training_clock):
     assert result.exit_code == 0, result.output
     assert "(time budget)" in result.output and "test" in result.output and "wrote checkpoint" in result.output
     assert "training steps 0.5 s, validation 0.0 s" in result.output  # five steps, then the budget left no room for a sixth
+    assert re.search(r"; 0\.\d+ epochs \(time budget\)", result.output), result.output  # a share of one epoch, not "1 epochs"
 
 
 def corpus_folder(root, train_text):

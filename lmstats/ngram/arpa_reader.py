@@ -200,7 +200,8 @@ def _sections(text: str, pos: int, line: int, path: Path) -> dict[int, _Section]
             return out
         header = re.fullmatch(r"\\(\d+)-grams:\s*", text[start:end])
         if not header:
-            raise LmstatsError(f"{path}, line {line}: unexpected line {text[start:end][:40]!r}")
+            raise LmstatsError(f"{path}, line {line}: unexpected line {text[start:end][:40]!r}; an ARPA file has only "
+                               "'\\K-grams:' section headers, their entries and '\\end\\' after \\data\\ — fix the line")
         if int(header.group(1)) in out:
             raise LmstatsError(f"{path}, line {line}: a second {header.group().strip()} section; an ARPA file has one per order — "
                                "merge the two")

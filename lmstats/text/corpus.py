@@ -88,17 +88,13 @@ class Corpus:
 
         At a subword level the vocabulary is every piece of the tokenizer, counted in the training
         split (count 0 for a piece its cut never produced), so only a character the training split
-        never showed, or a literal ``<unk>``, is unknown.  A tokenizer asked for many pieces holds
-        pieces the training split's cut never shows: BPE's intermediate merges, each always merged
-        further in training, and unigram pieces its Viterbi cut never picks; an unseen word may stop
-        at one.  Built from the training cut alone, the vocabulary made them ``<unk>`` (python-docs at
-        ``--bpe-vocab 20000``: 14.9% of the test pieces).  Kept with count 0, they get the share every
-        smoother gives unseen types.  The other remedy, cutting such a word again into pieces the
-        training cut shows (undoing BPE's merges; unigram's Viterbi over the seen pieces), measured
-        worse in bits per character (MKN-5, test split; kept vs cut again): python-docs bpe 20000
-        1.305 vs 1.947, bpe 8000 1.211 vs 1.228, timemachine bpe 20000 2.416 vs 4.033, unigram equal
-        within 0.005.  The cut-again spelling is longer, and its pieces (often single characters,
-        which a text cut into whole words never shows alone) have no counts either.
+        never showed, or a literal ``<unk>``, is unknown.  Why: a tokenizer asked for many pieces holds
+        pieces the training split's cut never shows (BPE's intermediate merges, each always merged
+        further in training; unigram pieces its Viterbi cut never picks), and an unseen word may stop
+        at one; kept with count 0, they get the share every smoother gives unseen types.  Cutting such
+        a word again into pieces the training cut shows measured worse in bits per character (the
+        figures are in ``reports/development_log.md``): the spelling is longer and its pieces have no
+        counts either.
 
         --min-count and --max-vocab do not apply: the pieces are the vocabulary and ``--bpe-vocab``
         sets its size, so a ``spec`` other than the default is refused there.
