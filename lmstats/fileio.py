@@ -15,7 +15,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -76,14 +76,11 @@ def _nearest_folder(path: Path) -> Path:
 def check_writable(path: str | os.PathLike, option: str, *, folder: bool = False) -> None:
     """Refuse, before any work, a path that cannot be written (``option`` names the flag).
 
-    ``folder``: the output is a folder (a model); an existing one is replaced only if it holds
-    a ``meta.json`` (an lmstats model), never another folder or a file.
+    ``folder``: the output is a folder (what it may replace is :func:`check_own_folder`'s question);
+    a file output may not be an existing folder.
     """
     path = Path(path)
-    if folder:
-        if path.exists() and not (path.is_dir() and (path / "meta.json").is_file()):
-            raise LmstatsError(f"{option} {path}: exists and is not an lmstats model folder; give another path")
-    elif path.is_dir():
+    if not folder and path.is_dir():
         raise LmstatsError(f"{option} {path}: is a folder; give a file path")
     folder = _nearest_folder(path.absolute())
     if not folder.is_dir():
@@ -98,13 +95,46 @@ def check_writable(path: str | os.PathLike, option: str, *, folder: bool = False
         ) from None
 
 
+def check_own_folder(path: Path, option: str, *, what: str, is_ours: Callable[[Path], bool],
+                     own_files: Callable[[Path], Collection[str]], temporary: Callable[[str], bool] = lambda name: False) -> None:
+    """Refuse, before any work, a folder output that would replace what lmstats did not write.
+
+    ``path`` may be missing or an empty folder; otherwise it must be ``what`` (``is_ours``: a folder lmstats
+    wrote, such as a model folder or a report folder), hold nothing but its own files (``own_files(path)``;
+    ``temporary`` names the files of an interrupted write, which are ignored), and be writable, since
+    replacing its files deletes them.  So a user's file is never overwritten or deleted.
+    """
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise LmstatsError(f"{option} {path}: is a file, not a folder; give a new path or an empty folder")
+    try:
+        names = sorted(p.name for p in path.iterdir() if not temporary(p.name))
+    except OSError as exc:
+        raise LmstatsError(f"{option} {path}: cannot read the folder ({exc.strerror or exc}); fix its permissions or give "
+                           "another path") from None
+    if not names:
+        return
+    shown = lambda some: ", ".join(some[:3]) + (" …" if len(some) > 3 else "")  # noqa: E731
+    if not is_ours(path):
+        raise LmstatsError(f"{option} {path}: exists and is not {what} (it holds {shown(names)}); writing there could replace "
+                           "files lmstats did not write — give a new path or an empty folder")
+    extra = [name for name in names if name not in own_files(path)]
+    if extra:
+        raise LmstatsError(f"{option} {path}: the folder also holds {shown(extra)}, which lmstats did not write there; "
+                           "replacing the folder's files could delete them — move them or give another path")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise LmstatsError(f"{option} {path}: its files cannot be replaced (the folder is not writable); fix its permissions "
+                           "or give another path")
+
+
 def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator | list | tuple = (),
                   folders: tuple[str, ...] = ()) -> None:
     """Refuse, before any work, outputs that cannot be written, that repeat, or that are inputs.
 
     ``outputs`` maps the option that names a file (``--out``) to its path (None: not asked
     for); ``inputs`` are the files the command reads; ``folders`` are the options whose output
-    is a folder.  Writing over an input (the corpus,
+    is a folder (which may not hold an input either).  Writing over an input (the corpus,
     a model being scored) would destroy it, so it is an error, never a silent overwrite.
     """
     given = {option: Path(p) for option, p in outputs.items() if p is not None}
@@ -116,7 +146,9 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs: Iterator
             raise LmstatsError(f"{option} and {seen[key]} name the same file {path}; give each output its own path")
         seen[key] = option
         for source in read:
-            inside = source.resolve().is_relative_to(key) and option in folders  # a folder output holding an input
-            if key == source.resolve() or inside or (path.exists() and os.path.samefile(path, source)):
+            if key == source.resolve() or (path.exists() and os.path.samefile(path, source)):
                 raise LmstatsError(f"{option} {path} is an input of this command; writing it would destroy the input — choose another path")
+            if option in folders and source.resolve().is_relative_to(key):
+                raise LmstatsError(f"{option} {path}: holds {source}, an input of this command; writing among the inputs could "
+                                   "destroy them — give a folder of its own")
         check_writable(path, option, folder=option in folders)

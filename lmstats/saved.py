@@ -29,7 +29,6 @@ from lmstats.vocab import Vocab
 
 MIXTURE_FORMAT = "lmstats-mixture"
 MIXTURE_VERSION = 1
-KINDS = ("ngram", "arpa", "rnn", "mixture")
 
 
 @dataclass(frozen=True)

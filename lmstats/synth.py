@@ -61,6 +61,9 @@ DENSE_STATES = 2_000  # reachable states up to which ν is solved directly (a de
 Progress = Callable[[str, float, float], None]
 
 
+MAX_LOG_WEIGHT_RATIO = 600.0  # ln of the largest ratio of two word weights: e^-600 is far above float64's smallest normal
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """The source's parameters; each refusal names the ``lmstats corpus synth`` flag that sets the field."""
@@ -75,6 +78,7 @@ class SourceConfig:
 
     def __post_init__(self) -> None:
         states = (self.n_classes + 1) ** self.order if 1 <= self.order <= 6 and self.n_classes >= 1 else 0
+        max_zipf = MAX_LOG_WEIGHT_RATIO / math.log(max(self.vocab_size, 2))  # the steepest whose weights stay above 0
         checks = [
             (self.vocab_size >= 2, f"--vocab {self.vocab_size}: the source needs at least 2 word types; use --vocab 2 or more"),
             (self.n_classes >= 1, f"--classes {self.n_classes}: the source needs at least one word class; use --classes 1 or more"),
@@ -87,7 +91,12 @@ class SourceConfig:
              f"--branching {self.branching} is more than --classes {self.n_classes}: a context can only allow the classes "
              f"there are; use --branching {self.n_classes} or fewer, or more --classes"),
             (self.zipf > 0, f"--zipf {self.zipf}: the Zipf exponent must be > 0; use e.g. --zipf 1"),
-            (self.mean_words >= 1, f"--mean-words {self.mean_words}: a sentence has at least one word; use --mean-words 1 or more"),
+            (not self.zipf > 0 or self.zipf <= max_zipf,
+             f"--zipf {self.zipf} is so steep that the rarest of {self.vocab_size:,} words would have probability 0 in floating "
+             f"point (its weight (rank + 1) ** -zipf underflows); use --zipf {max_zipf:.0f} or less"),
+            (self.mean_words >= 1 and math.isfinite(self.mean_words),
+             f"--mean-words {self.mean_words}: a sentence has at least one word, and a finite mean (sentences must end); "
+             "use --mean-words 1 or more, e.g. 20"),
             (states <= MAX_STATES,
              f"--classes {self.n_classes} with --order {self.order} gives {states:,} context states ((classes + 1) ** order), "
              f"more than the {MAX_STATES:,} the exact entropy is computed for; use fewer --classes or a lower --order"),

@@ -3,7 +3,8 @@
 A thread count given by the user (``--threads N``, or ``threads=N`` in the Python API) is used
 as it is.  Otherwise ``LMSTATS_THREADS`` (a positive integer), and otherwise the number of
 cores that are idle *now*: the share of idle time of the cores this process may use, sampled
-from ``/proc/stat`` over a quarter of a second once per process, rounded, at least 1.
+from ``/proc/stat`` over a quarter of a second once per process, rounded, at least 1.  Work of
+one part (a short text to score or scan) runs on one thread without sampling anything.
 
 Why idle cores and not all of them: on a busy machine threads wait on each other and on the
 other processes.  A small LSTM trained 7-12 times slower with torch's default (one thread per
@@ -27,10 +28,8 @@ SAMPLE_SECONDS = 0.25
 
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity), not merely the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    cores = _affinity()
+    return len(cores) if cores is not None else os.cpu_count() or 1
 
 
 def _cpu_times(cores: set[int]) -> tuple[float, float] | None:
@@ -50,11 +49,17 @@ def _cpu_times(cores: set[int]) -> tuple[float, float] | None:
     return (idle, total) if total > 0 else None
 
 
+def _affinity() -> set[int] | None:
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return None
+
+
 def idle_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
     """How many of the usable cores were idle over the next ``seconds`` (None: unknown)."""
-    try:
-        cores = os.sched_getaffinity(0)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
+    cores = _affinity()
+    if cores is None:
         return None
     before = _cpu_times(cores)
     if before is None:
@@ -73,37 +78,44 @@ def _idle_default() -> int:
     return cores if idle is None else max(1, min(cores, round(idle)))
 
 
-_CHOSEN: list[int] = []  # the count set for this process by set_threads (a --threads option), if any
+_chosen: int | None = None  # the count set_threads fixed for this process (a --threads option), if any
 
 
 def default_threads() -> int:
-    """The count :func:`set_threads` chose for this process, else ``LMSTATS_THREADS`` when it is a positive integer,
+    """The count :func:`set_threads` fixed for this process, else ``LMSTATS_THREADS`` when it is a positive integer,
     else the idle usable cores (sampled once per process)."""
-    if _CHOSEN:
-        return _CHOSEN[-1]
+    if _chosen is not None:
+        return _chosen
     env = os.environ.get("LMSTATS_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
     return _idle_default()
 
 
-def resolve_threads(threads: int | None) -> int:
-    """``threads`` when given, else :func:`default_threads`."""
-    return default_threads() if threads is None else int(threads)
+def resolve_threads(threads: int | None, parts: int | None = None) -> int:
+    """The threads for work of ``parts`` independent parts (None: as many as wanted): ``threads`` when given, else
+    one when there is at most one part (nothing to share, and no quarter second spent sampling the cores), else
+    :func:`default_threads`, at most ``parts``."""
+    if threads is not None:
+        return int(threads)
+    if parts is not None and parts <= 1:
+        return 1
+    return default_threads() if parts is None else min(default_threads(), parts)
 
 
 def forget_threads() -> None:
-    """Drop the count :func:`set_threads` chose (each command invocation starts from the default)."""
-    _CHOSEN.clear()
+    """Drop the count :func:`set_threads` fixed (each command invocation starts from the default)."""
+    global _chosen
+    _chosen = None
 
 
 def set_threads(threads: int | None, *, torch: bool = False) -> int:
     """Fix this process's thread count (``threads``, or :func:`default_threads`) for every compiled kernel, and for
     torch when ``torch`` is true; returns the count.  Commands call it with their ``--threads``."""
-    n = resolve_threads(threads)
-    _CHOSEN[:] = [n]
+    global _chosen
+    _chosen = resolve_threads(threads)
     if torch:
         import torch as torch_module
 
-        torch_module.set_num_threads(n)
-    return n
+        torch_module.set_num_threads(_chosen)
+    return _chosen

@@ -8,10 +8,9 @@ being told the corpus, its options, where its files are, or its subword pieces a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from lmstats.text.catalogue import data_dir_from_env
 from lmstats.text.spec import CorpusSpec, VocabSpec
 
 
@@ -28,8 +27,8 @@ class TrainedOn:
     @classmethod
     def of(cls, corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir=None, tokenizer: dict | None = None) -> TrainedOn:
         """The record of a corpus read now: ``data_dir`` (or ``LMSTATS_DATA``) kept as an absolute path."""
-        folder = data_dir or os.environ.get("LMSTATS_DATA") or None
-        return cls(corpus, vocab_spec, str(Path(folder).resolve()) if folder else None, tokenizer)
+        folder = data_dir_from_env(data_dir)
+        return cls(corpus, vocab_spec, str(folder.resolve()) if folder else None, tokenizer)
 
     def to_dict(self) -> dict:
         return {"corpus": self.corpus.to_dict(), "vocab_spec": self.vocab_spec.to_dict(), "data_dir": self.data_dir,

@@ -30,14 +30,19 @@ def shared_corpus(name: str) -> Path:
 
 
 def assert_one_line_error(result, pattern: str) -> None:
-    """A CLI user error: exit code 2, exactly one line 'lmstats: error: ...' naming ``pattern``, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
+    """A CLI user error: exit code 2, exactly one line 'lmstats: error: ...' naming ``pattern``, no traceback.
+    ``result``: click's CliRunner result, or a finished subprocess (its stderr is read)."""
+    if isinstance(result, subprocess.CompletedProcess):
+        code, output, exception = result.returncode, result.stderr, None
+    else:
+        code, output, exception = result.exit_code, result.output, result.exception
+    assert code == 2, (code, output)
+    assert exception is None or isinstance(exception, SystemExit), exception
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
     assert lines[0].startswith("lmstats: error: "), lines[0]
     assert pattern.lower() in lines[0].lower(), lines[0]
-    assert "Traceback" not in result.output
+    assert "Traceback" not in output
 
 
 def assert_same_tables(a, b) -> None:
@@ -102,13 +107,6 @@ def run_unprivileged(args: list[str], cwd: Path, owned: tuple[Path, ...] = ()) -
             os.chown(path, uid, uid)
     return subprocess.run([sys.executable, "-m", "lmstats", *args], preexec_fn=preexec, env=_env(), cwd=cwd,
                           capture_output=True, text=True, timeout=300)
-
-
-def assert_one_error_line(proc: subprocess.CompletedProcess, pattern: str) -> None:
-    """:func:`assert_one_line_error` for a subprocess: exit code 2 and one line on stderr naming ``pattern``."""
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("lmstats: error: "), (proc.returncode, proc.stderr)
-    assert pattern.lower() in lines[0].lower(), lines[0]
 
 
 @contextlib.contextmanager

@@ -80,6 +80,7 @@ def test_fetch_checks_a_local_copy(shared_dir):
 
 BAD = [
     (["corpus", "info", "{tmp}/missing.txt"], "no such file"),
+    (["corpus", "info", ""], "the corpus is an empty string"),  # it read the current folder, recorded as python-docs
     (["corpus", "info", "{tmp}/emptydir"], "no text files"),
     (["corpus", "info", "{tmp}/empty.txt"], "empty corpus"),
     (["corpus", "info", "{tmp}/binary.dat"], "binary"),

@@ -17,7 +17,7 @@ from lmstats import LmstatsError
 from lmstats.cli import main
 from lmstats.fileio import atomic_write, check_outputs
 
-from helpers import assert_one_error_line, assert_one_line_error, permissions, run_unprivileged
+from helpers import assert_one_line_error, permissions, run_unprivileged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,7 +82,7 @@ def test_read_only_folder_is_refused_before_any_work(tmp_path):
     folder.mkdir()
     with permissions((folder, 0o555)):
         proc = run_unprivileged(["ngram", "--out", str(folder / "m.npz")], cwd=tmp_path, owned=(tmp_path, folder))
-        assert_one_error_line(proc, f"cannot write in {folder}")
+        assert_one_line_error(proc, f"cannot write in {folder}")
         assert list(folder.iterdir()) == []
 
 
@@ -93,7 +93,7 @@ def test_a_model_folder_that_cannot_be_written_is_refused_and_kept(tmp_path, tex
     before = {p.name: p.read_bytes() for p in model.iterdir()}
     with permissions((model, 0o555)):
         proc = run_unprivileged(["ngram", str(text_file), "--n", "2", "--out", "m"], cwd=tmp_path, owned=(tmp_path, model))
-        assert_one_error_line(proc, "the model folder cannot be replaced")
+        assert_one_line_error(proc, "its files cannot be replaced (the folder is not writable)")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
 
@@ -105,9 +105,9 @@ def test_an_unreadable_corpus_says_it_cannot_be_read(tmp_path, text_file):
     hidden = tmp_path / "hidden.txt"
     shutil.copy(text_file, hidden)
     with permissions((folder, 0o000), (hidden, 0o000)):
-        assert_one_error_line(run_unprivileged(["corpus", "info", "corpus"], cwd=tmp_path, owned=(tmp_path, folder)),
+        assert_one_line_error(run_unprivileged(["corpus", "info", "corpus"], cwd=tmp_path, owned=(tmp_path, folder)),
                               "corpus: cannot read the folder (Permission denied)")
-        assert_one_error_line(run_unprivileged(["corpus", "info", "hidden.txt"], cwd=tmp_path, owned=(tmp_path, hidden)),
+        assert_one_line_error(run_unprivileged(["corpus", "info", "hidden.txt"], cwd=tmp_path, owned=(tmp_path, hidden)),
                               "hidden.txt: cannot read the file (Permission denied)")
 
 
@@ -140,7 +140,7 @@ def test_a_fifo_is_read_as_a_corpus(tmp_path):
 def test_a_tmp_that_cannot_take_work_files_is_refused_at_once(tmp_path, tmp, pattern):
     (tmp_path / "c.txt").write_text("".join(f"line {i} of some text here\n" for i in range(40)))
     result = CliRunner().invoke(main, ["ngram", "c.txt", "--tmp", tmp, "--out", "m"])
-    assert_one_line_error(result, f"--tmp': {pattern}")
+    assert_one_line_error(result, f"--tmp: {pattern}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
 
 
@@ -149,7 +149,7 @@ def test_a_read_only_tmp_is_refused_at_once(tmp_path, text_file):
     work.mkdir()
     with permissions((work, 0o555)):
         proc = run_unprivileged(["ngram", str(text_file), "--tmp", "work", "--out", "m"], cwd=tmp_path, owned=(tmp_path, work))
-        assert_one_error_line(proc, "work: cannot write there (Permission denied)")
+        assert_one_line_error(proc, "work: cannot write there (Permission denied)")
     assert not (tmp_path / "m").exists()
 
 
@@ -218,7 +218,8 @@ def test_report_out_dir_is_new_empty_or_an_earlier_report(tmp_path, text_file, m
     mine.mkdir()
     (mine / "report.md").write_text("# my own report\n")
     result = CliRunner().invoke(main, ["report", str(text_file), "--out-dir", str(mine)])
-    assert_one_line_error(result, f"--out-dir {mine}: the folder holds report.md and no results.json of an lmstats report")
+    assert_one_line_error(result, f"--out-dir {mine}: exists and is not a report folder lmstats wrote (no results.json of an "
+                                  "lmstats report) (it holds report.md)")
     assert [p.name for p in mine.iterdir()] == ["report.md"] and (mine / "report.md").read_text() == "# my own report\n"
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -234,7 +235,7 @@ def test_report_out_dir_is_new_empty_or_an_earlier_report(tmp_path, text_file, m
     assert json.loads((ours / "results.json").read_text())["format"] == "lmstats-report"
     (ours / "notes.txt").write_text("mine")
     result = CliRunner().invoke(main, ["report", str(text_file), "--out-dir", str(ours)])
-    assert_one_line_error(result, "the report folder also holds notes.txt, which lmstats did not write there")
+    assert_one_line_error(result, "the folder also holds notes.txt, which lmstats did not write there")
     assert (ours / "notes.txt").read_text() == "mine"
 
 

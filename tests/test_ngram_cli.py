@@ -97,8 +97,9 @@ def test_mle_reports_infinite_perplexity_honestly(tmp_path):
     (["ngram", "--smoothing", "stupid", "--arpa", "{tmp}/x.arpa"], "ARPA cannot express"),
     (["ngram", "--load", "{tmp}/missing.npz"], "no such model file"),
     (["ngram", "--load", "{tmp}/garbage.npz"], "not an lmstats n-gram model"),
-    (["ngram", "--load", "{tmp}/model.npz", "--lower"], "--lower would be ignored: they describe CORPUS, but none was given"),
-    (["ngram", "--load", "{tmp}/model.npz", "{tmp}/other.txt"], "uses another vocabulary"),
+    (["ngram", "--load", "{tmp}/model.npz", "--lower"], "--lower would be ignored: CORPUS options apply only to a CORPUS given"),
+    (["ngram", "--load", "{tmp}/model.npz", "{tmp}/other.txt", "--min-count", "2"],
+     "--min-count would be ignored: the model {tmp}/model.npz is scored under its own vocabulary"),
     (["ngram", "--load", "{tmp}/model.npz", "--n", "5", "--smoothing", "kn"],
      "--n, --smoothing would be ignored: they describe a model to fit"),
     (["ngram", "--eps=-1"], "--eps must be > 0 for every order, got -1"),
@@ -196,7 +197,7 @@ def test_a_model_folder_holding_a_users_file_is_not_replaced(small_model, text_f
     (small_model / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in small_model.iterdir()}
     result = CliRunner().invoke(main, ["ngram", str(text_file), "--n", "3", "--out", str(small_model)])
-    assert_one_line_error(result, "the model folder also holds notes.txt, which lmstats did not write")
+    assert_one_line_error(result, "the folder also holds notes.txt, which lmstats did not write")
     assert {p.name: p.read_bytes() for p in small_model.iterdir()} == before
     assert [p.name for p in small_model.parent.iterdir() if p.name.startswith(".")] == []
 
@@ -209,3 +210,21 @@ def test_an_arpa_file_scores_on_corpus_as_its_model_folder_does(tmp_path, text_f
     scored = json.loads(run(["ngram", str(text_file), "--load", str(arpa), "--json"]).stdout)
     for split in ("valid", "test"):
         assert scored["results"][split]["sentence"]["ppl"] == pytest.approx(folder["results"][split]["sentence"]["ppl"], rel=1e-6)
+
+
+def test_a_saved_model_scores_another_corpus_under_its_own_vocabulary(tmp_path, text_file):
+    """CORPUS with --load: the text is encoded with the model's vocabulary, a word it does not know being <unk>
+    (as KenLM's query reads any text), and the figures equal the library's on those ids."""
+    from lmstats import CorpusSpec, evaluate, load_corpus
+    from lmstats.ngram import NgramLM
+
+    run(["ngram", str(text_file), "--n", "2", "--out", str(tmp_path / "m"), "--json"])
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"the dog sat on a new mat number {i} today\n" for i in range(40)))
+    data = json.loads(run(["ngram", str(other), "--load", str(tmp_path / "m"), "--eval", "test", "--json"]).stdout)
+    model = NgramLM.load(tmp_path / "m")
+    test = load_corpus(CorpusSpec(str(other))).encode(model.vocab).test
+    want = evaluate(model, test)
+    got = data["results"]["test"]["sentence"]
+    assert got["n_oov"] == want.n_oov > 0 and got["ppl"] == pytest.approx(want.ppl, rel=1e-12)
+    assert data["vocab_size"] == len(model.vocab)

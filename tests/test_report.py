@@ -158,6 +158,7 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     ("[rnn_budgets]\nlstm = -1\n", "rnn_budgets: lstm = -1 must be a number of seconds > 0"),
     ("[rnn_budgets]\nlstm = 'long'\n", "rnn_budgets = {'lstm': 'long'} has the wrong type; expected table of str = float"),
     ("[rnn]\noptimizer = 'adagrad'\n", "optimizer must be one of"),
+    ("[rnn]\ncell = 'gru'\n", "[rnn] cell = 'gru' would be ignored: the report trains the cells of rnn_cells"),
     ("[rnn]\nlr_schedule = 'step'\n", "lr_schedule must be one of"),
     ("[rnn]\nstart_share = 1.0\n", "start_share must be in [0, 1)"),
     ("rnn_cells = ['scratch']\n[rnn]\ntie = true\n", "RNN settings: the scratch RNN has one-hot inputs"),

@@ -107,7 +107,7 @@ def corpus_folder(root, train_text):
 @pytest.mark.parametrize("args, pattern", [
     (["rnn", "train", "{tmp}/empty"], "empty corpus"),
     (["rnn", "train", "{tmp}/onetoken"], "training split is too small"),
-    (["rnn", "eval", "--checkpoint", "{ckpt}", "{tmp}/other.txt"], "another vocabulary"),
+    (["rnn", "eval", "--checkpoint", "{ckpt}", "{tmp}/other.txt", "--max-vocab", "5"], "is scored under its own vocabulary"),
     (["rnn", "train", "{corpus}", "--min-count", "2", "--checkpoint", "{ckpt}", "--resume"], "another vocabulary"),
     (["rnn", "train", "{corpus}", *TINY_NET[:2], "--hidden-size", "16", *TINY_NET[4:], "--checkpoint", "{ckpt}", "--resume"],
      "another architecture"),
@@ -120,7 +120,7 @@ def corpus_folder(root, train_text):
     (["rnn", "train", "{corpus}", "--checkpoint", "{ckpt}"], "exists and would be overwritten; add --resume"),
     (["rnn", "train", "{corpus}", "--checkpoint", "{corpus}", "--force"], "is an input of this command"),
     (["rnn", "train", "{corpus}", "--checkpoint", "/proc/lmstats-test/m.pt"], "cannot write in /proc"),
-    (["rnn", "eval", "--checkpoint", "{ckpt}", "--level", "char"], "--level would be ignored: they describe CORPUS, but none was given"),
+    (["rnn", "eval", "--checkpoint", "{ckpt}", "--level", "char"], "--level would be ignored: CORPUS options apply only to a CORPUS"),
     (["rnn", "train", "{corpus}", "--device", "cuda"], "no CUDA GPU"),
 ])
 def test_bad_input_one_line_exit_2(trained, tmp_path, args, pattern):
@@ -174,3 +174,16 @@ def test_softmax_auto_is_adaptive_above_10k_types(tmp_path):
     result = run([*args, "--softmax", "full", "--force"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["config"]["softmax"] == "full"
+
+
+def test_a_checkpoint_scores_another_corpus_under_its_own_vocabulary(trained, tmp_path):
+    """CORPUS with rnn eval: the text is encoded with the checkpoint's vocabulary, unknown words as <unk>."""
+    _, ckpt, _ = trained
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"a completely different line {i}\n" for i in range(40)))
+    result = run(["rnn", "eval", str(other), "--checkpoint", str(ckpt), "--mode", "sentence", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    test = data["results"]["test"]["sentence"]
+    assert test["n_oov"] > 0 and test["ppl"] > 0 and data["vocab_size"] == json.loads(
+        run(["rnn", "eval", "--checkpoint", str(ckpt), "--mode", "sentence", "--json"]).stdout)["vocab_size"]

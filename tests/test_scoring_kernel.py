@@ -119,3 +119,14 @@ def test_thread_count_comes_from_the_environment(monkeypatch):
     assert default_threads() == 3
     monkeypatch.setenv("LMSTATS_THREADS", "no")
     assert default_threads() >= 1
+
+
+def test_work_of_one_part_takes_one_thread_and_samples_nothing(monkeypatch):
+    """A short text is one piece: one thread, and no quarter second spent sampling the idle cores."""
+    import lmstats.threads as threads
+
+    monkeypatch.delenv("LMSTATS_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_idle_default", lambda: pytest.fail("the cores were sampled for work of one part"))
+    assert threads.resolve_threads(None, parts=1) == 1 and threads.resolve_threads(3, parts=1) == 3
+    monkeypatch.setattr(threads, "_idle_default", lambda: 4)
+    assert threads.resolve_threads(None, parts=2) == 2 and threads.resolve_threads(None, parts=9) == 4

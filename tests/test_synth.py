@@ -142,13 +142,15 @@ REFUSALS = [  # (flags, the flag the message names, what it tells the user to do
      "use fewer --classes or a lower --order"),
     (["--classes", "1413", "--order", "2", "--branching", "26"], "--classes 1413, --order 2 and --branching 26 give 51,984,296 transitions",
      "use a smaller --branching, fewer --classes or a lower --order"),
-    (["--vocab", "1"], "'--vocab'", ">=2"),
-    (["--classes", "0"], "'--classes'", ">=1"),
-    (["--order", "7"], "'--order'", "1<=x<=6"),
-    (["--branching", "0"], "'--branching'", ">=1"),
-    (["--zipf", "0"], "'--zipf'", ">0"),
-    (["--mean-words", "0.5"], "'--mean-words'", ">=1"),
-    (["--tokens", "0"], "'--tokens'", ">=1"),
+    (["--vocab", "1"], "--vocab:", ">=2"),
+    (["--classes", "0"], "--classes:", ">=1"),
+    (["--order", "7"], "--order:", "1<=x<=6"),
+    (["--branching", "0"], "--branching:", ">=1"),
+    (["--zipf", "0"], "--zipf:", ">0"),
+    (["--mean-words", "0.5"], "--mean-words:", ">=1"),
+    (["--tokens", "0"], "--tokens:", ">=1"),
+    (["--zipf", "400"], "--zipf 400.0 is so steep that the rarest of 5,000 words", "use --zipf 70 or less"),  # NaN entropy before
+    (["--mean-words", "inf"], "--mean-words inf:", "use --mean-words 1 or more"),  # sentences that never end: it hung
 ]
 
 

@@ -55,8 +55,8 @@ class LmstatsGroup(click.Group):
         except click.UsageError as exc:
             message = exc.format_message()
             flag = exc.param.opts[0] if isinstance(exc, click.BadParameter) and exc.param is not None and exc.param.opts else None
-            if flag and exc.message.startswith(flag):  # the type's message names the option already
-                message = exc.message
+            if flag:  # a bad value: "--flag: why" (a message that names its option already stays as it is)
+                message = exc.message if exc.message.startswith(flag) else f"{flag}: {exc.message}"
             if re.match(r"No such option '-[\d.]", message):
                 message += ": a negative number was read as an option; values such as --eps and --k must be > 0"
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
 
-from lmstats.cli.options import data_dir_option, json_option, modes_option, threads_option
+from lmstats.cli.options import Numbers, data_dir_option, json_option, modes_option, threads_option
 from lmstats.cli.output import echo
 from lmstats.display import percent
 from lmstats.errors import LmstatsError
@@ -16,19 +17,9 @@ from lmstats.text.corpus import load_corpus
 from lmstats.threads import set_threads
 
 
-def parse_weights(text: str | None, n_models: int):
-    if text is None:
-        return None
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise LmstatsError(f"--weights takes one number per model separated by commas, like 0.6,0.4; got {text!r}") from None
-    return check_weights(values, n_models)
-
-
 @click.command("mix")
 @click.argument("model_paths", nargs=-1, required=True, metavar="MODEL...")
-@click.option("--weights", "weights_text", default=None,
+@click.option("--weights", type=Numbers(float, "one number per MODEL separated by commas, like 0.6,0.4"), default=None,
               help="Fixed weights, one per MODEL, summing to 1 (like 0.6,0.4). Default: tuned by EM on the validation split.")
 @modes_option(help="Evaluation mode(s); the weights are tuned in each mode on its own.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
@@ -40,7 +31,7 @@ def parse_weights(text: str | None, n_models: int):
 @threads_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @json_option
-def mix_command(model_paths, weights_text, modes, tol, max_iter, out, data_dir, threads, quiet, as_json):
+def mix_command(model_paths, weights, modes, tol, max_iter, out, data_dir, threads, quiet, as_json):
     """Interpolate MODEL... (n-gram folders or .npz, .arpa files, RNN checkpoints .pt, mixtures .json)
     trained on one corpus: P(w|h) = Σ λ_i P_i(w|h), scored on that corpus's valid and test splits.
 
@@ -52,11 +43,12 @@ def mix_command(model_paths, weights_text, modes, tol, max_iter, out, data_dir, 
 
     started = time.perf_counter()
     if len(model_paths) < 2:
-        raise LmstatsError("lmstats mix needs at least two MODELs to interpolate")
-    fixed = parse_weights(weights_text, len(model_paths))
+        raise LmstatsError("lmstats mix needs at least two MODELs to interpolate; give another model trained on the same corpus "
+                           "(to score one model alone: lmstats ngram --load or lmstats rnn eval)")
+    fixed = None if weights is None else check_weights(weights, len(model_paths))
     say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    set_threads(threads, torch=any(str(p).lower().endswith(".pt") for p in model_paths))
-    models = open_models(model_paths)
+    models = open_models(model_paths)  # (a missing model is said before torch is imported for the threads)
+    set_threads(threads, torch="torch" in sys.modules)  # torch is loaded when a model is an RNN checkpoint
     trained = common_training(models)
     if trained is None:
         raise LmstatsError("none of the MODELs records the corpus it was trained on (ARPA files do not); "

@@ -33,7 +33,6 @@ from lmstats.ngram.storage import check_model_folder, check_npz_output
 from lmstats.text.corpus import load_corpus
 from lmstats.text.spec import SPLIT_NAMES
 from lmstats.text.spill import drop_spilled, text_spill
-from lmstats.trained_on import TrainedOn
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
@@ -140,16 +139,19 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode)
         out = out or default_output("ngram", corpus, recipe.label)
-    check_arpa(arpa, model or recipe)
+    if recipe is not None or model is not None:  # (an ARPA file read with --load is ARPA already)
+        check_arpa(arpa, *((recipe.smoothing, recipe.variant) if recipe else (model.smoothing, model.eps_variant)))
     folders = () if str(out).endswith(".npz") else ("--out",)  # an .npz model is one file, replaced when it is a model
-    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*corpus.local_files(), load_path], folders=folders)
+    files = corpus.local_files()
+    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*files, load_path], folders=folders)
     if out:
         (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
-    with text_spill(corpus, memory, tmp) as spill:  # a corpus large for --memory is kept on disk while the command runs
+    with text_spill(corpus, memory, tmp, files) as spill:  # a corpus large for --memory is kept on disk while the command runs
         loaded = load_corpus(corpus, data_dir=data_dir, spill=spill, tokenizer=tokenizer)
         refuse_unused_seed(loaded.predefined)
-        splits = loaded.encode(loaded.build_vocab(vocab_spec))
-        name, trained_on = loaded.name, TrainedOn.of(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
+        splits = loaded.encode(model.vocab if model is not None else loaded.build_vocab(vocab_spec))  # a saved model's own vocabulary
+        name = loaded.name
+        trained_on = loaded.trained_on(vocab_spec, data_dir) if recipe is not None else getattr(model, "trained_on_", None)
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
         drop_spilled(spill, *(splits[s].lines.ids for s in SPLIT_NAMES))  # nor their files
         model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler) \
@@ -165,9 +167,9 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         echo(info, as_json, format_ngram)
 
 
-def check_arpa(arpa, subject) -> None:
-    """Refuse ``--arpa`` for a model (or recipe) whose smoothing ARPA cannot express."""
-    why_not = arpa and arpa_refusal(subject.smoothing, subject.eps_variant or "recursive") if subject is not None else None
+def check_arpa(arpa, smoothing: str, eps_variant: str) -> None:
+    """Refuse ``--arpa`` for a model whose smoothing ARPA cannot express."""
+    why_not = arpa and arpa_refusal(smoothing, eps_variant)
     if why_not:
         raise LmstatsError(f"--arpa: ARPA cannot express this model ({why_not}); drop --arpa, the .npz model file keeps it exactly")
 

@@ -27,6 +27,7 @@ from click.core import ParameterSource
 
 from lmstats.errors import LmstatsError
 from lmstats.resources import DEFAULT_MEMORY, parse_memory
+from lmstats.rnn.recipe import DEVICES
 from lmstats.text.spec import FORMATS, LEVELS, CorpusSpec, VocabSpec, check_fractions
 from lmstats.units import EVAL_MODES
 
@@ -41,7 +42,7 @@ class Memory(click.ParamType):
         try:
             return value if isinstance(value, int) else parse_memory(value)
         except LmstatsError as exc:
-            self.fail(str(exc).removeprefix(f"--memory {value}: "), param, ctx)
+            self.fail(str(exc), param, ctx)  # parse_memory's messages name --memory and the value
 
 
 class Numbers(click.ParamType):
@@ -105,21 +106,6 @@ class WorkFolder(click.ParamType):
         return str(path)
 
 
-class Modes(click.ParamType):
-    """``--mode sentence|stream|both`` -> a tuple of evaluation modes."""
-
-    name = "[sentence|stream|both]"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        if value == "both":
-            return EVAL_MODES
-        if value not in EVAL_MODES:
-            self.fail(f"{value!r} is not one of sentence, stream, both", param, ctx)
-        return (value,)
-
-
 # -- the options of running ---------------------------------------------------------------------
 def memory_option(what: str = "counting spills to --tmp"):
     return click.option("--memory", type=Memory(), default=DEFAULT_MEMORY, show_default=True,
@@ -130,15 +116,22 @@ tmp_option = click.option("--tmp", type=WorkFolder(), default=None,
                           help="Folder for work files (as lmplz -T); it must exist [default: the system's temporary folder].")
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
                               help="CPU threads (default: the cores idle when the command starts, at least 1; LMSTATS_THREADS).")
-device_option = click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto", show_default=True,
+device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="cuda when available (auto), or force one.")
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                               help="Folder with local copies of named corpora (NAME/FILE); default $LMSTATS_DATA.")
+                               help="Folder with local copies of named corpora (NAME/FILE) [default: the folder a saved model's "
+                                    "corpus was found in, else $LMSTATS_DATA].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 
 
+def _modes(ctx, param, value) -> tuple[str, ...] | None:
+    """``--mode sentence|stream|both`` -> a tuple of evaluation modes (None: not given)."""
+    return None if value is None else EVAL_MODES if value == "both" else (value,)
+
+
 def modes_option(default: str | None = "both", help: str = "Evaluation mode(s).", **extra):
-    return click.option("--mode", "modes", type=Modes(), default=default, show_default=default is not None, help=help, **extra)
+    return click.option("--mode", "modes", type=click.Choice((*EVAL_MODES, "both")), default=default, callback=_modes,
+                        show_default=default is not None, help=help, **extra)
 
 
 # -- the corpus and its vocabulary: one option per field ------------------------------------------
@@ -214,8 +207,9 @@ def dataclass_options(cls, flags: dict[str, dict], *, into: str = "config"):
         for name, spec in reversed(flags.items()):
             spec = dict(spec)
             option = spec.pop("flag")
-            shown = defaults[name] is not None and spec.get("is_flag") is not True
-            wrapper = click.option(*option if isinstance(option, tuple) else (option,), name, default=defaults[name],
+            default = defaults[name]
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default is not None  # as the option takes it
+            wrapper = click.option(*option if isinstance(option, tuple) else (option,), name, default=default,
                                    show_default=shown, **spec)(wrapper)
         return wrapper
 
@@ -252,18 +246,19 @@ def refuse_unused_seed(predefined: bool, *, used_otherwise: bool = False) -> Non
 def corpus_to_score(corpus: CorpusSpec, vocab_spec: VocabSpec, data_dir, trained_on, what: str):
     """The corpus to score a saved model on, as ``(corpus, vocab_spec, data_dir, tokenizer)``: CORPUS if given,
     else the one the model was trained on (``trained_on``, a :class:`~lmstats.trained_on.TrainedOn` or None); the
-    subword pieces are always the model's.
+    subword pieces are always the model's, and so is the vocabulary the text is encoded with (so the
+    vocabulary options would be ignored: they are refused).
 
     Options that describe CORPUS (--level, --split, ...) without CORPUS would be ignored, so
     they are an error that says which corpus the model was trained on.
     """
+    refuse(VOCAB_FIELDS, f"{what} is scored under its own vocabulary (a word it does not know is <unk>); drop the option")
     if trained_on is None:
         return corpus, vocab_spec, data_dir, None
     if corpus.source is not None:
         return corpus, vocab_spec, data_dir, trained_on.subword_tokenizer()
-    refuse((*CORPUS_FIELDS, *VOCAB_FIELDS), f"they describe CORPUS, but none was given: {what} is scored on the corpus it was "
-                                            f"trained on ({trained_on.corpus.describe()}); give CORPUS to score another corpus, or "
-                                            "drop the option")
+    refuse(CORPUS_FIELDS, f"CORPUS options apply only to a CORPUS given, and none was: {what} is scored on the corpus it was "
+                          f"trained on ({trained_on.corpus.describe()}); give CORPUS to score another corpus, or drop the option")
     return trained_on.corpus, trained_on.vocab_spec, data_dir or trained_on.data_dir, trained_on.subword_tokenizer()
 
 

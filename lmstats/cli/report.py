@@ -16,6 +16,7 @@ from lmstats.errors import LmstatsError
 from lmstats.fileio import check_outputs
 from lmstats.interrupts import Terminated
 from lmstats.report.config import ReportConfig
+from lmstats.rnn.recipe import SHORT_RECIPE
 from lmstats.threads import set_threads
 
 
@@ -41,7 +42,8 @@ def build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, t
               help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
 @modes_option(None, help="Evaluation mode(s) [default: both, or the config's].")
 @click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds per RNN baseline for training and validation (default 40).")
+              help=f"Seconds per RNN baseline for training and validation [default: the config's; {SHORT_RECIPE['time_budget']:g} "
+                   "built in].")
 @threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default reports/CORPUS): a new or empty folder, or one an earlier report wrote.")
@@ -60,14 +62,13 @@ def report_command(corpus, vocab_spec, data_dir, config_path, modes, rnn_budget,
     report and on stderr, and the others go on (exit code 0; a corpus that cannot be read is an
     error).  CORPUS and its options override the config file's [corpus].
     """
-    from lmstats.report.render import REPORT_FILES, check_out_dir, headline_rows, write_report
+    from lmstats.report.render import check_out_dir, headline_rows, write_report
     from lmstats.report.run import ReportState, planned_stages, run_comparison
 
     config = build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, threads)
     target = Path(out_dir) if out_dir else Path("reports") / config.corpus.name
-    inputs = [*config.corpus.local_files(), config_path]
-    check_out_dir(target, inputs)  # a new or empty folder, or one lmstats wrote a report into and nothing else
-    check_outputs({f"--out-dir {target}: {name}": target / name for name in REPORT_FILES}, inputs=inputs)
+    check_outputs({"--out-dir": target}, inputs=[*config.corpus.local_files(), config_path], folders=("--out-dir",))
+    check_out_dir(target)  # a new or empty folder, or one lmstats wrote a report into and nothing else
     trains = bool(config.rnn_cells or (config.cross_levels and config.cross_rnn_budget))
     set_threads(config.threads, torch=trains)  # before the machine description records it
     argv = (click.get_current_context().find_root().obj or {}).get("argv", sys.argv[1:])

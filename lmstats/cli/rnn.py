@@ -31,7 +31,6 @@ from lmstats.fileio import check_outputs
 from lmstats.rnn.recipe import ADAPTIVE_ABOVE, BATCHINGS, CELLS, LR_SCHEDULES, OPTIMIZERS, SOFTMAXES, RNNConfig
 from lmstats.text.corpus import load_corpus
 from lmstats.units import EVAL_MODES
-from lmstats.vocab import check_same_vocab
 
 # The options of `rnn train`: one per field of RNNConfig (its defaults are the recipe's; see lmstats/rnn/recipe.py).
 RECIPE_FLAGS = {
@@ -168,11 +167,9 @@ def rnn_eval(corpus, vocab_spec, data_dir, checkpoint, modes, threads, device, a
     what = f"the checkpoint {checkpoint}"
     corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, saved.trained_on, what)
     loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=tokenizer)
-    vocab = loaded.build_vocab(vocab_spec)
-    check_same_vocab(vocab, saved.model.vocab, f"{checkpoint}: the checkpoint", "score it on the corpus and options it was trained "
-                     "with", against="this corpus's training split")
-    results = evaluate_splits(saved.model, loaded.encode(vocab), ("valid", "test"), modes)
-    info = {"corpus": loaded.name, "vocab_size": len(vocab), "model": saved.description, "threads": n_threads, "results": results}
+    results = evaluate_splits(saved.model, loaded.encode(saved.model.vocab), ("valid", "test"), modes)  # the checkpoint's vocabulary
+    info = {"corpus": loaded.name, "vocab_size": len(saved.model.vocab), "model": saved.description, "threads": n_threads,
+            "results": results}
     echo(info, as_json, lambda i: [f"corpus {i['corpus']}, vocabulary {i['vocab_size']:,} types; {i['model']}"]
          + results_table(i["results"]))
 

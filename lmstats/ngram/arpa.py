@@ -77,7 +77,7 @@ def write_arpa(model: NgramLM, path: str | Path, *, threads: int | None = None) 
 
     Every log10 value has :data:`~lmstats.ngram.arpatext.DECIMALS` digits after the point; tokens
     are UTF-8, whitespace in a token escaped (see :func:`escape_token`).  Slices are formatted on
-    ``threads`` threads (default: one per available core), a slice per thread at a time.
+    ``threads`` threads (default: :func:`lmstats.threads.resolve_threads` of the slices), a slice per thread at a time.
     """
     from lmstats.ngram.arpatext import format_lines  # compiled on first use (numba)
 
@@ -123,7 +123,7 @@ def write_arpa(model: NgramLM, path: str | Path, *, threads: int | None = None) 
 
     jobs = [(k, lo, min(lo + SLICE, len(counts.table(k)))) for k in range(1, model.order + 1)
             for lo in range(0, len(counts.table(k)), SLICE)]
-    n_threads = resolve_threads(threads)
+    n_threads = resolve_threads(threads, parts=len(jobs))
     with atomic_write(path, "wb") as fh, ThreadPoolExecutor(n_threads) as pool:
         fh.write(("\n\\data\\\n" + "".join(f"ngram {k}={n}\n" for k, n in enumerate(counts_per_order, 1))).encode())
         written = 0  # the highest order whose header is written

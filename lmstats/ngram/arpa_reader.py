@@ -58,13 +58,15 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
     for k, n in sizes.items():
         found = sections[k].n_entries if k in sections else 0
         if found < n:
-            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; it is truncated")
+            raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; it is truncated — "
+                               "write or copy the file again")
         if found > n:
             raise LmstatsError(f"{path}: the header promises {n} {k}-grams but the file has {found}; "
                                f"the header's count is wrong — fix it to {found}")
     extra = sorted(set(sections) - set(sizes))
     if extra:
-        raise LmstatsError(f"{path}: the file has \\{extra[0]}-grams: entries that the header does not announce")
+        raise LmstatsError(f"{path}: the file has \\{extra[0]}-grams: entries that the header does not announce; add "
+                           f"'ngram {extra[0]}=COUNT' to the header or drop the section")
     for k in set(sizes) - set(sections):  # an order without n-grams may have no section at all
         sections[k] = _Section(k, 0, 0, 1, "", path)
     unigrams = _columns(sections[1], order)
@@ -73,7 +75,8 @@ def read_arpa(path: str | Path, vocab: Vocab | None = None) -> NgramLM:
         specials = [UNK, BOS, EOS]
         missing = [s for s in specials if s not in uni_words]
         if missing:
-            raise LmstatsError(f"{path}: the unigrams lack {missing}; lmstats needs <unk>, <s> and </s>")
+            raise LmstatsError(f"{path}: the unigrams lack {missing}; lmstats needs <unk>, <s> and </s> among them — add them (lmplz "
+                               "and SRILM write all three)")
         rest = [t for t in uni_words if t not in specials]
         vocab = Vocab(specials + rest, [0] * (len(rest) + 3))
         outside = "is not one of the file's 1-grams; ARPA lists every word as a 1-gram — add it to the \\1-grams: section"
@@ -147,7 +150,8 @@ def _header(text: str, path: Path) -> tuple[dict[int, int], int, int]:
         sizes[int(counted.group(1))] = int(counted.group(2))
         pos, line = eol + 1, line + 1
     if not sizes or sorted(sizes) != list(range(1, len(sizes) + 1)):
-        raise LmstatsError(f"{path}: malformed ARPA header (ngram counts {sizes})")
+        raise LmstatsError(f"{path}: malformed ARPA header (ngram counts {sizes}); it needs 'ngram 1=COUNT', 'ngram 2=COUNT', "
+                           "... for every order from 1 up — fix the header")
     return sizes, min(pos, len(text)), line
 
 

@@ -11,9 +11,9 @@ A piece of text is scored in two compiled passes:
    two agree bit for bit).  The natural log is taken afterwards by numpy on the whole array, for
    the same reason.
 
-Pieces of whole lines are scored on a pool of threads (the functions release the GIL), one
-per available core.  ``benchmarks/bench_scale.py`` (``reports/scale_wikitext2.md``), WikiText-2
-test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
+Pieces of whole lines are scored on a pool of threads (the functions release the GIL; their
+number is :func:`lmstats.threads.resolve_threads`'s).  ``benchmarks/bench_scale.py``
+(``reports/scale_wikitext2.md``), WikiText-2 test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
 in the same run (two passes beat one fused loop over the orders of each token, and pieces of 64K
 positions beat 16K and 256K: ``reports/development_log.md``).  The functions are compiled on first use and cached on disk
 (:mod:`lmstats.jit`), so later processes start scoring without compiling.

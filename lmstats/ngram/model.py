@@ -29,7 +29,7 @@ from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
-from lmstats.ngram.storage import open_model, save_model
+from lmstats.ngram.storage import read_model, save_model
 from lmstats.npyfile import release
 from lmstats.protocol import LanguageModel
 from lmstats.threads import resolve_threads
@@ -260,14 +260,15 @@ class NgramLM(LanguageModel):
         """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,).
 
         Compiled (:mod:`lmstats.ngram.kernel`), in pieces of :data:`SCORE_CHUNK` positions on
-        ``threads`` threads (default: one per available core, ``LMSTATS_THREADS`` to change it);
+        ``threads`` threads (default: :func:`lmstats.threads.resolve_threads` of the pieces, ``LMSTATS_THREADS`` to change it);
         the numbers do not depend on either.  Memory does not grow with the text beyond the output.
         """
         self.check_fitted()
         extremes = reduce_pieces(units.ids, lambda part: (part.min(), part.max()) if len(part) else (0, 0))
         if len(units.ids) and (min(lo for lo, _ in extremes) < 0 or max(hi for _, hi in extremes) >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
-        p = self._scorer()[1].probs(units, SCORE_CHUNK, resolve_threads(threads))
+        pieces = -(-(units.n_tokens + len(units)) // SCORE_CHUNK)  # positions: tokens and one <s> per unit
+        p = self._scorer()[1].probs(units, SCORE_CHUNK, resolve_threads(threads, parts=pieces))
         release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
         release(units.ids)
         with np.errstate(divide="ignore"):
@@ -298,7 +299,7 @@ class NgramLM(LanguageModel):
         A model folder is opened memory-mapped (nothing is read until it is scored); a missing,
         truncated or damaged array is an error naming it.
         """
-        meta, vocab, counts, est, trained_on = open_model(path)
+        meta, vocab, counts, est, trained_on = read_model(path)
         params = {k: v for k, v in meta["params"].items() if k != "order"}
         model = cls.from_estimate(vocab, counts, est, n_train_tokens=meta["n_train_tokens"], **params)
         model.trained_on_ = trained_on

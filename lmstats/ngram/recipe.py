@@ -48,10 +48,20 @@ class NgramRecipe:
         if self.smoothing == "eps":
             eps = self.eps if isinstance(self.eps, tuple) else (self.eps,)
             label += "-tuned" if self.eps is None else "-".join(f"{e:g}" for e in eps)
-            label += "-textbook" if self.eps_variant == "textbook" else ""
+            label += "-textbook" if self.variant == "textbook" else ""
         elif self.smoothing == "lidstone":
-            label += f"{DEFAULT_ADD_K if self.k is None else self.k:g}"
+            label += f"{self.add_k:g}"
         return label + ("-stream" if self.mode == "stream" else "")
+
+    @property
+    def variant(self) -> str:
+        """The eps variant the model gets (``eps_variant``, or its default)."""
+        return self.eps_variant or "recursive"
+
+    @property
+    def add_k(self) -> float:
+        """The lidstone constant the model gets (``k``, or :data:`~lmstats.ngram.smoothing.DEFAULT_ADD_K`)."""
+        return DEFAULT_ADD_K if self.k is None else self.k
 
     @property
     def tunes_eps(self) -> bool:
@@ -60,8 +70,7 @@ class NgramRecipe:
     def model(self, vocab: Vocab) -> NgramLM:
         """The unfitted model of this recipe (ε 1.0 as the starting point when ε is tuned)."""
         eps = 1.0 if self.eps is None else (self.eps[0] if isinstance(self.eps, tuple) and len(self.eps) == 1 else self.eps)
-        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.eps_variant or "recursive",
-                       k=DEFAULT_ADD_K if self.k is None else self.k, mode=self.mode)
+        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.variant, k=self.add_k, mode=self.mode)
 
 
 def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_trial: Callable[[int, float, float], None] | None = None,

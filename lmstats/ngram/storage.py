@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write, umask
+from lmstats.fileio import atomic_write, check_own_folder, umask
 from lmstats.ngram.counts import NgramCounts, OrderTable
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import is_complete, whole_file
@@ -79,7 +79,7 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
         write_model_folder(Path(path), meta, arrays)
 
 
-def open_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, TrainedOn | None]:
+def read_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, TrainedOn | None]:
     """meta.json, the vocabulary, the count tables, the estimate and the training record of a saved model,
     every array checked (see the module docstring)."""
     path = Path(path)
@@ -116,18 +116,32 @@ def _check_arrays(path: Path, meta: dict, arrays: dict, order: int, builder: boo
                 raise LmstatsError(f"{damaged} ({name}.npy holds {len(values):,} values, expected {length:,})")
 
 
-def _read_npz(path: Path) -> tuple[dict, dict]:
+def _npz_meta(data, path: Path) -> dict:
+    """The meta record of an opened ``.npz``; an :class:`LmstatsError` when it is not an lmstats n-gram model."""
+    foreign = LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; an ARPA file is scored with "
+                           f"'lmstats ngram CORPUS --load {path.name}' or 'lmstats mix'; otherwise refit and save it again")
+    try:
+        meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+    except (KeyError, ValueError, UnicodeDecodeError):
+        raise foreign from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise foreign
+    return meta
+
+
+def _read_npz(path: Path, *, arrays: bool = True) -> tuple[dict, dict]:
+    """meta and (unless ``arrays`` is false) every array of an ``.npz`` model."""
     if not path.is_file():
-        raise LmstatsError(f"{path}: no such model file or folder")
+        raise LmstatsError(f"{path}: no such model file or folder; check the path")
     try:
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-            if meta.get("format") != FORMAT:
-                raise KeyError("format")
-            return meta, {name: data[name] for name in data.files if name != "meta"}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
-        raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated; an ARPA file opens with 'lmstats mix' "
-                           "(or lmstats.load); otherwise refit and save it again") from None
+            meta = _npz_meta(data, path)
+            return meta, ({name: data[name] for name in data.files if name != "meta"} if arrays else {})
+    except LmstatsError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise LmstatsError(f"{path}: not an lmstats n-gram model, or truncated (it is not a readable .npz file); refit and "
+                           "save it again") from None
 
 
 def read_meta(path: Path) -> dict | None:
@@ -154,25 +168,11 @@ def read_model_folder(path: Path) -> tuple[dict, dict]:
 
 
 def check_model_folder(path: Path, option: str = "--out") -> None:
-    """Refuse a model folder ``path`` that may not be written: one that exists and is not an lmstats model
-    folder (a file, a folder of other things), a model folder that also holds files lmstats did not write,
-    or one whose files this process may not replace.  A missing path or an empty folder is fine."""
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise LmstatsError(f"{option} {path}: exists and is a file; a model is saved as a folder (or give a path ending in .npz)")
-    if not any(path.iterdir()):
-        return
-    meta = read_meta(path)
-    if meta is None:
-        raise LmstatsError(f"{option} {path}: exists and is not an lmstats model folder; give a new path or an empty folder")
-    extra = sorted(p.name for p in path.iterdir() if p.name not in model_files(meta))
-    if extra:
-        raise LmstatsError(f"{option} {path}: the model folder also holds {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}, "
-                           "which lmstats did not write; replacing the folder would delete them — move them or give another path")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise LmstatsError(f"{option} {path}: the model folder cannot be replaced (its files may not be deleted: the folder "
-                           "is not writable); fix its permissions or give another path")
+    """Refuse a model folder ``path`` that may not be written (:func:`lmstats.fileio.check_own_folder`): one that exists
+    and is not an lmstats model folder, a model folder that also holds files lmstats did not write, or one whose
+    files this process may not replace.  A missing path or an empty folder is fine."""
+    check_own_folder(path, option, what="an lmstats model folder", is_ours=lambda p: read_meta(p) is not None,
+                     own_files=lambda p: model_files(read_meta(p)))
 
 
 def check_npz_output(path: Path, option: str = "--out") -> None:
@@ -185,7 +185,7 @@ def check_npz_output(path: Path, option: str = "--out") -> None:
 
 def _is_npz_model(path: Path) -> bool:
     try:
-        _read_npz(path)
+        _read_npz(path, arrays=False)  # its meta alone: an existing model is not read whole to be replaced
     except LmstatsError:
         return False
     return True

@@ -47,6 +47,7 @@ from lmstats.jsonable import jsonable
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.smoothing import SMOOTHERS
 from lmstats.rnn.recipe import CELLS, CHAR_RECIPE, SHORT_RECIPE, RNNConfig
+from lmstats.text.reader import read_text
 from lmstats.text.spec import CorpusSpec, VocabSpec
 from lmstats.units import EVAL_MODES
 
@@ -92,6 +93,8 @@ class ReportConfig:
         need(not unknown, f"unknown smoothers {unknown}; choose among {', '.join(SMOOTHERS)}")
         unknown = [c for c in self.rnn_cells if c not in CELLS]
         need(not unknown, f"unknown rnn_cells {unknown}; choose among {', '.join(CELLS)} (or [] for no RNN)")
+        need(self.rnn.cell == RNNConfig.cell, f"[rnn] cell = {self.rnn.cell!r} would be ignored: the report trains the cells of "
+                                              f"rnn_cells (now {list(self.rnn_cells)}); drop it from [rnn] and list the cells there")
         need(self.zipf_orders >= 1, f"zipf_orders must be >= 1, got {self.zipf_orders}")
         need(self.threads is None or self.threads >= 1, f"threads must be >= 1 (or absent for the default), got {self.threads}")
         unknown = [c for c in self.rnn_budgets if c not in CELLS]
@@ -143,12 +146,12 @@ class ReportConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> ReportConfig:
         """The config a TOML file describes (unknown keys and wrong types are errors)."""
+        if not Path(path).exists():
+            raise LmstatsError(f"{path}: no such config file; check the path (reports/configs/ holds the committed ones)")
         try:
-            data = tomllib.loads(Path(path).read_text("utf-8"))
-        except FileNotFoundError:
-            raise LmstatsError(f"{path}: no such config file") from None
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise LmstatsError(f"{path}: not a readable TOML file ({exc})") from None
+            data = tomllib.loads(read_text(path))
+        except tomllib.TOMLDecodeError as exc:
+            raise LmstatsError(f"{path}: not a readable TOML file ({exc}); fix the line it names") from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod
@@ -158,7 +161,7 @@ class ReportConfig:
         moved = sorted(k for k in data if k.startswith("rnn_") and k not in known)
         if moved:
             raise LmstatsError(f"{source}: unknown keys {moved}; the RNN settings are the table [rnn], whose keys are the fields of "
-                               f"the recipe ({', '.join(f.name for f in fields(RNNConfig))}), e.g. [rnn] lr = 20.0")
+                               f"the recipe ({', '.join(f.name for f in fields(RNNConfig) if f.name != 'cell')}), e.g. [rnn] lr = 20.0")
         data = dict(data)
         if isinstance(data.get("rnn"), dict):  # the built-in recipe of the report, with the table's settings on top
             data["rnn"] = short_recipe().to_dict() | data["rnn"]

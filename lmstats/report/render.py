@@ -16,8 +16,7 @@ import re
 from pathlib import Path
 
 from lmstats.display import percent
-from lmstats.errors import LmstatsError
-from lmstats.fileio import atomic_write
+from lmstats.fileio import atomic_write, check_own_folder
 from lmstats.jsonable import jsonable
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
@@ -369,41 +368,20 @@ REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "perp
 PLOTS = frozenset(name.removesuffix(".png") for name in REPORT_FILES if name.endswith(".png"))
 
 
-def check_out_dir(path: Path, inputs=()) -> None:
+def check_out_dir(path: Path) -> None:
     """Refuse, before any work, an output folder the report may not write into.
 
     The report writes only into a folder that does not exist, that is empty, or that lmstats
-    wrote a report into and that holds nothing else: its results.json says ``"format":
-    "lmstats-report"`` (or, written before that key, has results.json's other keys: lmstats,
-    command, config, results), and every file in it is one of :data:`REPORT_FILES` or a
-    temporary file of one of them (an interrupted write).  So a report never overwrites a
-    user's own report.md, deletes their stale-looking plot, or lands among the corpus: a
-    folder holding any of ``inputs`` (the corpus's files, the config) is refused too.
+    wrote a report into and that holds nothing else (:func:`lmstats.fileio.check_own_folder`): its
+    results.json says ``"format": "lmstats-report"`` (or has the other keys of results.json, which
+    reports have had from the start: lmstats, command, config, results), and every file in it is
+    one of :data:`REPORT_FILES` or a temporary file of one of them (an interrupted write).  So a
+    report never overwrites a user's own report.md or deletes their stale-looking plot.  (A folder
+    holding an input is refused by :func:`lmstats.fileio.check_outputs`.)
     """
-    for source in inputs:
-        if source is not None and Path(source).exists() and Path(source).resolve().is_relative_to(path.resolve()):
-            raise LmstatsError(f"--out-dir {path}: holds {source}, an input of this command; the report would be written among "
-                               "its inputs — give a folder of its own (such as reports/NAME)")
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise LmstatsError(f"--out-dir {path}: is a file, not a folder; give a new or empty folder")
-    try:
-        names = sorted(p.name for p in path.iterdir() if not _TEMPORARY.fullmatch(p.name))
-    except OSError as exc:
-        raise LmstatsError(f"--out-dir {path}: cannot read the folder ({exc.strerror or exc}); "
-                           "fix its permissions or give another folder") from None
-    if not names:
-        return
-    shown = lambda some: ", ".join(some[:3]) + (" …" if len(some) > 3 else "")  # noqa: E731
-    if not _is_report_results(path / "results.json"):
-        raise LmstatsError(f"--out-dir {path}: the folder holds {shown(names)} and no results.json of an lmstats report, so it is "
-                           "not a report folder lmstats wrote; writing there could overwrite the user's files — give a new or "
-                           "empty folder")
-    extra = [name for name in names if name not in REPORT_FILES]
-    if extra:
-        raise LmstatsError(f"--out-dir {path}: the report folder also holds {shown(extra)}, which lmstats did not write there; "
-                           "move them or give a new or empty folder")
+    check_own_folder(path, "--out-dir", what="a report folder lmstats wrote (no results.json of an lmstats report)",
+                     is_ours=lambda p: _is_report_results(p / "results.json"), own_files=lambda p: REPORT_FILES,
+                     temporary=lambda name: bool(_TEMPORARY.fullmatch(name)))
 
 
 def _is_report_results(path: Path) -> bool:

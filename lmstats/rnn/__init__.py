@@ -15,7 +15,7 @@ _EXPORTS = {
     "RNNConfig": "recipe", "generate": "sampling", "RNNLM": "lm",
     "RNNNet": "nets", "ScratchRNN": "nets", "build_net": "nets", "resolve_device": "nets",
     "AdaptiveSoftmax": "softmax", "FullSoftmax": "softmax", "TiedAdaptiveSoftmax": "softmax",
-    "EpochRecord": "train", "TrainHistory": "train", "train_rnn": "train",
+    "EpochRecord": "history", "TrainHistory": "history", "TrainingRun": "train", "train_rnn": "train",
 }
 __all__ = sorted(_EXPORTS)
 

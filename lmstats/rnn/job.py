@@ -22,7 +22,6 @@ from lmstats.rnn.recipe import RNNConfig
 from lmstats.rnn.train import train_rnn
 from lmstats.text.corpus import load_corpus
 from lmstats.text.spec import CorpusSpec, VocabSpec
-from lmstats.trained_on import TrainedOn
 
 
 def train_on_corpus(config: RNNConfig, corpus: CorpusSpec, vocab_spec: VocabSpec, *, checkpoint: str | Path, resume: bool = False,
@@ -47,9 +46,8 @@ def train_on_corpus(config: RNNConfig, corpus: CorpusSpec, vocab_spec: VocabSpec
             on_resumed(ckpt["training"]["position"])
     net = load_net(ckpt, device)[0] if ckpt is not None else build_net(vocab, config)
     prepared = time.perf_counter()
-    record = TrainedOn.of(loaded.spec, vocab_spec, data_dir, loaded.meta.get("tokenizer"))
     history = train_rnn(net, splits.train, splits.valid, config, device=device, checkpoint=str(checkpoint), resume=ckpt,
-                        trained_on=record, **callbacks)
+                        trained_on=loaded.trained_on(vocab_spec, data_dir), **callbacks)
     trained = time.perf_counter()
     results = evaluate_splits(RNNLM(net, vocab, device=device), splits, ("valid", "test"), modes)
     times = {"prepare_s": prepared - started, **history.time_split(), "final_scoring_s": time.perf_counter() - trained}

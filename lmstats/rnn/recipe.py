@@ -109,17 +109,12 @@ class RNNConfig:
         need(0 <= self.start_share < 1, f"start_share must be in [0, 1), got {self.start_share!r}")
         need(self.div_value > 1, f"div_value must be > 1, got {self.div_value!r}")
         need(all(int(c) > 0 for c in self.cutoffs) and list(self.cutoffs) == sorted(set(self.cutoffs)),
-             f"cutoffs must be increasing positive ids, got {self.cutoffs!r}; e.g. --cutoffs 2000,10000")
+             f"cutoffs must be increasing positive ids, got {','.join(map(str, self.cutoffs))}; e.g. --cutoffs 2000,10000")
         if self.cell == "scratch":
             need(self.num_layers in (None, 1),
                  f"the scratch RNN has one layer, got num_layers={self.num_layers}; use --layers 1 or --cell rnn")
             need(not self.tie, "the scratch RNN has one-hot inputs and no embedding to tie; drop --tie")
         object.__setattr__(self, "cutoffs", tuple(int(c) for c in self.cutoffs))
-
-    @property
-    def resolved(self) -> bool:
-        """True when no choice is left to "auto" (what a network is built from and a checkpoint stores)."""
-        return self.softmax != AUTO and self.lr is not None and self.num_layers is not None
 
     def resolve(self, vocab_size: int) -> RNNConfig:
         """This config with every "auto" choice decided for a vocabulary of ``vocab_size`` types (see the module docstring)."""

@@ -18,9 +18,18 @@ from lmstats.encoded import EncodedSplit, Lines, concatenate, map_pieces
 from lmstats.errors import LmstatsError
 from lmstats.text.ingest import TypeIds, TypeTable, ingest
 from lmstats.text.sources import resolve
-from lmstats.text.spec import DEFAULT_CORPUS, DEFAULT_SUBWORD_VOCAB, SPLIT_NAMES, SUBWORD_LEVELS, CorpusSpec, VocabSpec
+from lmstats.text.spec import (
+    DEFAULT_CORPUS,
+    DEFAULT_SUBWORD_VOCAB,
+    SPLIT_NAMES,
+    SUBWORD_LEVELS,
+    CorpusSpec,
+    VocabSpec,
+    check_split_name,
+)
 from lmstats.text.split import split_by_lines, split_by_position, split_sizes
 from lmstats.text.subword import SubwordTokenizer, expand_lines, piece_table, train_subword
+from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab
 
 
@@ -37,9 +46,7 @@ class Splits:
         return self.train.vocab
 
     def __getitem__(self, name: str) -> EncodedSplit:
-        if name not in SPLIT_NAMES:
-            raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}")
-        return getattr(self, name)
+        return getattr(self, check_split_name(name))
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +67,7 @@ class Corpus:
         return self.spec.level or "word"
 
     def part(self, name: str) -> TypeIds:
-        if name not in SPLIT_NAMES:
-            raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}")
-        return self.parts[name]
+        return self.parts[check_split_name(name)]
 
     def sentences(self, name: str) -> list[list[str]]:
         """The split as lists of token strings (for small texts and tests; the library works on ids)."""
@@ -82,6 +87,11 @@ class Corpus:
     def tokenizer(self) -> SubwordTokenizer | None:
         """The subword pieces the splits are cut into (None at word and char level)."""
         return SubwordTokenizer.stored(self.meta.get("tokenizer"))
+
+    def trained_on(self, vocab_spec: VocabSpec, data_dir=None) -> TrainedOn:
+        """The record a model trained on this corpus keeps: its resolved spec, ``vocab_spec``, where its files were
+        found (``data_dir`` or ``LMSTATS_DATA``) and its subword pieces."""
+        return TrainedOn.of(self.spec, vocab_spec, data_dir, self.meta.get("tokenizer"))
 
     def build_vocab(self, spec: VocabSpec | None = None) -> Vocab:
         """The vocabulary of the training split only (``spec``: how it is cut; None: every type).
@@ -162,11 +172,11 @@ def load_corpus(spec: CorpusSpec, *, data_dir: str | Path | None = None, downloa
                 raise LmstatsError(_whole_lines_message(name, empty[0], text.n_lines, 0))
             parts = split_by_lines(text, spec.fractions, spec.seed)
             meta["split"] = f"seeded by lines (seed {spec.seed})"
+    _require_tokens(name, parts["train"], what="its train split")  # (cutting words into pieces empties no split)
     if level in SUBWORD_LEVELS:
         table, parts, tokenizer = _to_subwords(table, parts, spec, tokenizer)
         meta["tokenizer"] = tokenizer.to_dict()
     corpus = Corpus(name, table, parts, spec, predefined, tuple(src.label for _, src in found.files), found.description, meta)
-    _require_tokens(name, corpus.part("train"), what="its train split")
     for split in ("valid", "test"):
         if corpus.part(split).n_tokens == 0:
             raise LmstatsError(_empty_split_message(corpus, split))
@@ -177,8 +187,7 @@ def _to_subwords(words: TypeTable, parts: dict[str, TypeIds], spec: CorpusSpec,
                  tokenizer: SubwordTokenizer | None) -> tuple[TypeTable, dict[str, TypeIds], SubwordTokenizer]:
     """The splits cut into subword pieces (learned from the training split unless ``tokenizer`` is given)."""
     if tokenizer is None:
-        _require_tokens(spec.name, parts["train"], what="its train split")
-        counts = words.type_counts(np.asarray(parts["train"].ids))
+        counts = words.type_counts(parts["train"].ids)  # in pieces when the ids are on disk
         tokenizer = train_subword(spec.level, words.types, counts, spec.bpe_vocab)
     elif (tokenizer.kind, tokenizer.vocab_size) != (spec.level, spec.bpe_vocab):
         raise LmstatsError(f"the stored subword pieces are {tokenizer.kind} with {tokenizer.vocab_size} pieces, but the corpus asks for "

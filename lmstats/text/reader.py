@@ -64,7 +64,7 @@ def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
         return
     path = Path(source.path)
     if path.is_dir():
-        raise LmstatsError(f"{path}: is a folder, expected a text file")
+        raise LmstatsError(f"{path}: is a folder, expected a text file; give the folder itself as CORPUS, or one of its files")
     if not path.exists():
         raise LmstatsError(f"{path}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
     offset, rest = 0, b""

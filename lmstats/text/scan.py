@@ -164,11 +164,11 @@ class TextEncoder:
         """``text`` (a ``str``, or UTF-8 ``bytes``) as lines of ids; a BOM at its start is dropped.
 
         A text of more than :data:`PARALLEL_BYTES` is cut at line ends into one part per thread
-        (default: one per available core); the parts are scanned at once (the scan releases the GIL).
+        (default: :func:`lmstats.threads.resolve_threads`); the parts are scanned at once (the scan releases the GIL).
         """
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         data = data.removeprefix(b"\xef\xbb\xbf")
-        threads = resolve_threads(threads)
+        threads = resolve_threads(threads, parts=1 if len(data) <= PARALLEL_BYTES else None)
         cuts = [0]
         if threads > 1 and len(data) > PARALLEL_BYTES:
             for j in range(1, threads):  # each part ends at a line end

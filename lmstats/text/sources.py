@@ -72,7 +72,7 @@ def resolve(source: str | None, *, data_dir=None, download: bool = True) -> Reso
         return ResolvedSource((("", TextSource(str(path), path)),), path.name, False, str(path), "word")
     text = str(source)
     if is_glob(text):
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        files = local_files(text)
         if not files:
             raise LmstatsError(f"{text}: the pattern matches no files; check the path or quote the pattern")
         return ResolvedSource(tuple(("", TextSource(str(p), p)) for p in files), text, False, text, "word")
@@ -86,6 +86,18 @@ def resolve(source: str | None, *, data_dir=None, download: bool = True) -> Reso
         raise LmstatsError(f"{text}: no such file or folder; check the path")
     known = ", ".join([DEFAULT_CORPUS, *sorted(catalogue)])
     raise LmstatsError(f"{text}: no such file, and not a known corpus name (known: {known})")
+
+
+def local_files(source: str | None) -> list[Path]:
+    """The local files ``source`` names when it is a file, folder or glob (else []), listed as :func:`resolve` reads them."""
+    if source is None:
+        return []
+    path = Path(source)
+    if path.is_dir():
+        return folder_files(path)
+    if path.exists():
+        return [path]
+    return sorted(Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).is_file()) if is_glob(str(source)) else []
 
 
 def folder_files(path: Path) -> list[Path]:

@@ -19,7 +19,6 @@ fractions of a seeded split by lines; ``seed`` its seed.
 
 from __future__ import annotations
 
-import glob
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -52,8 +51,11 @@ class CorpusSpec:
     def __post_init__(self) -> None:
         if self.source is not None:
             object.__setattr__(self, "source", str(self.source))
+            if not self.source.strip():
+                raise LmstatsError("the corpus is an empty string; give a file, folder, glob or corpus name (or none for the "
+                                   "built-in corpus)")
         if self.level is not None and self.level not in LEVELS:
-            raise LmstatsError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+            raise LmstatsError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}; e.g. --level word")
         if self.bpe_vocab is not None:
             if self.level not in SUBWORD_LEVELS:
                 raise LmstatsError(f"--bpe-vocab sets the pieces of a subword level; add --level bpe or --level unigram "
@@ -61,7 +63,7 @@ class CorpusSpec:
             if int(self.bpe_vocab) < 2:
                 raise LmstatsError(f"--bpe-vocab must be at least 2 pieces, got {self.bpe_vocab}")
         if self.format not in FORMATS:
-            raise LmstatsError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+            raise LmstatsError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}; e.g. --format lines")
         if self.split is not None:
             fractions = tuple(float(f) for f in self.split)
             check_fractions(fractions)
@@ -81,17 +83,10 @@ class CorpusSpec:
         return Path(self.source).name or self.source
 
     def local_files(self) -> list[Path]:
-        """The local files this spec reads when its source is a file, folder or glob (else [])."""
-        if self.source is None:
-            return []
-        path = Path(self.source)
-        if path.is_dir():
-            return [p for p in path.rglob("*") if p.is_file()]
-        if path.exists():
-            return [path]
-        if is_glob(self.source):
-            return [Path(p) for p in glob.glob(self.source, recursive=True) if Path(p).is_file()]
-        return []
+        """The local files this spec reads when its source is a file, folder or glob (else []), as the reader lists them."""
+        from lmstats.text.sources import local_files  # the reader's listing (hidden files left out), imported only here
+
+        return local_files(self.source)
 
     def describe(self) -> str:
         """One line naming the corpus and its text options (for messages)."""
@@ -122,9 +117,9 @@ class VocabSpec:
 
     def __post_init__(self) -> None:
         if int(self.min_count) < 1:
-            raise LmstatsError(f"min_count must be >= 1, got {self.min_count}")
+            raise LmstatsError(f"min_count must be >= 1, got {self.min_count}; 1 keeps every type (--min-count 1)")
         if self.max_size is not None and int(self.max_size) < 1:
-            raise LmstatsError(f"max_size must be >= 1 ordinary types, got {self.max_size}")
+            raise LmstatsError(f"max_size must be >= 1 ordinary types, got {self.max_size}; leave it out to keep every type")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +127,13 @@ class VocabSpec:
     @classmethod
     def from_dict(cls, data: dict) -> VocabSpec:
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
+
+
+def check_split_name(name: str) -> str:
+    """``name`` when it is a split's name (train, valid, test)."""
+    if name not in SPLIT_NAMES:
+        raise LmstatsError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {name!r}; e.g. test")
+    return name
 
 
 def is_glob(text: str) -> bool:

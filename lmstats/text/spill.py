@@ -21,10 +21,12 @@ CHAR_LEVEL_WEIGHT = 5  # ids per byte of text at char level against word level: 
 
 
 @contextlib.contextmanager
-def text_spill(corpus: CorpusSpec, memory: int, tmp) -> Iterator[Path | None]:
+def text_spill(corpus: CorpusSpec, memory: int, tmp, files: list[Path] | None = None) -> Iterator[Path | None]:
     """A work folder (inside ``tmp``) for the token ids of a large corpus, removed at the end; None for
-    smaller corpora, which stay in memory (see the module docstring)."""
-    size = sum(f.stat().st_size for f in corpus.local_files()) * (CHAR_LEVEL_WEIGHT if corpus.level == "char" else 1)
+    smaller corpora, which stay in memory (see the module docstring).  ``files``: the corpus's local files,
+    when the caller has listed them already."""
+    files = corpus.local_files() if files is None else files
+    size = sum(f.stat().st_size for f in files) * (CHAR_LEVEL_WEIGHT if corpus.level == "char" else 1)
     if size < SPILL_SHARE * working_memory(memory):
         yield None
         return
