@@ -26,6 +26,7 @@ from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate_splits
 from lmstats.fileio import check_outputs
 from lmstats.ngram.arpa import arpa_refusal, write_arpa
+from lmstats.ngram.entropy_prune import check_theta, prune_entropy, prune_refusal
 from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
@@ -106,6 +107,9 @@ class SchedulerAddress(click.ParamType):
 @click.option("--out", type=click.Path(), default=None,
               help="Model to write: a folder of .npy arrays (opens memory-mapped), or one .npz file if the path ends in .npz. "
                    "Default: lmstats-out/ngram-CORPUS-NSMOOTHING (with ε or k when given)")
+@click.option("--prune-entropy", type=float, default=None, metavar="THETA", callback=lambda ctx, param, value: theta_value(param, value),
+              help="Drop every n-gram whose removal alone raises the model's perplexity by a relative amount below THETA "
+                   "(relative-entropy pruning, SRILM's -prune; e.g. 1e-8), then recompute the backoff weights.")
 @click.option("--query-only", is_flag=True, help="Leave the builder's arrays (counts) out of --out: a smaller model that scores and "
                                                   "writes ARPA (as KenLM's build_binary).")
 @click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
@@ -123,8 +127,8 @@ class SchedulerAddress(click.ParamType):
               help="Address of a running Dask scheduler, tcp://HOST:PORT (or HOST:PORT, tls://HOST:PORT), e.g. tcp://10.0.0.5:8786 "
                    "(implies --engine dask).")
 @json_option
-def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, mode, out, query_only, arpa, load_path,
-                  splits_to_score, memory, tmp, engine, scheduler, as_json):
+def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, mode, out, prune_entropy, query_only, arpa,
+                  load_path, splits_to_score, memory, tmp, engine, scheduler, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
 
     Every split is scored by the one evaluator under the train vocabulary.  The model is
@@ -138,6 +142,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode)
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode)
+        check_pruning(prune_entropy, recipe)
         out = out or default_output("ngram", corpus, recipe.label)
     if recipe is not None or model is not None:  # (an ARPA file read with --load is ARPA already)
         check_arpa(arpa, *((recipe.smoothing, recipe.variant) if recipe else (model.smoothing, model.eps_variant)))
@@ -154,8 +159,9 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         trained_on = loaded.trained_on(vocab_spec, data_dir) if recipe is not None else getattr(model, "trained_on_", None)
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
         drop_spilled(spill, *(splits[s].lines.ids for s in SPLIT_NAMES))  # nor their files
-        model, tuning, fit_seconds = fit_with_progress(recipe, splits, memory=memory, tmp=tmp, engine=engine, scheduler=scheduler) \
-            if recipe is not None else (model or open_arpa(load_path, splits.vocab), None, 0.0)
+        model, tuning, fit_seconds = fit_with_progress(recipe, splits, prune_entropy, memory=memory, tmp=tmp, engine=engine,
+                                                       scheduler=scheduler) if recipe is not None else \
+            (model or open_arpa(load_path, splits.vocab), None, 0.0)
         write_outputs(model, out, arpa, trained_on=trained_on, query_only=query_only)
         info = {"corpus": name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
                 "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
@@ -172,6 +178,21 @@ def check_arpa(arpa, smoothing: str, eps_variant: str) -> None:
     why_not = arpa and arpa_refusal(smoothing, eps_variant)
     if why_not:
         raise LmstatsError(f"--arpa: ARPA cannot express this model ({why_not}); drop --arpa, the .npz model file keeps it exactly")
+
+
+def theta_value(param, value):
+    """``--prune-entropy``'s value checked (a finite number >= 0; click's float type lets nan and inf through)."""
+    try:
+        return None if value is None else check_theta(value)
+    except LmstatsError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+def check_pruning(theta, recipe: NgramRecipe) -> None:
+    """Refuse ``--prune-entropy`` for a smoother that relative-entropy pruning cannot work on."""
+    why_not = theta is not None and prune_refusal(recipe.smoothing, recipe.variant)
+    if why_not:
+        raise LmstatsError(f"--prune-entropy: {why_not}")
 
 
 def write_outputs(model: NgramLM, out, arpa, **save_options) -> None:
@@ -193,6 +214,8 @@ def open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode):
 
     refuse((*RECIPE_OPTIONS, "engine", "scheduler"), "they describe a model to fit, and --load scores the saved model as it is (its own "
            "order and smoothing); drop them, or fit without --load")
+    refuse(["prune_entropy"], "it prunes the model being fitted, and --load scores the saved model as it is; fit without --load to "
+                              "prune (or prune in Python: lmstats.ngram.entropy_prune.prune_entropy)")
     if out and not query_only:
         raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
     kind = model_kind(load_path)
@@ -215,14 +238,17 @@ def open_arpa(path, vocab) -> NgramLM:
     return open_model(path, vocab=vocab).model
 
 
-def fit_with_progress(recipe, splits, **fit_options):
-    """The fitted model, the eps tuning (or None) and the seconds taken, with a bar per order and the counting report."""
+def fit_with_progress(recipe, splits, theta=None, **fit_options):
+    """The fitted model (pruned by relative entropy at ``theta`` > 0, after any eps tuning), the eps tuning (or None)
+    and the seconds taken, with a bar per order and the counting report."""
     started = time.perf_counter()
     with progress_bar(total=recipe.order, desc="counting n-grams", unit="order", leave=False) as bar, \
          progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
         passes = CountingReport(bar, fit_options["engine"], fit_options["scheduler"])
         model, tuning = fit_recipe(recipe, splits, on_order=passes.order, on_plan=passes.plan,
                                    on_trial=lambda k, e, ppl: trials.update(1), **fit_options)
+    if theta:
+        model = prune_entropy(model, theta)
     return model, tuning, time.perf_counter() - started
 
 
@@ -230,6 +256,7 @@ def format_ngram(info: dict) -> list[str]:
     m = info["model"]
     kind = "distribution" if m["is_distribution"] else "not a distribution"
     source = f"loaded from {info['loaded']}" if info["loaded"] else f"fit {info['fit_seconds']:.2f} s"
+    source += f", pruned by relative entropy at θ = {m['prune_entropy']:g}" if m.get("prune_entropy") else ""
     out = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types, {info['mode']} mode",
            f"model: {m['order']}-gram {m['smoothing']} ({kind}), n-grams per order {m['ngrams_per_order']}, {source}"]
     if info["eps_tuning"]:

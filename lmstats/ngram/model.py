@@ -48,8 +48,10 @@ class NgramLM(LanguageModel):
 
     ``NgramLM(vocab, order=3, smoothing="mkn")``; ``eps`` (one value or one per order) and
     ``eps_variant`` for ``eps``; ``k`` for ``lidstone``; ``mode`` says how training text is cut
-    into units (``sentence`` or ``stream``, as in the evaluator).  Every parameter is checked
-    here, so a bad value (or, through :meth:`resmooth`, a misspelt name) fails at once.
+    into units (``sentence`` or ``stream``, as in the evaluator); ``prune_entropy`` θ > 0 makes
+    :meth:`fit` drop the n-grams whose removal raises the perplexity by a relative amount below θ
+    (:mod:`lmstats.ngram.entropy_prune`).  Every parameter is checked here, so a bad value (or,
+    through :meth:`resmooth`, a misspelt name) fails at once.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class NgramLM(LanguageModel):
         k: float = DEFAULT_ADD_K,
         mode: str = "sentence",
         discount_fallback: bool = True,
+        prune_entropy: float = 0.0,
     ):
         if not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
             raise LmstatsError(f"n-gram order must be an integer in 1..{MAX_ORDER}, got {order!r}; e.g. --n 3")
@@ -78,6 +81,17 @@ class NgramLM(LanguageModel):
             spec = self._spec()
             if smoothing == "eps":
                 spec.eps_for(self.order)  # one ε or one per order
+        self.prune_entropy = self._check_pruning(prune_entropy)
+
+    def _check_pruning(self, theta) -> float:
+        """``prune_entropy`` checked: a finite number >= 0, and above 0 only for a smoother whose form ARPA expresses."""
+        from lmstats.ngram.entropy_prune import check_theta, prune_refusal
+
+        theta = check_theta(theta)
+        why = prune_refusal(self.smoothing, self.eps_variant) if theta > 0 and self.smoothing != ARPA else None
+        if why is not None:
+            raise LmstatsError(why)
+        return theta
 
     @property
     def vocab(self) -> Vocab:
@@ -91,7 +105,7 @@ class NgramLM(LanguageModel):
         eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
         return {
             "order": self.order, "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
-            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
+            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback, "prune_entropy": self.prune_entropy,
         }
 
     # -- fitting --------------------------------------------------------------------------
@@ -123,7 +137,7 @@ class NgramLM(LanguageModel):
         if engine == "dask":  # the plan is reported once the cluster is reached
             self._fit_dask(units, on_order, memory, tmp, scheduler, plan, on_plan)
             self.n_train_tokens_ = units.n_tokens
-            return self
+            return self._pruned_by_entropy()
         if on_plan is not None:
             on_plan(plan)
         if plan.in_memory:
@@ -132,6 +146,14 @@ class NgramLM(LanguageModel):
         else:
             self._fit_on_disk(units, on_order, memory, tmp)
         self.n_train_tokens_ = units.n_tokens
+        return self._pruned_by_entropy()
+
+    def _pruned_by_entropy(self) -> NgramLM:
+        """This model, its n-grams pruned by relative entropy when ``prune_entropy`` > 0 (in memory, whatever the engine)."""
+        if self.prune_entropy > 0:
+            from lmstats.ngram.entropy_prune import prune_tables
+
+            self.counts_, self.estimate_ = prune_tables(self.counts_, self.estimate_, self.vocab, self.prune_entropy)
         return self
 
     @contextlib.contextmanager
@@ -217,6 +239,9 @@ class NgramLM(LanguageModel):
             raise LmstatsError("a model read from an ARPA file has no counts to smooth again")
         if self.counts_.tables[0].counts is None:
             raise LmstatsError("a query-only model keeps no counts to smooth again; load the full model (saved without --query-only)")
+        if self.prune_entropy > 0:
+            raise LmstatsError("a model pruned by relative entropy keeps the counts of the n-grams left only, which do not give "
+                               "the smoother's estimate; fit again without pruning (and prune that model)")
         if not 1 <= order <= self.order:
             raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
         kwargs = {k: v for k, v in self.params().items() if k != "order"} | params
@@ -314,6 +339,8 @@ class NgramLM(LanguageModel):
             out.pop("eps_variant")
         if self.smoothing != "lidstone":
             out.pop("k")
+        if not self.prune_entropy:
+            out.pop("prune_entropy")
         if self.estimate_.discounts:
             out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
         return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}
