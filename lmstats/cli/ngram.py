@@ -37,7 +37,7 @@ from lmstats.text.spill import drop_spilled, text_spill
 from lmstats.units import EVAL_MODES
 
 TUNE = "tune"
-RECIPE_OPTIONS = ("order", "smoothing", "eps", "eps_variant", "k")
+RECIPE_OPTIONS = ("order", "smoothing", "eps", "eps_variant", "k", "prune")
 
 
 class Eps(Numbers):
@@ -57,6 +57,22 @@ class Eps(Numbers):
         if any(v <= 0 for v in values):
             self.fail(f"--eps must be > 0 for every order, got {text}: ε=0 gives unseen n-grams probability 0 and infinite "
                       "perplexity; use e.g. --eps 0.1", param, ctx)
+        return values
+
+
+class Thresholds(Numbers):
+    """``--prune 0,1,1`` -> lmplz's count thresholds per order from the unigrams (whole counts >= 0; checked against
+    ``--n`` and the smoother by :func:`lmstats.ngram.prune.check_thresholds`)."""
+
+    name = "T1,T2,..."
+
+    def __init__(self):
+        super().__init__(int, "whole counts per order from the unigrams, comma-separated, like 0,1,1 (lmplz's --prune 0 1 1)")
+
+    def check(self, values, text, param, ctx):
+        if any(v < 0 for v in values):
+            self.fail(f"--prune thresholds are counts >= 0, got {text}; e.g. --prune 0,1,1 drops the bigrams and trigrams seen once",
+                      param, ctx)
         return values
 
 
@@ -102,6 +118,9 @@ class SchedulerAddress(click.ParamType):
                    "[default: recursive].")
 @click.option("--k", type=click.FloatRange(min=0, min_open=True), default=None,
               help=f"Additive constant of --smoothing lidstone [default: {DEFAULT_ADD_K}].")
+@click.option("--prune", type=Thresholds(), default=None,
+              help="Drop the n-grams seen at most T_k times, as lmplz --prune: one count per order from the unigrams (0 there), "
+                   "the last for the orders above, e.g. 0,1,1 (abs, kn, mkn).")
 @click.option("--mode", type=click.Choice(EVAL_MODES), default="sentence", show_default=True,
               help="Train and score sentences (KenLM) or one stream (PyTorch); with --load, how to score (default: as trained).")
 @click.option("--out", type=click.Path(), default=None,
@@ -127,8 +146,8 @@ class SchedulerAddress(click.ParamType):
               help="Address of a running Dask scheduler, tcp://HOST:PORT (or HOST:PORT, tls://HOST:PORT), e.g. tcp://10.0.0.5:8786 "
                    "(implies --engine dask).")
 @json_option
-def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, mode, out, prune_entropy, query_only, arpa,
-                  load_path, splits_to_score, memory, tmp, engine, scheduler, as_json):
+def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, prune, mode, out, prune_entropy, query_only,
+                  arpa, load_path, splits_to_score, memory, tmp, engine, scheduler, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
 
     Every split is scored by the one evaluator under the train vocabulary.  The model is
@@ -141,7 +160,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
     if load_path:
         model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode)
     else:
-        recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode)
+        recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode, prune)
         check_pruning(prune_entropy, recipe)
         out = out or default_output("ngram", corpus, recipe.label)
     if recipe is not None or model is not None:  # (an ARPA file read with --load is ARPA already)

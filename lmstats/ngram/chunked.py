@@ -7,6 +7,9 @@ the n-grams of each order read in slices of the memory-mapped ``.npy`` tables th
 time: one slice of order k and, for the order below, its probabilities, backoff weights and the
 two sums per context (4 floats per (k-1)-gram).  The probabilities equal the in-memory
 estimate's up to the order of floating-point additions in the per-context sums (tested to 1e-12).
+
+Under ``--prune`` the backoff weights take the dropped n-grams' mass (:func:`lmstats.ngram.prune.backoff_mass`),
+and :func:`prune_on_disk` then writes the kept rows over the tables, slice by slice.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.ngram.counts import NgramCounts
+from lmstats.ngram.prune import backoff_mass, prune_tables, threshold
 from lmstats.ngram.smoothing import (
     Estimate,
     SmoothingSpec,
@@ -80,11 +84,13 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
         discounts[k] = d
         S = np.zeros(n_contexts)
         DS = np.zeros(n_contexts)
+        t = threshold(spec.prune, k)
         for lo, hi in _context_slices(table.keys, V, size):
             ctx = take(table.keys, lo, hi) // V
             ak = take(a, lo, hi).astype(np.float64)
             S += np.bincount(ctx, weights=ak, minlength=n_contexts)
-            DS += np.bincount(ctx, weights=_discount_of(ak, d), minlength=n_contexts)
+            mass = backoff_mass(ak, _discount_of(ak, d), take(table.counts, lo, hi) if t else None, t)
+            DS += np.bincount(ctx, weights=mass, minlength=n_contexts)
         gamma = _ratio(DS, S, 1.0)
         del DS
         np.save(folder / f"backoff{k - 1}.npy", gamma)
@@ -122,3 +128,10 @@ def _adjusted(counts: NgramCounts, k: int, kneser_ney: bool, folder: Path, memor
     out.close()
     del cont
     return np.load(folder / f"adjusted{k}.npy", mmap_mode="r")
+
+
+def prune_on_disk(counts: NgramCounts, est: Estimate, thresholds, folder: Path, memory: int) -> tuple[NgramCounts, Estimate]:
+    """:func:`~lmstats.ngram.prune.prune_tables` over tables on disk in ``folder``, in slices that fit ``memory``
+    beside the renumbering it holds (8 bytes a row of two consecutive orders)."""
+    held = max((len(counts.table(k - 1)) + len(counts.table(k)) for k in range(2, counts.order + 1)), default=0) * 8
+    return prune_tables(counts, est, thresholds, folder=folder, slice_rows=_slice_size(memory, held))

@@ -28,6 +28,7 @@ from lmstats.encoded import EncodedSplit, Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
 from lmstats.ngram.plan import CountingPlan, plan_counting
+from lmstats.ngram.prune import check_thresholds, prune_tables
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
 from lmstats.ngram.storage import read_model, save_model
 from lmstats.npyfile import release
@@ -48,7 +49,9 @@ class NgramLM(LanguageModel):
 
     ``NgramLM(vocab, order=3, smoothing="mkn")``; ``eps`` (one value or one per order) and
     ``eps_variant`` for ``eps``; ``k`` for ``lidstone``; ``mode`` says how training text is cut
-    into units (``sentence`` or ``stream``, as in the evaluator); ``prune_entropy`` θ > 0 makes
+    into units (``sentence`` or ``stream``, as in the evaluator); ``prune`` (abs, kn, mkn) drops
+    the n-grams seen at most T_k times, lmplz's ``--prune`` (:mod:`lmstats.ngram.prune`; kept as
+    one threshold per order, None when nothing is pruned); ``prune_entropy`` θ > 0 makes
     :meth:`fit` drop the n-grams whose removal raises the perplexity by a relative amount below θ
     (:mod:`lmstats.ngram.entropy_prune`).  Every parameter is checked here, so a bad value (or,
     through :meth:`resmooth`, a misspelt name) fails at once.
@@ -65,6 +68,7 @@ class NgramLM(LanguageModel):
         k: float = DEFAULT_ADD_K,
         mode: str = "sentence",
         discount_fallback: bool = True,
+        prune: tuple[int, ...] | None = None,
         prune_entropy: float = 0.0,
     ):
         if not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
@@ -77,6 +81,7 @@ class NgramLM(LanguageModel):
         self.k = k
         self.mode = check_mode(mode)
         self.discount_fallback = discount_fallback
+        self.prune = None if prune is None else check_thresholds(prune, self.order, smoothing)
         if smoothing != ARPA:
             spec = self._spec()
             if smoothing == "eps":
@@ -98,14 +103,15 @@ class NgramLM(LanguageModel):
         return self._vocab
 
     def _spec(self) -> SmoothingSpec:
-        return SmoothingSpec(self.smoothing, self.eps, self.eps_variant, self.k, self.discount_fallback)
+        return SmoothingSpec(self.smoothing, self.eps, self.eps_variant, self.k, self.discount_fallback, self.prune)
 
     def params(self) -> dict:
         """The constructor's keyword arguments (JSON-ready)."""
         eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
         return {
             "order": self.order, "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
-            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback, "prune_entropy": self.prune_entropy,
+            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
+            "prune": None if self.prune is None else list(self.prune), "prune_entropy": self.prune_entropy,
         }
 
     # -- fitting --------------------------------------------------------------------------
@@ -123,7 +129,8 @@ class NgramLM(LanguageModel):
         a LocalCluster on this machine.  Every engine gives the same tables, and for the same
         ``memory`` the same estimate.  ``on_plan`` receives the predicted memory and disk
         (:class:`~lmstats.ngram.plan.CountingPlan`) before counting starts; a ``memory`` that
-        cannot work raises :class:`LmstatsError` then.
+        cannot work raises :class:`LmstatsError` then.  Under ``prune`` the tables kept are those of the
+        n-grams above the thresholds, on every path (:mod:`lmstats.ngram.prune`).
         """
         if self.smoothing == ARPA:
             raise LmstatsError("a model read from an ARPA file has no counts to refit; fit a new NgramLM with a smoother")
@@ -143,6 +150,7 @@ class NgramLM(LanguageModel):
         if plan.in_memory:
             self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
             self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+            self._prune_tables()
         else:
             self._fit_on_disk(units, on_order, memory, tmp)
         self.n_train_tokens_ = units.n_tokens
@@ -190,6 +198,18 @@ class NgramLM(LanguageModel):
             self.estimate_ = estimate_on_disk(self.counts_, spec, self.vocab.predictable_mask, storage, memory)
         else:  # the other smoothers work on whole arrays: the tables are read into memory
             self.estimate_ = estimate(self.counts_, spec, self.vocab.predictable_mask)
+        self._prune_tables(storage, memory)
+
+    def _prune_tables(self, storage: Path | None = None, memory: int | None = None) -> None:
+        """Keep the n-grams above the ``prune`` thresholds (in memory, or over the tables in ``storage``)."""
+        if self.prune is None:
+            return
+        from lmstats.ngram.chunked import prune_on_disk
+
+        if storage is None:
+            self.counts_, self.estimate_ = prune_tables(self.counts_, self.estimate_, self.prune)
+        else:
+            self.counts_, self.estimate_ = prune_on_disk(self.counts_, self.estimate_, self.prune, storage, memory)
 
     def _fit_dask(self, units: Lines, on_order, memory: int | None, tmp, scheduler, plan: CountingPlan, on_plan) -> None:
         """Count on a Dask cluster; then estimate as the local engine would with the same ``memory``
@@ -209,6 +229,7 @@ class NgramLM(LanguageModel):
                     OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables),
                     counts.n_units)
                 self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
+                self._prune_tables()
                 shutil.rmtree(storage, ignore_errors=True)
             else:
                 self.counts_ = counts
@@ -239,9 +260,11 @@ class NgramLM(LanguageModel):
             raise LmstatsError("a model read from an ARPA file has no counts to smooth again")
         if self.counts_.tables[0].counts is None:
             raise LmstatsError("a query-only model keeps no counts to smooth again; load the full model (saved without --query-only)")
-        if self.prune_entropy > 0:
-            raise LmstatsError("a model pruned by relative entropy keeps the counts of the n-grams left only, which do not give "
-                               "the smoother's estimate; fit again without pruning (and prune that model)")
+        if self.prune is not None or self.prune_entropy > 0:
+            how = "by relative entropy" if self.prune_entropy > 0 else "by count thresholds"
+            raise LmstatsError(f"a model pruned {how} keeps the counts of its kept n-grams only, which do not give the smoother's "
+                               "estimate, so it cannot be smoothed again or cut to a lower order; fit again from the corpus with "
+                               "the order, smoothing and pruning wanted")
         if not 1 <= order <= self.order:
             raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
         kwargs = {k: v for k, v in self.params().items() if k != "order"} | params
@@ -341,6 +364,8 @@ class NgramLM(LanguageModel):
             out.pop("k")
         if not self.prune_entropy:
             out.pop("prune_entropy")
+        if self.prune is None:
+            out.pop("prune")
         if self.estimate_.discounts:
             out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
         return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}

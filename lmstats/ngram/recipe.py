@@ -31,6 +31,7 @@ class NgramRecipe:
     eps_variant: str | None = None
     k: float | None = None
     mode: str = "sentence"
+    prune: tuple[int, ...] | None = None  # lmplz's count thresholds per order from the unigrams (abs, kn, mkn)
 
     def __post_init__(self) -> None:
         for name, owner in (("eps", "eps"), ("eps_variant", "eps"), ("k", "lidstone")):
@@ -43,7 +44,7 @@ class NgramRecipe:
     @property
     def label(self) -> str:
         """A short name of the recipe for default file names: order, smoother and the values given
-        (``3mkn``, ``3eps0.1``, ``3eps1-0.1-0.01``, ``3eps-tuned``, ``3lidstone0.5``, ``-textbook``, ``-stream``)."""
+        (``3mkn``, ``3eps0.1``, ``3eps1-0.1-0.01``, ``3eps-tuned``, ``3lidstone0.5``, ``-textbook``, ``-prune0-1-1``, ``-stream``)."""
         label = f"{self.order}{self.smoothing}"
         if self.smoothing == "eps":
             eps = self.eps if isinstance(self.eps, tuple) else (self.eps,)
@@ -51,6 +52,8 @@ class NgramRecipe:
             label += "-textbook" if self.variant == "textbook" else ""
         elif self.smoothing == "lidstone":
             label += f"{self.add_k:g}"
+        if self.prune and any(self.prune):
+            label += "-prune" + "-".join(str(t) for t in self.prune)
         return label + ("-stream" if self.mode == "stream" else "")
 
     @property
@@ -70,7 +73,8 @@ class NgramRecipe:
     def model(self, vocab: Vocab) -> NgramLM:
         """The unfitted model of this recipe (ε 1.0 as the starting point when ε is tuned)."""
         eps = 1.0 if self.eps is None else (self.eps[0] if isinstance(self.eps, tuple) and len(self.eps) == 1 else self.eps)
-        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.variant, k=self.add_k, mode=self.mode)
+        return NgramLM(vocab, self.order, self.smoothing, eps=eps, eps_variant=self.variant, k=self.add_k, mode=self.mode,
+                       prune=self.prune)
 
 
 def fit_recipe(recipe: NgramRecipe, splits: Splits, *, on_trial: Callable[[int, float, float], None] | None = None,

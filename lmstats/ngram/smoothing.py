@@ -34,6 +34,10 @@ T(h) = number of distinct w after h):
              counts-of-counts of adjusted counts, as KenLM's lmplz computes them.
 ``stupid``   stupid backoff (Brants et al. 2007): relative frequency, else 0.4 × lower
              order.  A scorer, **not a distribution** (``is_distribution = False``).
+
+``prune`` (abs, kn, mkn; lmplz's ``--prune``): the n-grams seen at most T_k times give their whole
+adjusted count to their context's backoff weight instead of their discount, and
+:func:`lmstats.ngram.prune.prune_tables` then drops them (the rules: :mod:`lmstats.ngram.prune`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts
+from lmstats.ngram.prune import backoff_mass, check_thresholds, threshold
 
 SMOOTHERS = ("eps", "laplace", "lidstone", "mle", "wb", "abs", "kn", "mkn", "stupid")
 EPS_VARIANTS = ("recursive", "textbook")
@@ -75,10 +80,13 @@ class SmoothingSpec:
     eps_variant: str = "recursive"
     k: float = DEFAULT_ADD_K  # lidstone's additive constant
     discount_fallback: bool = True
+    prune: tuple[int, ...] | None = None  # lmplz's count thresholds per order from the unigrams (abs, kn, mkn)
 
     def __post_init__(self) -> None:
         if self.name not in SMOOTHERS:
             raise LmstatsError(f"unknown smoothing {self.name!r}; choose one of {', '.join(SMOOTHERS)}")
+        if self.prune is not None:
+            check_thresholds(self.prune, len(self.prune), self.name)
         if self.eps_variant not in EPS_VARIANTS:
             raise LmstatsError(f"eps variant must be one of {EPS_VARIANTS}, got {self.eps_variant!r}")
         eps = self.eps if isinstance(self.eps, tuple) else (self.eps,)
@@ -350,7 +358,7 @@ def _discounted(counts, spec, mask, kind: str, kneser_ney: bool):
         discounts[k] = d
         D = _discount_of(a, d)
         S = _context_sums(counts, k, a)
-        gamma = _ratio(_context_sums(counts, k, D), S, 1.0)
+        gamma = _ratio(_context_sums(counts, k, backoff_mass(a, D, table.counts, threshold(spec.prune, k))), S, 1.0)
         backoffs.append(gamma)
         u = (a - D) / S[table.context(V)]
         probs.append(_interpolate(counts, k, probs, u, gamma, "lower", mask))
