@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.ngram.counts import NgramCounts
+from lmstats.ngram.lmplz import shift_counts_of_counts
 from lmstats.ngram.prune import backoff_mass, prune_tables, threshold
 from lmstats.ngram.smoothing import (
     Estimate,
@@ -70,7 +71,8 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
     warnings: list[str] = []
     what = lambda k: "continuation count" if kneser_ney and k < N else "count"  # noqa: E731
     adjusted = [_adjusted(counts, k, kneser_ney, folder, memory) for k in range(1, N + 1)]
-    probs1, d1 = _discounted_unigrams(np.asarray(adjusted[0], dtype=np.float64), kind, spec, mask, warnings, what(1))
+    probs1, d1 = _discounted_unigrams(np.asarray(adjusted[0], dtype=np.float64), kind, spec, mask, warnings, what(1),
+                                      counts.lmplz_last.get(1))
     np.save(folder / "prob1.npy", probs1)
     discounts = {1: d1}
     for k in range(2, N + 1):
@@ -80,7 +82,8 @@ def estimate_on_disk(counts: NgramCounts, spec: SmoothingSpec, mask, folder: Pat
         n = np.zeros(4, dtype=np.int64)
         for lo, hi in _slices(len(a), size):
             n += _counts_of_counts(take(a, lo, hi))
-        d = _discounts_from(n.tolist(), kind, k, spec.discount_fallback, warnings, what(k))
+        n = n.tolist() if kind != "modified" or k not in counts.lmplz_last else shift_counts_of_counts(n.tolist(), *counts.lmplz_last[k])
+        d = _discounts_from(n, kind, k, spec.discount_fallback, warnings, what(k))
         discounts[k] = d
         S = np.zeros(n_contexts)
         DS = np.zeros(n_contexts)

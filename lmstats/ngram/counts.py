@@ -18,7 +18,7 @@ start of a sentence are shorter than N-1 (KenLM's convention), and ``<s>`` is ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,6 +57,8 @@ class NgramCounts:
     bos_id: int
     tables: tuple[OrderTable, ...]
     n_units: int
+    # per lower order k: (adjusted, raw) count of the one k-gram lmplz's counts-of-counts take raw (lmstats.ngram.lmplz)
+    lmplz_last: dict = field(default_factory=dict)
 
     @property
     def order(self) -> int:

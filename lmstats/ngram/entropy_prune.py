@@ -219,6 +219,6 @@ def _remove(tables: _Tables, keep: list[NDArray[np.bool_]]) -> tuple[NgramCounts
             low_mass = 1.0 - tables.context_sums(k, tables.low[k - 1], stays)
             alphas[k - 2][lost] = mass[lost] / low_mass[lost]
     backoffs = [alphas[j][keep[j]] for j in range(tables.order - 1)]
-    pruned = NgramCounts(V, counts.bos_id, tuple(out_tables), counts.n_units)
+    pruned = NgramCounts(V, counts.bos_id, tuple(out_tables), counts.n_units, counts.lmplz_last)
     return pruned, Estimate(tuple(probs), tuple(backoffs), est.low, est.gamma_unseen, est.is_distribution, est.discounts,
                             est.warnings)

@@ -16,6 +16,7 @@ index per order finds the rows of all positions at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import weakref
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from numpy.typing import NDArray
 from lmstats.encoded import EncodedSplit, Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
+from lmstats.ngram.lmplz import lmplz_last_counts
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.prune import check_thresholds, prune_tables
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
@@ -141,6 +143,8 @@ class NgramLM(LanguageModel):
         if units.n_tokens == 0:
             raise LmstatsError("the training split has no tokens; give a larger corpus")
         plan = plan_counting(units.n_tokens + len(units), self.order, memory, tmp)
+        self._lmplz_last = lmplz_last_counts(units, self.order, len(self.vocab), self.vocab.bos_id, self.vocab.eos_id) \
+            if self.smoothing == "mkn" else {}
         if engine == "dask":  # the plan is reported once the cluster is reached
             self._fit_dask(units, on_order, memory, tmp, scheduler, plan, on_plan)
             self.n_train_tokens_ = units.n_tokens
@@ -148,13 +152,17 @@ class NgramLM(LanguageModel):
         if on_plan is not None:
             on_plan(plan)
         if plan.in_memory:
-            self.counts_ = count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order)
+            self.counts_ = self._with_lmplz_last(count_ngrams(units, self.order, len(self.vocab), self.vocab.bos_id, on_order))
             self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
             self._prune_tables()
         else:
             self._fit_on_disk(units, on_order, memory, tmp)
         self.n_train_tokens_ = units.n_tokens
         return self._pruned_by_entropy()
+
+    def _with_lmplz_last(self, counts: NgramCounts) -> NgramCounts:
+        """``counts`` with the one k-gram per order that lmplz's counts-of-counts take raw (:mod:`lmstats.ngram.lmplz`), for MKN."""
+        return dataclasses.replace(counts, lmplz_last=self._lmplz_last)
 
     def _pruned_by_entropy(self) -> NgramLM:
         """This model, its n-grams pruned by relative entropy when ``prune_entropy`` > 0 (in memory, whatever the engine)."""
@@ -186,8 +194,9 @@ class NgramLM(LanguageModel):
 
         with self._storage(tmp) as storage:
             with work_dir(tmp) as work:
-                self.counts_ = count_ngrams_external(units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory,
-                                                     workdir=work, tables_dir=storage, on_order=on_order)
+                self.counts_ = self._with_lmplz_last(count_ngrams_external(
+                    units, self.order, len(self.vocab), self.vocab.bos_id, memory=memory, workdir=work, tables_dir=storage,
+                    on_order=on_order))
             self._estimate_on_disk(storage, memory)
 
     def _estimate_on_disk(self, storage: Path, memory: int) -> None:
@@ -227,12 +236,12 @@ class NgramLM(LanguageModel):
             if plan.in_memory:
                 self.counts_ = NgramCounts(counts.vocab_size, counts.bos_id, tuple(
                     OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables),
-                    counts.n_units)
+                    counts.n_units, self._lmplz_last)
                 self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
                 self._prune_tables()
                 shutil.rmtree(storage, ignore_errors=True)
             else:
-                self.counts_ = counts
+                self.counts_ = self._with_lmplz_last(counts)
                 self._estimate_on_disk(storage, budget)
 
     @classmethod
@@ -269,7 +278,8 @@ class NgramLM(LanguageModel):
             raise LmstatsError(f"order must be in 1..{self.order} (the fitted order), got {order}")
         kwargs = {k: v for k, v in self.params().items() if k != "order"} | params
         counts = self.counts_
-        sliced = NgramCounts(counts.vocab_size, counts.bos_id, counts.tables[:order], counts.n_units)
+        sliced = NgramCounts(counts.vocab_size, counts.bos_id, counts.tables[:order], counts.n_units,
+                             {k: v for k, v in counts.lmplz_last.items() if k < order})
         model = NgramLM(self.vocab, order, **kwargs)
         return NgramLM.from_estimate(self.vocab, sliced, estimate(sliced, model._spec(), self.vocab.predictable_mask),
                                      n_train_tokens=self.n_train_tokens_, **kwargs)

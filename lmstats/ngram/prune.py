@@ -141,7 +141,7 @@ def prune_tables(counts: NgramCounts, est: Estimate, thresholds: Sequence[int], 
         if k < N:
             backoffs.append(arrays[5])
         rows = new_rows
-    pruned = NgramCounts(counts.vocab_size, counts.bos_id, tuple(tables), counts.n_units)
+    pruned = NgramCounts(counts.vocab_size, counts.bos_id, tuple(tables), counts.n_units, counts.lmplz_last)
     return pruned, dataclasses.replace(est, probs=tuple(probs), backoffs=tuple(backoffs))
 
 

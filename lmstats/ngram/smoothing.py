@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts
+from lmstats.ngram.lmplz import shift_counts_of_counts
 from lmstats.ngram.prune import backoff_mass, check_thresholds, threshold
 
 SMOOTHERS = ("eps", "laplace", "lidstone", "mle", "wb", "abs", "kn", "mkn", "stupid")
@@ -264,9 +265,14 @@ def _counts_of_counts(values: NDArray, upto: int = 4) -> list[int]:
     return np.bincount(np.minimum(v, upto + 1), minlength=upto + 2)[1 : upto + 1].tolist()
 
 
-def _discounts(values: NDArray, kind: str, order: int, fallback: bool, warnings: list, what: str = "count") -> list[float]:
-    """Discounts from the counts-of-counts of ``values`` (see :func:`_discounts_from`)."""
-    return _discounts_from(_counts_of_counts(values), kind, order, fallback, warnings, what)
+def _discounts(values: NDArray, kind: str, order: int, fallback: bool, warnings: list, what: str = "count",
+               lmplz_last: tuple[int, int] | None = None) -> list[float]:
+    """Discounts from the counts-of-counts of ``values`` (see :func:`_discounts_from`); for modified Kneser-Ney, with the
+    one n-gram lmplz counts raw moved to its raw count's bucket (``lmplz_last``, :mod:`lmstats.ngram.lmplz`)."""
+    n = _counts_of_counts(values)
+    if kind == "modified" and lmplz_last is not None:
+        n = shift_counts_of_counts(n, *lmplz_last)
+    return _discounts_from(n, kind, order, fallback, warnings, what)
 
 
 def _discounts_from(n: list[int], kind: str, order: int, fallback: bool, warnings: list, what: str = "count") -> list[float]:
@@ -317,10 +323,11 @@ def _discount_of(a: NDArray, d: list[float]) -> NDArray[np.float64]:
     return np.where(a > 0, np.asarray(d)[idx], 0.0)
 
 
-def _discounted_unigrams(a1: NDArray, kind: str, spec, mask, warnings: list, what: str) -> tuple[NDArray[np.float64], list[float]]:
+def _discounted_unigrams(a1: NDArray, kind: str, spec, mask, warnings: list, what: str,
+                         lmplz_last: tuple[int, int] | None = None) -> tuple[NDArray[np.float64], list[float]]:
     """Unigram probabilities of the discounting smoothers, interpolated with the uniform distribution over the predictable set."""
     a1 = np.where(mask, a1, 0.0)
-    d1 = _discounts(a1, kind, 1, spec.discount_fallback, warnings, what)
+    d1 = _discounts(a1, kind, 1, spec.discount_fallback, warnings, what, lmplz_last)
     D1 = _discount_of(a1, d1)
     total = a1.sum()
     return np.where(mask, (a1 - D1) / total + D1.sum() / total / mask.sum(), 0.0), d1
@@ -349,12 +356,12 @@ def _discounted(counts, spec, mask, kind: str, kneser_ney: bool):
     warnings: list[str] = []
     adjusted = _adjusted_counts(counts, kneser_ney)
     what = lambda k: "continuation count" if kneser_ney and k < N else "count"  # noqa: E731
-    probs1, d1 = _discounted_unigrams(adjusted[0], kind, spec, mask, warnings, what(1))
+    probs1, d1 = _discounted_unigrams(adjusted[0], kind, spec, mask, warnings, what(1), counts.lmplz_last.get(1))
     probs, backoffs, discounts = [probs1], [], {1: d1}
     for k in range(2, N + 1):
         table = counts.table(k)
         a = adjusted[k - 1]
-        d = _discounts(a, kind, k, spec.discount_fallback, warnings, what(k))
+        d = _discounts(a, kind, k, spec.discount_fallback, warnings, what(k), counts.lmplz_last.get(k))
         discounts[k] = d
         D = _discount_of(a, d)
         S = _context_sums(counts, k, a)

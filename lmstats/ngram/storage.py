@@ -67,6 +67,7 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
         "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
         "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
         "n_units": model.counts_.n_units, "n_train_tokens": model.n_train_tokens_,
+        "lmplz_last": {str(k): list(v) for k, v in model.counts_.lmplz_last.items()},
         "arrays": {name: [np.dtype(values.dtype).str, int(len(values))] for name, values in arrays.items()},
     } | (trained_on.to_dict() if trained_on else {})
     if str(path).endswith(".npz"):
@@ -93,7 +94,9 @@ def read_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, Tr
     est = Estimate(tuple(arrays[f"prob{k}"] for k in range(1, order + 1)), tuple(arrays[f"backoff{k}"] for k in range(1, order)),
                    meta["low"], meta["gamma_unseen"], meta["is_distribution"], {int(k): v for k, v in meta["discounts"].items()},
                    tuple(meta["warnings"]))
-    return meta, vocab, NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"]), est, TrainedOn.from_dict(meta)
+    lmplz_last = {int(k): tuple(v) for k, v in meta.get("lmplz_last", {}).items()}  # older models: none (textbook MKN)
+    counts = NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"], lmplz_last)
+    return meta, vocab, counts, est, TrainedOn.from_dict(meta)
 
 
 def _check_arrays(path: Path, meta: dict, arrays: dict, order: int, builder: bool) -> None:
