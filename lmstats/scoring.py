@@ -58,7 +58,7 @@ def continuation(model: LanguageModel):
         return _MixtureCarry(model)
     if isinstance(model, NgramLM):
         return _ContextCarry(model, model.order - 1)
-    if isinstance(model, UniformLM):
+    if type(model) is UniformLM:  # (a subclass may depend on the context)
         return _ContextCarry(model, 0)
     if hasattr(model, "logprobs_continued"):
         return _StateCarry(model)

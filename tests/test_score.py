@@ -185,6 +185,23 @@ def test_an_rnn_and_a_mixture_carry_their_state_across_pieces(saved, corpus_dir,
         assert scorer.result().ppl == pytest.approx(evaluate(model, splits.test, mode=mode).ppl, rel=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["sentence", "stream"])
+def test_a_model_of_another_kind_is_given_the_whole_unit_before_each_piece(saved, corpus_dir, mode):
+    """A model lmstats knows nothing about (its ln P depends on the position in the unit) scores as it would whole."""
+    _, _, splits = saved
+
+    class Position(UniformLM):  # a subclass of a model scoring knows, but not that model
+        logprobs_lines = LanguageModel.logprobs_lines
+
+        def logprobs(self, ids):
+            return -np.log(np.arange(2, len(ids) + 2, dtype=float))
+
+    model = Position(splits.vocab)
+    text = (corpus_dir / "test.txt").read_text(encoding="utf-8")
+    _, pieces = scored_in_pieces(model, text, mode, 7)
+    np.testing.assert_array_equal(np.concatenate([p.logprobs for p in pieces]), model.logprobs_lines(scored_units(splits.test, mode)))
+
+
 def test_the_text_is_streamed_not_collected(saved):
     """The first scored piece comes out after the first chunk is read, not after the text ends."""
     _, model, _ = saved
