@@ -2,7 +2,8 @@
 
 The public API, re-exported here: corpora (:class:`CorpusSpec`, :func:`load_corpus`), the
 shared :class:`Vocab`, encoded text (:class:`Lines`, :class:`EncodedSplit`), the protocol
-every model meets (:class:`LanguageModel`), the evaluator, mixtures of models
+every model meets (:class:`LanguageModel`), any saved model opened by :func:`load` (which
+scores a text with its ``score_text``), the evaluator, mixtures of models
 (:class:`Mixture`, :func:`tune_weights`), the uniform baseline and the synthetic source.
 Models live in :mod:`lmstats.ngram`, :mod:`lmstats.rnn` (torch) and Zipf fits in
 :mod:`lmstats.zipf`.
@@ -27,6 +28,7 @@ _EXPORTS = {
     "lmstats.evaluation": ("EvalResult", "evaluate", "evaluate_splits", "token_logprobs"),
     "lmstats.mixture": ("Mixture", "tune_weights"),
     "lmstats.protocol": ("LanguageModel",),
+    "lmstats.saved": ("load",),
     "lmstats.synth": ("MarkovSource", "SourceConfig", "SourceLM"),
     "lmstats.uniform": ("UniformLM",),
     "lmstats.vocab": ("BOS", "EOS", "PAD", "UNK", "Vocab"),

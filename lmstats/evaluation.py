@@ -79,7 +79,7 @@ def token_logprobs(model: LanguageModel, split: EncodedSplit, mode: str) -> tupl
     if not isinstance(model, LanguageModel):
         raise LmstatsError(
             f"{type(model).__name__} does not implement the LanguageModel protocol (vocab, logprobs, logprobs_lines, "
-            "is_distribution); subclass lmstats.LanguageModel, which supplies logprobs_lines and is_distribution"
+            "is_distribution, score_text); subclass lmstats.LanguageModel, which supplies all but vocab and logprobs"
         )
     check_same_vocab(split.vocab, model.vocab, "the model", f"encode the {split.name} split with the model's vocab",
                      against=f"the {split.name} split")

@@ -22,19 +22,28 @@ Predictable set
     every model).  A model that is not a distribution (stupid backoff) says so in
     ``is_distribution``.
 
-A model subclasses :class:`LanguageModel` (to inherit the defaults) or implements both
+``score_text(text)``
+    The evaluator's figures of a text (a ``str``, or its lines) read as the model was trained,
+    streamed in pieces (:mod:`lmstats.scoring`): what ``lmstats score`` prints.  The base class
+    gives it to every model.
+
+A model subclasses :class:`LanguageModel` (to inherit the defaults) or implements the
 methods and ``vocab`` itself; ``isinstance(model, LanguageModel)`` checks the shape.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines
 from lmstats.vocab import Vocab
+
+if TYPE_CHECKING:
+    from lmstats.evaluation import EvalResult
 
 
 @runtime_checkable
@@ -53,3 +62,11 @@ class LanguageModel(Protocol):
         if len(lines) == 0:
             return np.zeros(0, dtype=np.float64)
         return np.concatenate([np.asarray(self.logprobs(line), dtype=np.float64) for line in lines])
+
+    def score_text(self, text: str | Iterable[str], *, mode: str = "sentence") -> EvalResult:
+        """The evaluator's figures of ``text`` (a ``str``, or an iterable of lines) in ``mode`` (sentence|stream), read as
+        this model was trained (its ``trained_on_``, which :func:`lmstats.load` sets; words as they are when it has none):
+        what ``lmstats score`` prints (:func:`lmstats.scoring.score_text`)."""
+        from lmstats.scoring import score_text
+
+        return score_text(self, text, mode=mode)

@@ -1,16 +1,19 @@
-"""Saved models of every kind opened by path: the one opener of ``ngram --load``, ``rnn eval`` and ``mix``.
+"""Saved models of every kind opened by path: the one opener of ``ngram --load``, ``rnn eval``, ``mix``, ``score``
+and :func:`lmstats.load`.
 
 The kind is told by the path:
 
 * a folder (with ``meta.json``) or an ``.npz`` file: an n-gram model of ``lmstats ngram --out``;
 * an ``.arpa`` file (plain or compressed): an n-gram model in ARPA form (KenLM's, SRILM's or
-  ours), read under a vocabulary given to it (of the corpus, or of the other models);
+  ours), read under a vocabulary given to it (of the corpus, or of the other models), or alone
+  under its own (its unigrams, as KenLM's ``query`` reads it);
 * a ``.pt`` file: a checkpoint of ``lmstats rnn train`` (torch is imported only then);
 * a ``.json`` file: a mixture written by ``lmstats mix --out`` (its components open the same way).
 
 Every kind but ARPA records what it was trained on (:class:`~lmstats.trained_on.TrainedOn`:
 the corpus, its options, the folder its files were in and its subword pieces), so a command
-scores it on that corpus without being told again.
+scores it on that corpus without being told again, and :func:`load` attaches it to the model
+(``trained_on_``), so a text is read the way the model was trained.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def model_kind(path: str | Path) -> str:
 
 def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> SavedModel:
     """The model saved at ``path`` (see the module docstring).  ``vocab``: the vocabulary an ARPA file is
-    read under (required for ARPA; the other kinds carry their own)."""
+    read under (None: its own unigrams; the other kinds carry their own)."""
     path = Path(path)
     kind = model_kind(path)
     if not path.exists():
@@ -72,12 +75,9 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         model = NgramLM.load(path)
         return SavedModel(str(path), kind, model, f"{model.order}-gram {model.smoothing.upper()}", model.trained_on_)
     if kind == "arpa":
-        if vocab is None:
-            raise LmstatsError(f"{path}: an ARPA file has no corpus vocabulary of its own; score it on a corpus (give CORPUS), "
-                               "or mix it with a model trained on the same corpus (an n-gram folder or an RNN checkpoint)")
         from lmstats.ngram.arpa_reader import read_arpa
 
-        model = read_arpa(path, vocab)
+        model = read_arpa(path, vocab)  # vocab None: the file's own unigrams
         return SavedModel(str(path), kind, model, f"{model.order}-gram (ARPA)", None)
     if kind == "rnn":
         from lmstats.rnn.checkpoint import load_checkpoint, load_net, trained_on
@@ -88,6 +88,15 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         description = f"{config.cell.upper()} {config.num_layers}×{config.hidden_size}"
         return SavedModel(str(path), kind, RNNLM(net, net_vocab, device=device), description, trained_on(ckpt))
     return _open_mixture(path, vocab=vocab, device=device, opening=_opening)
+
+
+def load(path: str | Path, *, device: str = "cpu") -> LanguageModel:
+    """The model saved at ``path``, of any kind (see the module docstring), ready to score, with what it was
+    trained on as its ``trained_on_`` (None for an ARPA file): ``lmstats.load(path).score_text(text)`` reads the
+    text as the model was trained and gives what ``lmstats score`` prints.  ``device``: where an RNN runs."""
+    saved = open_model(path, device=device)
+    saved.model.trained_on_ = saved.trained_on
+    return saved.model
 
 
 def open_models(paths, *, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> list[SavedModel]:

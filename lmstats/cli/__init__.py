@@ -1,17 +1,20 @@
 """The ``lmstats`` command line: thin click commands over library calls.
 
 One module per command (:mod:`~lmstats.cli.corpus`, :mod:`~lmstats.cli.ngram`,
-:mod:`~lmstats.cli.zipf`, :mod:`~lmstats.cli.rnn`, :mod:`~lmstats.cli.mix`, :mod:`~lmstats.cli.report`), shared
+:mod:`~lmstats.cli.score`, :mod:`~lmstats.cli.zipf`, :mod:`~lmstats.cli.rnn`, :mod:`~lmstats.cli.mix`,
+:mod:`~lmstats.cli.report`), shared
 options in :mod:`~lmstats.cli.options`.  Every command takes ``--json`` (one JSON document on
 stdout).  User mistakes (a missing file, an empty corpus, a bad option value, an output that
 cannot be written) print one line ``lmstats: error: ...`` on stderr and exit with code 2;
-Ctrl-C exits with 130 and SIGTERM with 143, both after removing temporary files.  Heavy
+Ctrl-C exits with 130 and SIGTERM with 143, both after removing temporary files; a reader of stdout
+that goes away (``lmstats score ... | head``) ends the command quietly with exit code 1.  Heavy
 libraries (torch, scipy, matplotlib, pandas) are imported inside the commands that use them,
 so ``--help`` and the n-gram commands start without them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -23,6 +26,7 @@ from lmstats.cli.mix import mix_command
 from lmstats.cli.ngram import ngram_command
 from lmstats.cli.report import report_command
 from lmstats.cli.rnn import rnn_group
+from lmstats.cli.score import score_command
 from lmstats.cli.zipf import zipf_command
 from lmstats.errors import LmstatsError
 from lmstats.interrupts import Terminated, describe, install
@@ -49,7 +53,9 @@ class LmstatsGroup(click.Group):
         args = [_OPTIONAL_VALUE.sub(r"\1 \2", a) for a in (sys.argv[1:] if args is None else args)]
         extra.setdefault("obj", {"argv": list(args)})  # the command line as given, for reports to record
         try:
-            return super().main(args, prog_name or "lmstats", complete_var, standalone_mode=False, **extra)
+            value = super().main(args, prog_name or "lmstats", complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a reader gone (| head) is told here, not by the interpreter's last flush
+            return value
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
@@ -69,7 +75,8 @@ class LmstatsGroup(click.Group):
             _fail(*describe(exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else KeyboardInterrupt()))
         except (KeyboardInterrupt, Terminated) as exc:
             _fail(*describe(exc))
-        except BrokenPipeError:
+        except BrokenPipeError:  # the reader of stdout has gone (| head): quietly, as the Python docs advise
+            _stdout_to_devnull()
             sys.exit(1)
         except OSError as exc:
             if not disk_full(exc):
@@ -77,6 +84,18 @@ class LmstatsGroup(click.Group):
             where = f" writing {exc.filename}" if exc.filename else ""
             _fail(f"the disk is full{where} ({exc.strerror}); free space there, or give --tmp DIR (work files) or an output path on a "
                   "larger disk", 2)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that what is still buffered for the reader that has gone is dropped at exit
+    instead of raising BrokenPipeError again ("Exception ignored ...")."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's captured output): nothing is flushed to a pipe
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _fail(message: str, code: int) -> None:
@@ -95,5 +114,5 @@ def main() -> None:
     """
 
 
-for command in (corpus_group, ngram_command, zipf_command, rnn_group, mix_command, report_command):
+for command in (corpus_group, ngram_command, score_command, zipf_command, rnn_group, mix_command, report_command):
     main.add_command(command)

@@ -62,17 +62,25 @@ class RNNLM(LanguageModel):
 
     def logprobs(self, ids: NDArray[np.int64]) -> NDArray[np.float64]:
         """ln P(ids[t] | <s>, ids[:t]); shape (T,)."""
+        return self.logprobs_continued(ids)[0]
+
+    def logprobs_continued(self, ids: NDArray[np.int64], state=None) -> tuple[NDArray[np.float64], tuple]:
+        """``logprobs`` of ``ids`` continuing a sequence whose earlier tokens left ``state`` (None: from ``<s>``), and the
+        state after ``ids``: (the last token, the hidden state), for the next call.  Scoring a sequence in pieces this
+        way gives the numbers of one piece (:mod:`lmstats.scoring` streams a text so)."""
         ids = np.asarray(ids, dtype=np.int64)
         out = np.zeros(len(ids), dtype=np.float64)
-        inputs = np.concatenate([[self.vocab.bos_id], ids[:-1]]).astype(np.int64)
-        state = None
+        if len(ids) == 0:
+            return out, state
+        last, hidden = (self.vocab.bos_id, None) if state is None else state
+        inputs = np.concatenate([[last], ids[:-1]]).astype(np.int64)
         with inference(self.net):
             for start in range(0, len(ids), self.chunk_len):
                 x = torch.from_numpy(inputs[start : start + self.chunk_len]).to(self.device)[None]  # (1, t)
                 y = torch.from_numpy(ids[start : start + self.chunk_len]).to(self.device)  # (t,)
-                feats, state = self.net(x, state)  # (1, t, D)
+                feats, hidden = self.net(x, hidden)  # (1, t, D)
                 out[start : start + len(y)] = -self._nll(feats[0], y).double().cpu().numpy()
-        return out
+        return out, (int(ids[-1]), hidden)
 
     def logprobs_lines(self, lines: Lines) -> NDArray[np.float64]:
         """The values of ``logprobs`` on each line, concatenated; short lines are batched."""

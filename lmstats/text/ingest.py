@@ -27,7 +27,7 @@ import re
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +158,45 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
     n_bytes = np.concatenate([b for _, b in out.sizes]) if out.sizes else np.zeros(0, dtype=np.int32)
     text = TypeIds(ids, lengths, chars, n_bytes)
     return _as_stream(text, level, table) if stream else text
+
+
+def ingest_pieces(chunks: Iterable[str], table, *, level: str = "word", lower: bool = False,
+                  letters_only: bool = False) -> Iterator[TypeIds]:
+    """One source's text, given as ``chunks`` (:func:`~lmstats.text.reader.read_chunks` of it, or any strings), read
+    as :func:`ingest` reads a source and handed on chunk by chunk, so that a text of any size is read holding one
+    chunk (``lmstats score`` streams a text this way); the end of ``chunks`` ends the last line.
+
+    Each piece is a :class:`TypeIds` of the tokens read from one chunk, whose ``lengths`` are the tokens *in
+    this piece* of every line that ended in it (the first of them may have begun in an earlier piece), with
+    those lines' characters and bytes; the tokens after them belong to the line that has not ended yet.
+    ``table``: what gives tokens their ids, ``encode(tokens)`` and ``encode_chars(text)`` (a :class:`TypeTable`,
+    or the lookups of a model's fixed vocabulary).
+    """
+    out = _Parts([], [], [])
+    reader = _LineReader(_Normaliser(letters_only, lower, level), level, table, out)
+    open_tokens = 0  # tokens of the unfinished line handed on in earlier pieces
+
+    def piece() -> TypeIds:
+        nonlocal open_tokens
+        ids = np.concatenate(out.ids).astype(np.int32, copy=False) if out.ids else np.zeros(0, dtype=np.int32)
+        lengths = np.concatenate(out.lengths) if out.lengths else np.zeros(0, dtype=np.int64)
+        sizes = [np.concatenate([part[i] for part in out.sizes]).astype(np.int64) if out.sizes else np.zeros(0, dtype=np.int64)
+                 for i in (0, 1)]
+        if len(lengths):
+            lengths[0] -= open_tokens
+            open_tokens = len(ids) - int(lengths.sum())
+        else:
+            open_tokens += len(ids)
+        out.ids.clear()
+        out.lengths.clear()
+        out.sizes.clear()
+        return TypeIds(ids, lengths, *sizes)
+
+    for chunk in chunks:
+        reader.feed(chunk)
+        yield piece()
+    reader.finish()
+    yield piece()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The one text reader: files (plain or compressed, pipes too) or strings, as UTF-8 text in chunks.
+"""The one text reader: files (plain or compressed, pipes too), open streams (standard input) or strings, as UTF-8 text in chunks.
 
 Every text lmstats reads goes through :func:`read_chunks`: corpora, ARPA files, vocabularies,
 mixture files.  A file is opened once (so a named pipe or ``/dev/stdin`` works), its first bytes
@@ -15,7 +15,9 @@ first bad byte).  A byte-order mark at the start is dropped.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
+import io
 import lzma
 import zlib
 from collections.abc import Iterator
@@ -33,11 +35,13 @@ _CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
 @dataclass(frozen=True)
 class TextSource:
-    """A text to read: a file (plain or compressed) or a string (the built-in corpus)."""
+    """A text to read: a file (plain or compressed), a string (the built-in corpus), or an open binary
+    ``stream`` such as standard input (read as it comes, decompressed when its first bytes say so, never closed)."""
 
     label: str
     path: Path | None = None
     text: str | None = None
+    stream: IO[bytes] | None = None
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -45,13 +49,18 @@ def open_binary(path: Path) -> IO[bytes]:
     raw = open(path, "rb")  # returned to the caller, who closes it
     try:
         kind = next((s for s in _DECOMPRESSORS if path.name.lower().endswith(s)), None)
-        if kind is None:
-            head = raw.peek(6)[:6]
-            kind = next((s for magic, s in _MAGIC.items() if head.startswith(magic)), None)
-        return _DECOMPRESSORS[kind](raw) if kind else raw
+        return _decompressed(raw, kind)
     except BaseException:
         raw.close()
         raise
+
+
+def _decompressed(raw: IO[bytes], kind: str | None = None) -> IO[bytes]:
+    """``raw`` itself, or a decompressing reader over it when ``kind`` (a suffix) or its first bytes name a compression."""
+    if kind is None:
+        head = raw.peek(6)[:6]
+        kind = next((s for magic, s in _MAGIC.items() if head.startswith(magic)), None)
+    return _DECOMPRESSORS[kind](raw) if kind else raw
 
 
 def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
@@ -62,28 +71,37 @@ def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
         for start in range(0, len(text), chunk_bytes):
             yield text[start : start + chunk_bytes]
         return
-    path = Path(source.path)
-    if path.is_dir():
-        raise LmstatsError(f"{path}: is a folder, expected a text file; give the folder itself as CORPUS, or one of its files")
-    if not path.exists():
-        raise LmstatsError(f"{path}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
+    name = source.label if source.stream is not None else Path(source.path)
+    if source.stream is None:
+        if name.is_dir():
+            raise LmstatsError(f"{name}: is a folder, expected a text file; give the folder itself as CORPUS, or one of its files")
+        if not name.exists():
+            raise LmstatsError(f"{name}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
     offset, rest = 0, b""
     try:
-        with open_binary(path) as fh:
+        with _opened(source) as fh:
             while True:
                 block = fh.read(chunk_bytes)
                 data = rest + block
                 cut = _cut(data) if block else len(data)
                 piece, rest = data[:cut], data[cut:]
                 if piece:
-                    yield _decode(piece, offset, path)
+                    yield _decode(piece, offset, name)
                     offset += len(piece)
                 if not block:
                     break
     except PermissionError as exc:
-        raise LmstatsError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
+        raise LmstatsError(f"{name}: cannot read the file ({exc.strerror}); check its permissions") from None
     except _CORRUPT as exc:
-        raise LmstatsError(f"{path}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
+        raise LmstatsError(f"{name}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
+
+
+def _opened(source: TextSource) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """The source's bytes: its file opened (and closed afterwards), or its stream (left open for its owner)."""
+    if source.stream is None:
+        return open_binary(Path(source.path))
+    stream = source.stream if hasattr(source.stream, "peek") else io.BufferedReader(source.stream)
+    return contextlib.nullcontext(_decompressed(stream))
 
 
 def _cut(data: bytes) -> int:
@@ -107,7 +125,7 @@ def read_text(path: str | Path) -> str:
     return "".join(read_chunks(TextSource(str(path), Path(path))))
 
 
-def _decode(data: bytes, offset: int, path: Path) -> str:
+def _decode(data: bytes, offset: int, path: Path | str) -> str:
     nul = data.find(b"\x00")
     if nul >= 0:
         raise LmstatsError(
