@@ -126,7 +126,7 @@ def matched_lengths(model, units: Lines) -> NDArray[np.int64]:
     from lmstats.ngram.counts import layout, lookup_rows
 
     pos = layout(units, model.vocab.bos_id)
-    rows = lookup_rows(model.counts_, pos, model._indexes())  # the model's own hash indexes, built once per model
+    rows = lookup_rows(model.counts_, pos, model.indexes())  # the model's own indexes (stored with a saved model)
     found = np.stack([r >= 0 for r in rows])  # (order, positions)
     longest = len(rows) - np.argmax(found[::-1], axis=0)  # the highest order found; order 1 always is
     return longest[pos.scored].astype(np.int64)

@@ -1,10 +1,9 @@
-"""The compiled scorer (lmstats.ngram.kernel) against the vectorised numpy scorer it replaced.
+"""The two n-gram scorers: the compiled kernel (lmstats.ngram.kernel) and whole-array numpy
+(lmstats.ngram.vectorised), which scores a model's first positions and is the kernel's reference.
 
-``reference_logprobs`` below is that scorer, kept here as the reference: whole-array lookups
-of every order's rows (``lookup_rows``), then the probability rule order by order.  It agreed
-with KenLM to 1e-6 before the kernel existed; the kernel must give the same numbers bit for
-bit, for every smoother, hashed and sorted tables, memory-mapped models, any piece size, any
-number of threads, and streams cut into pieces.
+The numpy scorer agreed with KenLM to 1e-6 before the kernel existed; the kernel must give the same
+numbers bit for bit, for every smoother, hashed and sorted tables, memory-mapped models, any piece
+size, any number of threads, and streams cut into pieces.
 """
 
 import numpy as np
@@ -13,31 +12,25 @@ import pytest
 from lmstats import EncodedSplit, Lines, Vocab
 from lmstats.ngram import NgramLM
 from lmstats.ngram import counts as counts_module
+from lmstats.ngram import kernel as kernel_module
 from lmstats.ngram import model as model_module
-from lmstats.ngram.counts import build_indexes, layout, lookup_rows
+from lmstats.ngram.counts import KeyIndex, SortedIndex
+from lmstats.ngram.vectorised import vectorised_probs
 from lmstats.threads import default_threads
 
 
-def reference_logprobs(model: NgramLM, units: Lines) -> np.ndarray:
-    est = model.estimate_
-    pos = layout(units, model.vocab.bos_id)
-    rows = lookup_rows(model.counts_, pos, build_indexes(model.counts_))
-    ids = pos.ids
-    mask = model.vocab.predictable_mask
-    p = est.probs[0][ids]
-    p1 = p.copy()
-    for k in range(2, model.order + 1):
-        at = np.flatnonzero(pos.depth >= k - 1)
-        if len(at) == 0:
-            continue
-        h = rows[k - 2][at - 1]
-        g = rows[k - 1][at]
-        gamma = np.where(h >= 0, est.backoffs[k - 2][np.maximum(h, 0)], est.gamma_unseen)
-        low = {"lower": p[at], "unigram": p1[at], "uniform": 1.0 / mask.sum()}[est.low]
-        p[at] = np.where(g >= 0, est.probs[k - 1][np.maximum(g, 0)], gamma * low)
-    p[~mask[ids]] = 0.0
+def reference_logprobs(model: NgramLM, units: Lines, piece: int = 1 << 16) -> np.ndarray:
+    """ln P by the numpy scorer, called directly."""
+    p = vectorised_probs(model.counts_, model.indexes(), model.estimate_, units, model.vocab.bos_id, model.vocab.predictable_mask,
+                         piece)
     with np.errstate(divide="ignore"):
-        return np.log(p[pos.scored])
+        return np.log(p)
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """Every scoring call of these tests goes to the compiled kernel."""
+    monkeypatch.setattr(model_module, "SHORT_POSITIONS", -1)
 
 
 def random_text(seed: int, n_lines: int = 300, types: int = 40) -> list[list[str]]:
@@ -65,24 +58,25 @@ SETTINGS = [("mkn", {}), ("kn", {}), ("abs", {}), ("wb", {}), ("laplace", {}), (
 
 @pytest.mark.parametrize(("smoothing", "extra"), SETTINGS)
 @pytest.mark.parametrize("order", [1, 2, 4])
-def test_kernel_equals_the_vectorised_scorer_bit_for_bit(texts, smoothing, extra, order):
+def test_kernel_equals_the_vectorised_scorer_bit_for_bit(texts, kernel, smoothing, extra, order):
     vocab, train, units = texts
     model = NgramLM(vocab, order, smoothing, **extra).fit(train)
     np.testing.assert_array_equal(model.logprobs_lines(units), reference_logprobs(model, units))
 
 
-def test_any_piece_size_and_thread_count_give_the_same_numbers(texts, monkeypatch):
+def test_any_piece_size_and_thread_count_give_the_same_numbers(texts, kernel, monkeypatch):
     vocab, train, units = texts
     model = NgramLM(vocab, 5, "mkn").fit(train)
     expected = reference_logprobs(model, units)
     for piece in (1, 7, 64, 1 << 16):
+        np.testing.assert_array_equal(reference_logprobs(model, units, piece), expected, err_msg=f"numpy {piece=}")
         monkeypatch.setattr(model_module, "SCORE_CHUNK", piece)
         for threads in (1, 3):
             np.testing.assert_array_equal(model.logprobs_lines(units, threads=threads), expected, err_msg=f"{piece=} {threads=}")
 
 
 @pytest.mark.parametrize("order", [2, 3, 6])
-def test_a_stream_cut_into_pieces_keeps_its_context(texts, monkeypatch, order):
+def test_a_stream_cut_into_pieces_keeps_its_context(texts, kernel, monkeypatch, order):
     """One long line is scored in pieces of a few tokens, each with order-1 tokens of context before it."""
     vocab, train, units = texts
     model = NgramLM(vocab, order, "mkn", mode="stream").fit(train)
@@ -93,20 +87,50 @@ def test_a_stream_cut_into_pieces_keeps_its_context(texts, monkeypatch, order):
         np.testing.assert_array_equal(model.logprobs_lines(stream, threads=2), expected, err_msg=f"{piece=}")
 
 
-def test_sorted_tables_and_memory_mapped_models(texts, monkeypatch, tmp_path):
-    """Tables above HASH_LIMIT are binary-searched; a saved folder is scored memory-mapped."""
+@pytest.mark.parametrize("hash_limit", [0, counts_module.HASH_LIMIT])
+def test_sorted_tables_and_memory_mapped_models(texts, kernel, monkeypatch, tmp_path, hash_limit):
+    """Tables above HASH_LIMIT are binary-searched, and saved so; a saved folder is scored memory-mapped,
+    with its stored hash slots."""
     vocab, train, units = texts
+    monkeypatch.setattr(counts_module, "HASH_LIMIT", hash_limit)
     model = NgramLM(vocab, 4, "mkn").fit(train)
     expected = reference_logprobs(model, units)
     model.save(tmp_path / "m")
-    monkeypatch.setattr(counts_module, "HASH_LIMIT", 0)
     loaded = NgramLM.load(tmp_path / "m")
     assert isinstance(loaded.estimate_.probs[1], np.memmap)
+    kind = SortedIndex if hash_limit == 0 else KeyIndex
+    assert all(type(ix) is kind for ix in loaded.indexes()[1:])
+    if kind is KeyIndex:
+        assert all(isinstance(ix.slots, np.memmap) for ix in loaded.indexes()[1:])
+    np.testing.assert_array_equal(reference_logprobs(loaded, units), expected)
     np.testing.assert_array_equal(loaded.logprobs_lines(units), expected)
-    assert all(not hasattr(ix, "slots") for ix in loaded._indexes()[1:])  # sorted search was the one used
 
 
-def test_unpredictable_words_get_zero_probability(texts):
+def test_a_model_scores_its_first_positions_with_numpy_then_with_the_kernel(texts, monkeypatch):
+    """Up to SHORT_POSITIONS positions in all, numpy (no compiler); the call that passes them and every later one, the kernel."""
+    vocab, train, units = texts
+    model = NgramLM(vocab, 3, "kn").fit(train)
+    expected = reference_logprobs(model, units)
+    used = []
+    numpy_scorer, kernel_probs = model_module.vectorised_probs, kernel_module.Scorer.probs
+    monkeypatch.setattr(model_module, "vectorised_probs", lambda *a: used.append("numpy") or numpy_scorer(*a))
+    monkeypatch.setattr(kernel_module.Scorer, "probs", lambda *a, **k: used.append("kernel") or kernel_probs(*a, **k))
+    positions = units.n_tokens + len(units)
+    monkeypatch.setattr(model_module, "SHORT_POSITIONS", 2 * positions + 5)
+    for _ in range(4):
+        np.testing.assert_array_equal(model.logprobs_lines(units), expected)
+    assert used == ["numpy", "numpy", "kernel", "kernel"]
+    fresh = NgramLM(vocab, 3, "kn").fit(train)
+    short = Lines.from_seqs([[vocab.id("w1")]])
+    monkeypatch.setattr(model_module, "SHORT_POSITIONS", positions - 1)
+    fresh.logprobs_lines(units)
+    fresh.logprobs_lines(short)
+    assert used[4:] == ["kernel", "kernel"]  # a long first text: the kernel at once, and for the short text after it
+
+
+@pytest.mark.parametrize("short_positions", [-1, 1 << 20])  # the kernel, numpy
+def test_unpredictable_words_get_zero_probability(texts, monkeypatch, short_positions):
+    monkeypatch.setattr(model_module, "SHORT_POSITIONS", short_positions)
     vocab, train, _ = texts
     model = NgramLM(vocab, 3, "laplace").fit(train)
     units = Lines.from_seqs([[vocab.bos_id, vocab.id("w1")]])

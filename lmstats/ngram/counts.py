@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.encoded import Lines, run_offsets
+from lmstats.hashtable import hash_bits, slot_table
 from lmstats.npyfile import release
 
 
@@ -165,26 +166,24 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 class KeyIndex:
     """An open-addressing hash table over a sorted key array: row of a key in ~1-2 probes.
 
-    Linear probing without wrap-around, built in one vectorised pass: with the keys ordered by
-    home slot, the slot of the i-th key is ``i + max_{j<=i}(home_j - j)`` (each key takes the
-    first free slot at or after its home), a cumulative maximum.  The table has at least
-    twice as many slots as keys, plus the overflow past the end and one empty slot, so a
-    lookup walks from the key's home until it finds the key or an empty slot.  Lookups are
-    vectorised gathers, several times faster than ``searchsorted`` on tables of millions of keys.
+    The slots hold rows of ``keys`` (:mod:`lmstats.hashtable`: linear probing, built in one
+    vectorised pass; the home slot of a key is the top bits of ``key * 0x9E3779B97F4A7C15``).
+    Lookups are vectorised gathers, several times faster than ``searchsorted`` on tables of
+    millions of keys.  The slot array is all there is to the index: a saved model stores it
+    (:meth:`stored`), so opening the model builds nothing.
     """
 
     def __init__(self, keys: NDArray[np.int64]):
         self.keys = keys
-        n = len(keys)
-        self.bits = max(4, int(np.ceil(np.log2(max(2 * n, 1)))))
-        home = self._home(keys)
-        by_home = np.argsort(home, kind="stable")
-        rank = np.arange(n, dtype=np.int64)
-        slot = rank + np.maximum.accumulate(home[by_home] - rank) if n else rank
-        size = max(1 << self.bits, int(slot[-1]) + 1 if n else 0) + 1
-        dtype = np.int32 if n < 2**31 else np.int64
-        self.slots = np.full(size, -1, dtype=dtype)
-        self.slots[slot] = by_home
+        self.bits = hash_bits(len(keys))
+        self.slots = slot_table(self._home(keys), self.bits)
+
+    @classmethod
+    def stored(cls, keys: NDArray[np.int64], slots: NDArray) -> KeyIndex:
+        """The index of ``keys`` from its slot array as built before (saved with the model)."""
+        index = cls.__new__(cls)
+        index.keys, index.bits, index.slots = keys, hash_bits(len(keys)), slots
+        return index
 
     def _home(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
         with np.errstate(over="ignore"):
@@ -243,6 +242,12 @@ def build_indexes(counts: NgramCounts) -> list[KeyIndex | SortedIndex | None]:
     """Indexes of the tables of orders 2..N (order 1 is dense: row = word id): hashed up to
     :data:`HASH_LIMIT` keys, sorted search beyond."""
     return [None] + [KeyIndex(t.keys) if len(t) <= HASH_LIMIT else SortedIndex(t.keys) for t in counts.tables[1:]]
+
+
+def open_indexes(counts: NgramCounts, slots: dict[int, NDArray]) -> list[KeyIndex | SortedIndex | None]:
+    """The indexes of a saved model, built from nothing: the stored slot array of each hashed order
+    (``slots[k]``), sorted search of the others."""
+    return [None] + [KeyIndex.stored(t.keys, slots[t.order]) if t.order in slots else SortedIndex(t.keys) for t in counts.tables[1:]]
 
 
 def lookup_rows(counts: NgramCounts, pos: Positions, indexes: list[KeyIndex | None]) -> list[NDArray[np.int64]]:

@@ -6,17 +6,18 @@ A piece of text is scored in two compiled passes:
    (k-1)-gram ending at the token before (a probe of the :class:`KeyIndex` hash table, or a
    binary search of a table too large to hash); one loop per order, so the probes of
    neighbouring tokens are independent and the processor overlaps their cache misses;
-2. each token's probability, by the same rule and in the same floating-point operations as a
-   whole-array numpy scorer (``tests/test_scoring_kernel.py`` keeps it as the reference, and the
-   two agree bit for bit).  The natural log is taken afterwards by numpy on the whole array, for
-   the same reason.
+2. each token's probability, by the same rule and in the same floating-point operations as the
+   whole-array numpy scorer (:mod:`lmstats.ngram.vectorised`, which scores a model's first
+   positions; ``tests/test_scoring_kernel.py`` checks that the two agree bit for bit).  The
+   natural log is taken afterwards by numpy on the whole array, for the same reason.
 
 Pieces of whole lines are scored on a pool of threads (the functions release the GIL; their
 number is :func:`lmstats.threads.resolve_threads`'s).  ``benchmarks/bench_scale.py``
 (``reports/scale_wikitext2.md``), WikiText-2 test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
 in the same run (two passes beat one fused loop over the orders of each token, and pieces of 64K
 positions beat 16K and 256K: ``reports/development_log.md``).  The functions are compiled on first use and cached on disk
-(:mod:`lmstats.jit`), so later processes start scoring without compiling.
+(:mod:`lmstats.jit`), so later processes start scoring without compiling; numba itself is imported at the first
+call, about 0.5 s in a fresh process, which is why short texts go to the numpy scorer instead.
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ def _score(ids, bounds, depth0, bos_id, vocab_size, keys, slots, bits, probs, ba
 class Scorer:
     """The arrays of a fitted model as the compiled scorer takes them (views, nothing copied).
 
-    ``tables``: the count tables (their sorted keys); ``indexes``: from
-    :func:`~lmstats.ngram.counts.build_indexes` (a :class:`KeyIndex`, a :class:`SortedIndex`
-    or None for order 1); ``est``: the :class:`~lmstats.ngram.smoothing.Estimate`.
+    ``tables``: the count tables (their sorted keys); ``indexes``: :meth:`NgramLM.indexes
+    <lmstats.ngram.model.NgramLM.indexes>` (a :class:`KeyIndex`, a :class:`SortedIndex` or None
+    for order 1, stored with a saved model); ``est``: the :class:`~lmstats.ngram.smoothing.Estimate`.
     """
 
     def __init__(self, tables, indexes, est, vocab_size: int, bos_id: int, mask: NDArray[np.bool_]):

@@ -11,6 +11,12 @@ starting from the unigram ``p_1 = P_1(w)``; a context shorter than k-1 (the star
 sentence, KenLM's convention) keeps ``p_{k-1}``.  Words outside the predictable set
 (``<s>``, ``<pad>``) get probability 0 whatever the smoother's arithmetic says.  A hash
 index per order finds the rows of all positions at once.
+
+Two scorers apply the rule, with bit-identical results: whole-array numpy
+(:mod:`lmstats.ngram.vectorised`) for a model's first :data:`SHORT_POSITIONS` positions, and the
+compiled kernel (:mod:`lmstats.ngram.kernel`) beyond, whose start (0.35-0.6 s in a fresh process:
+:mod:`lmstats.jit`) only a long text repays.  A saved model stores its indexes and its vocabulary's text table
+(:mod:`lmstats.ngram.storage`), so a short run opens and scores with nothing built or compiled.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.prune import check_thresholds, prune_tables
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
 from lmstats.ngram.storage import read_model, save_model
+from lmstats.ngram.vectorised import vectorised_probs
 from lmstats.npyfile import release
 from lmstats.protocol import LanguageModel
 from lmstats.threads import resolve_threads
@@ -42,6 +49,7 @@ from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
 SCORE_CHUNK = 1 << 16  # positions scored at a time by one thread (64K measured faster than 16K and 256K; lmstats.ngram.kernel)
+SHORT_POSITIONS = 1 << 20  # positions a model scores with numpy before the compiled kernel (lmstats.ngram.vectorised)
 ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 
@@ -297,38 +305,61 @@ class NgramLM(LanguageModel):
     def build_index(self) -> NgramLM:
         """Build the hash lookup tables scoring uses now (otherwise done at the first scoring call)."""
         self.check_fitted()
-        self._indexes()
+        self.indexes()
         return self
 
-    def _indexes(self):
-        """Hash indexes of the count tables, built once per fitted or loaded model."""
-        return self._scorer()[0]
+    def indexes(self) -> list:
+        """The lookup of each order's n-grams (None for order 1, whose row is the word id; then a
+        :class:`~lmstats.ngram.counts.KeyIndex` or :class:`~lmstats.ngram.counts.SortedIndex` per order):
+        stored with a saved model, else built once (:func:`~lmstats.ngram.counts.build_indexes`)."""
+        if getattr(self, "_indexes_of", None) is not self.counts_:
+            self._indexes, self._indexes_of = build_indexes(self.counts_), self.counts_
+        return self._indexes
+
+    def text_encoder(self):
+        """The :class:`~lmstats.text.scan.TextEncoder` of this model's vocabulary (stored with a saved model, else built once):
+        ``model.text_encoder()(text)`` gives the :class:`Lines` of a text read as KenLM's ``query`` reads it."""
+        from lmstats.text.scan import TextEncoder
+
+        if getattr(self, "_encoder", None) is None or self._encoder.vocab is not self.vocab:
+            self._encoder = TextEncoder(self.vocab)
+        return self._encoder
 
     def _scorer(self):
-        """(indexes, :class:`~lmstats.ngram.kernel.Scorer`), built once per fitted or loaded model."""
-        from lmstats.ngram.kernel import Scorer  # numba is imported when scoring starts, not with the package
+        """The compiled :class:`~lmstats.ngram.kernel.Scorer` of this model, made once per set of indexes."""
+        from lmstats.ngram.kernel import Scorer  # numba is imported when the kernel first runs
 
-        if getattr(self, "_index_cache", (None, None))[0] is not self.counts_:
-            indexes = build_indexes(self.counts_)
-            scorer = Scorer(self.counts_.tables, indexes, self.estimate_, len(self.vocab), self.vocab.bos_id, self.vocab.predictable_mask)
-            self._index_cache = (self.counts_, (indexes, scorer))
-        return self._index_cache[1]
+        indexes = self.indexes()
+        if getattr(self, "_scorer_of", None) is not indexes:
+            self._kernel = Scorer(self.counts_.tables, indexes, self.estimate_, len(self.vocab), self.vocab.bos_id,
+                                  self.vocab.predictable_mask)
+            self._scorer_of = indexes
+        return self._kernel
 
     def logprobs_lines(self, units: Lines, *, threads: int | None = None) -> NDArray[np.float64]:
         """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,).
 
-        Compiled (:mod:`lmstats.ngram.kernel`), in pieces of :data:`SCORE_CHUNK` positions on
-        ``threads`` threads (default: :func:`lmstats.threads.resolve_threads` of the pieces, ``LMSTATS_THREADS`` to change it);
-        the numbers do not depend on either.  Memory does not grow with the text beyond the output.
+        The first :data:`SHORT_POSITIONS` positions (tokens and one ``<s>`` per unit) a model scores go through
+        whole-array numpy (:mod:`lmstats.ngram.vectorised`), with no compiler in the process; after them the
+        compiled kernel (:mod:`lmstats.ngram.kernel`) scores in pieces of :data:`SCORE_CHUNK` positions on
+        ``threads`` threads (default: :func:`lmstats.threads.resolve_threads` of the pieces, ``LMSTATS_THREADS``
+        to change it).  The numbers depend on none of these.  Memory does not grow with the text beyond the output.
         """
         self.check_fitted()
         extremes = reduce_pieces(units.ids, lambda part: (part.min(), part.max()) if len(part) else (0, 0))
         if len(units.ids) and (min(lo for lo, _ in extremes) < 0 or max(hi for _, hi in extremes) >= len(self.vocab)):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
-        pieces = -(-(units.n_tokens + len(units)) // SCORE_CHUNK)  # positions: tokens and one <s> per unit
-        p = self._scorer()[1].probs(units, SCORE_CHUNK, resolve_threads(threads, parts=pieces))
+        positions = units.n_tokens + len(units)
+        self._numpy_positions = getattr(self, "_numpy_positions", 0) + positions
+        if self._numpy_positions <= SHORT_POSITIONS:
+            p = vectorised_probs(self.counts_, self.indexes(), self.estimate_, units, self.vocab.bos_id, self.vocab.predictable_mask,
+                                 SCORE_CHUNK)
+        else:
+            self._numpy_positions = SHORT_POSITIONS + 1  # the kernel from now on: numba's start is paid
+            pieces = -(-positions // SCORE_CHUNK)
+            p = self._scorer().probs(units, SCORE_CHUNK, resolve_threads(threads, parts=pieces))
         release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
-        release(units.ids)
+        release(*(ix.slots for ix in self.indexes() if hasattr(ix, "slots")), units.ids)
         with np.errstate(divide="ignore"):
             return np.log(p, out=p)
 
@@ -354,13 +385,16 @@ class NgramLM(LanguageModel):
     def load(cls, path: str | Path) -> NgramLM:
         """A model written by :meth:`save`; ``trained_on_`` says what it was trained on (or None).
 
-        A model folder is opened memory-mapped (nothing is read until it is scored); a missing,
-        truncated or damaged array is an error naming it.
+        A model folder is opened memory-mapped (nothing is read until it is scored) with its stored indexes and text
+        table, so nothing is built; a missing, truncated or damaged array is an error naming it.
         """
-        meta, vocab, counts, est, trained_on = read_model(path)
-        params = {k: v for k, v in meta["params"].items() if k != "order"}
-        model = cls.from_estimate(vocab, counts, est, n_train_tokens=meta["n_train_tokens"], **params)
-        model.trained_on_ = trained_on
+        opened = read_model(path)
+        params = {k: v for k, v in opened.meta["params"].items() if k != "order"}
+        model = cls.from_estimate(opened.vocab, opened.counts, opened.estimate, n_train_tokens=opened.meta["n_train_tokens"], **params)
+        model.trained_on_ = opened.trained_on
+        if opened.indexes is not None:
+            model._indexes, model._indexes_of = opened.indexes, model.counts_
+        model._encoder = opened.encoder
         return model
 
     def describe(self) -> dict:

@@ -6,6 +6,16 @@ model was trained on (:class:`~lmstats.trained_on.TrainedOn`) and the dtype and 
 array; opening checks each array against it, so a damaged model (an array cut short, replaced,
 or of another dtype) is one error naming the array instead of a read past its end.
 
+Besides the n-gram tables, a model stores what scoring would otherwise build at every opening:
+the slot array of each hashed order's :class:`~lmstats.ngram.counts.KeyIndex` (``slots{k}``;
+``meta["index"]`` says which orders are hashed and which binary-searched) and the vocabulary's
+table for reading text (:class:`~lmstats.text.scan.TextEncoder`, ``text_*``), memory-mapped like
+the rest.  Opening the WikiText-2 5-gram then builds nothing (building took 0.85 s of hashing and
+0.3 s for the text table, numba's start included, in every process that scored), for about 56 MB
+more on disk (4 bytes a slot, 2-4 slots a key); saving builds them if scoring has not (0.4-0.5 s
+there).  A model of version 3 or 2, without them, still opens; its indexes are then built at the
+first scoring, and saving it again stores them.
+
 The folder is written beside its target and renamed into place; an existing folder is replaced
 only when it is an lmstats model folder holding nothing but the files of a model, so a file of
 the user's is never deleted (see :func:`check_model_folder`).
@@ -18,22 +28,27 @@ import os
 import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_own_folder, umask
-from lmstats.ngram.counts import NgramCounts, OrderTable
+from lmstats.hashtable import hash_bits
+from lmstats.ngram.counts import KeyIndex, NgramCounts, OrderTable, SortedIndex, open_indexes
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import is_complete, whole_file
+from lmstats.text.scan import TABLES as TEXT_TABLES
+from lmstats.text.scan import TextEncoder
 from lmstats.trained_on import TrainedOn
-from lmstats.vocab import Vocab
+from lmstats.vocab import BOS, EOS, PAD, Vocab
 
 FORMAT = "lmstats-ngram"
-VERSION = 3  # 3: meta.json lists every array's dtype and length; 2 is read too (checked by name and order)
+VERSION = 4  # 4: the hash indexes and the text table stored; 3: meta.json lists every array's dtype and length; 2 and 3 read too
 META = "meta.json"
-_DTYPES = {"keys": "<i8", "counts": "<i8", "suffix": "<i8", "first": "<i8", "prob": "<f8", "backoff": "<f8"}
+_DTYPES = {"keys": "<i8", "counts": "<i8", "suffix": "<i8", "first": "<i8", "prob": "<f8", "backoff": "<f8", "slots": "<i4"} | {
+    f"text_{name}": dtype for name, dtype in TEXT_TABLES.items()}
 
 
 def array_names(k: int, order: int, builder: bool = True) -> list[str]:
@@ -42,11 +57,19 @@ def array_names(k: int, order: int, builder: bool = True) -> list[str]:
     return names + ([f"backoff{k}"] if k < order else [])
 
 
+def index_names(meta: dict) -> list[str]:
+    """The arrays of the stored indexes a model with this ``meta.json`` holds (none before version 4)."""
+    index = meta.get("index") if isinstance(meta.get("index"), dict) else {}  # a malformed one is refused by _check_indexes
+    hashed = [f"slots{k}" for k, kind in sorted(index.items()) if kind == "hash"]
+    return hashed + ([f"text_{name}" for name in TEXT_TABLES] if meta.get("text_table") else [])
+
+
 def model_files(meta: dict) -> set[str]:
     """The file names a model folder with this ``meta.json`` holds."""
     order = meta["params"]["order"]
     builder = not meta.get("query_only", False)
-    return {META} | {f"{name}.npy" for k in range(1, order + 1) for name in array_names(k, order, builder)}
+    names = [name for k in range(1, order + 1) for name in array_names(k, order, builder)] + index_names(meta)
+    return {META} | {f"{name}.npy" for name in names}
 
 
 def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, query_only: bool = False) -> None:
@@ -62,11 +85,18 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
         arrays[f"prob{k}"] = est.probs[k - 1]
         if k < model.order:
             arrays[f"backoff{k}"] = est.backoffs[k - 1]
+    index = {}
+    for k, ix in enumerate(model.indexes()[1:], start=2):
+        hashed = isinstance(ix, KeyIndex) and ix.slots.dtype == np.int32  # the kernel's slots (KeyIndex: int32 below 2^31 keys)
+        index[str(k)] = "hash" if hashed else "sorted"
+        if hashed:
+            arrays[f"slots{k}"] = ix.slots
+    arrays.update({f"text_{name}": values for name, values in model.text_encoder().tables().items()})
     meta = {
         "format": FORMAT, "version": VERSION, "params": model.params(), "vocab": model.vocab.to_dict(), "query_only": query_only,
         "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
         "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
-        "n_units": model.counts_.n_units, "n_train_tokens": model.n_train_tokens_,
+        "n_units": model.counts_.n_units, "n_train_tokens": model.n_train_tokens_, "index": index, "text_table": True,
         "lmplz_last": {str(k): list(v) for k, v in model.counts_.lmplz_last.items()},
         "arrays": {name: [np.dtype(values.dtype).str, int(len(values))] for name, values in arrays.items()},
     } | (trained_on.to_dict() if trained_on else {})
@@ -80,11 +110,27 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
         write_model_folder(Path(path), meta, arrays)
 
 
-def read_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, TrainedOn | None]:
-    """meta.json, the vocabulary, the count tables, the estimate and the training record of a saved model,
-    every array checked (see the module docstring)."""
+@dataclass(frozen=True)
+class OpenedModel:
+    """What :func:`read_model` opens: meta.json, the vocabulary, the count tables, the estimate, the training
+    record, and the stored indexes and text encoder (None in a model saved before they were stored)."""
+
+    meta: dict
+    vocab: Vocab
+    counts: NgramCounts
+    estimate: Estimate
+    trained_on: TrainedOn | None
+    indexes: list[KeyIndex | SortedIndex | None] | None
+    encoder: TextEncoder | None
+
+
+def read_model(path: str | Path) -> OpenedModel:
+    """The saved model at ``path``, every array checked (see the module docstring); nothing is built."""
     path = Path(path)
     meta, arrays = read_model_folder(path) if path.is_dir() else _read_npz(path)
+    if isinstance(meta.get("version"), int) and meta["version"] > VERSION:
+        raise LmstatsError(f"{path}: a model of format version {meta.get('version')!r}, newer than this lmstats reads ({VERSION}); "
+                           "upgrade lmstats, or refit and save the model with this one")
     vocab = Vocab.from_dict(meta["vocab"], source=str(path))
     order = meta["params"]["order"]
     builder = not meta.get("query_only", False)
@@ -96,27 +142,69 @@ def read_model(path: str | Path) -> tuple[dict, Vocab, NgramCounts, Estimate, Tr
                    tuple(meta["warnings"]))
     lmplz_last = {int(k): tuple(v) for k, v in meta.get("lmplz_last", {}).items()}  # older models: none (textbook MKN)
     counts = NgramCounts(len(vocab), vocab.bos_id, tables, meta["n_units"], lmplz_last)
-    return meta, vocab, counts, est, TrainedOn.from_dict(meta)
+    indexes = None
+    if "index" in meta:
+        _check_indexes(path, meta, arrays, order)
+        indexes = open_indexes(counts, {k: arrays[f"slots{k}"] for k in range(2, order + 1) if f"slots{k}" in arrays})
+    encoder = None
+    if meta.get("text_table"):
+        _check_text_table(path, vocab, arrays)
+        encoder = TextEncoder.from_tables(vocab, {name: arrays[f"text_{name}"] for name in TEXT_TABLES})
+    return OpenedModel(meta, vocab, counts, est, TrainedOn.from_dict(meta), indexes, encoder)
 
 
 def _check_arrays(path: Path, meta: dict, arrays: dict, order: int, builder: bool) -> None:
     """Every array present, of its dtype, and as long as meta.json says (older models: as long as its order's keys)."""
-    damaged = f"{path}: the model is damaged — refit and save it again"
-    missing = [name for k in range(1, order + 1) for name in array_names(k, order, builder) if name not in arrays]
+    names = [name for k in range(1, order + 1) for name in array_names(k, order, builder)] + index_names(meta)
+    missing = [name for name in names if name not in arrays]
     if missing:
         raise LmstatsError(f"{path}: the model lacks the arrays {', '.join(missing)}; it is truncated or not ours — "
                            "refit and save it again")
     recorded = meta.get("arrays") or {}
     vocab_size = len(meta["vocab"]["tokens"])
-    for k in range(1, order + 1):
-        for name in array_names(k, order, builder):
-            values, kind = arrays[name], name.rstrip("0123456789")
-            length = recorded[name][1] if name in recorded else (vocab_size if k == 1 else len(arrays[f"keys{k}"]))
-            if np.dtype(values.dtype).str != _DTYPES[kind] or values.ndim != 1:
-                raise LmstatsError(f"{damaged} ({name}.npy holds {values.dtype} values of shape {values.shape}, "
-                                   f"expected a 1-D array of {np.dtype(_DTYPES[kind])})")
-            if len(values) != length:
-                raise LmstatsError(f"{damaged} ({name}.npy holds {len(values):,} values, expected {length:,})")
+    for name in names:
+        values, kind = arrays[name], name.rstrip("0123456789")
+        if name in recorded:
+            length = recorded[name][1]
+        elif kind in ("slots", *(f"text_{n}" for n in TEXT_TABLES)):  # stored since version 4, which records every array
+            raise LmstatsError(f"{_damaged(path)} (meta.json does not record {name}.npy)")
+        else:
+            length = vocab_size if name[len(kind):] == "1" else len(arrays[f"keys{name[len(kind):]}"])
+        if np.dtype(values.dtype).str != _DTYPES[kind] or values.ndim != 1:
+            raise LmstatsError(f"{_damaged(path)} ({name}.npy holds {values.dtype} values of shape {values.shape}, "
+                               f"expected a 1-D array of {np.dtype(_DTYPES[kind])})")
+        if len(values) != length:
+            raise LmstatsError(f"{_damaged(path)} ({name}.npy holds {len(values):,} values, expected {length:,})")
+
+
+def _damaged(path: Path) -> str:
+    return f"{path}: the model is damaged — refit and save it again"
+
+
+def _check_slots(path: Path, name: str, slots, n: int) -> None:
+    """A slot array fit for ``n`` entries: as many slots as their hash table has homes, and an empty last slot
+    that ends every probe (so a lookup never walks past the end); its entries are not read."""
+    if len(slots) < (1 << hash_bits(n)) + 1 or slots[-1] != -1:
+        raise LmstatsError(f"{_damaged(path)} ({name}.npy is not the hash table of {n:,} entries)")
+
+
+def _check_indexes(path: Path, meta: dict, arrays: dict, order: int) -> None:
+    index = meta["index"]
+    if not isinstance(index, dict) or sorted(index) != sorted(str(k) for k in range(2, order + 1)) or \
+            not set(index.values()) <= {"hash", "sorted"}:
+        raise LmstatsError(f"{_damaged(path)} (meta.json's index does not name one kind, hash or sorted, for each order 2..{order})")
+    for k in range(2, order + 1):
+        if index[str(k)] == "hash":
+            _check_slots(path, f"slots{k}", arrays[f"slots{k}"], len(arrays[f"keys{k}"]))
+
+
+def _check_text_table(path: Path, vocab: Vocab, arrays: dict) -> None:
+    """The text table holds every word of ``vocab`` (all but the markers read as ``<unk>``), its strings end to end."""
+    strings, offsets, entry_ids = (arrays[f"text_{name}"] for name in ("strings", "offsets", "entry_ids"))
+    words = len(vocab) - sum(marker in vocab for marker in (BOS, EOS, PAD))
+    if len(entry_ids) != words or len(offsets) != words + 1 or int(offsets[-1]) != len(strings):
+        raise LmstatsError(f"{_damaged(path)} (the text table's arrays do not hold the {words:,} words of its vocabulary)")
+    _check_slots(path, "text_slots", arrays["text_slots"], words)
 
 
 def _npz_meta(data, path: Path) -> dict:
