@@ -1,5 +1,6 @@
 """The edges around the core: outputs (writability, inputs, umask, disk full), signals, start-up."""
 
+import contextlib
 import errno
 import gc
 import json
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -206,6 +208,37 @@ def test_a_real_full_disk_under_tmp_is_one_error_and_leaves_nothing(tmp_path, mo
         if busy.returncode != 0:
             subprocess.run(["umount", "-l", str(work)], check=True)  # detached all the same
             raise AssertionError(f"a file in the tmpfs stays open after the command: {busy.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def tiny_disk(folder: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``folder`` (root only; the test skips elsewhere, saying why)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        gc.collect()
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_while_writing_a_pruned_model_is_one_error_and_leaves_no_model(tmp_path):
+    """The model folder (np.save reports a short write without an errno), an .npz and an ARPA file, on a 200 KB tmpfs
+    (numpy fails mid-array there)."""
+    import numpy as np
+
+    words = np.random.default_rng(0).integers(0, 2000, size=(3000, 8))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("".join(" ".join(f"w{k}" for k in row) + "\n" for row in words))
+    with tiny_disk(tmp_path / "tiny", "200K") as tiny:
+        for out in (["--out", str(tiny / "m")], ["--out", str(tiny / "m.npz")], ["--out", str(tmp_path / "m"), "--arpa",
+                                                                                    str(tiny / "m.arpa")]):
+            result = CliRunner().invoke(main, ["ngram", str(corpus), "--n", "3", "--prune", "0,0,1", "--eval", "test", *out])
+            assert_one_line_error(result, "No space left on device; free some space")
+            assert list(tiny.iterdir()) == [], out
 
 
 @pytest.mark.slow

@@ -324,4 +324,8 @@ def _place(values, dest: Path) -> None:
         except OSError:
             shutil.copyfile(values.filename, dest)
         return
-    np.save(dest, np.asarray(values))
+    values = np.ascontiguousarray(values)
+    with open(dest, "wb") as fh:  # header, then the bytes through fh.write: a full disk is an OSError with ENOSPC
+        fmt = np.lib.format
+        fmt.write_array_header_1_0(fh, fmt.header_data_from_array_1_0(values))  # (np.save's tofile reports no errno)
+        fh.write(values.data)
