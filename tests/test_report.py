@@ -61,7 +61,7 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert result.exit_code == 0, result.output
     out = tmp_path / "a"
     for name in ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
-                 "rnn_curves.png", "zipf.png"):
+                 "rnn_curves.png", "zipf.png", "size_vs_perplexity.png"):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] and data["failed_stages"] == {} and data["seed"] == 0 and data["machine"]["cores"] >= 1
@@ -82,6 +82,7 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert uniform["ppl"] == pytest.approx(data["corpus"]["vocab_size"] - 1)
     md = (out / "report.md").read_text()
     assert "Headline" in md and "kn" in md and "![zipf](zipf.png)" in md
+    assert "## Model size against test perplexity" in md and "![size_vs_perplexity](size_vs_perplexity.png)" in md
     assert "1 layer (the scratch RNN: 1), hidden 16" in md and "2-layer" not in md  # the config's layer count
     html = (out / "report.html").read_text()
     assert "`" not in html and "<code>lmstats report " in html  # code is marked up, not left as backticks
@@ -130,7 +131,7 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     assert result.exit_code == 130
     data = json.loads((tmp_path / "c" / "results.json").read_text())
     assert data["complete"] is False
-    assert {r["family"] for r in data["results"]} == {"baseline", "ngram"}
+    assert {r["family"] for r in data["results"]} == {"baseline", "ngram", "size"}
     assert "INCOMPLETE" in (tmp_path / "c" / "report.md").read_text()
     assert not list((tmp_path / "c").glob(".*.tmp"))
 
@@ -239,9 +240,9 @@ def test_html_renders_in_headless_chromium(report_setup, tmp_path):
         tables = page.evaluate("Array.from(document.querySelectorAll('table')).map(t => t.rows.length)")
         headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
         browser.close()
-    assert len(images) == n_plots == 4
+    assert len(images) == n_plots == 5
     assert all(complete and width > 100 and height > 100 for _, complete, width, height in images), images
-    assert {alt for alt, *_ in images} == {"perplexity_vs_order", "eps_sensitivity", "rnn_curves", "zipf"}
+    assert {alt for alt, *_ in images} == {"perplexity_vs_order", "eps_sensitivity", "rnn_curves", "zipf", "size_vs_perplexity"}
     assert len(tables) >= 6 and all(n >= 2 for n in tables)  # header row + at least one row
     assert any(h.startswith("Headline") for h in headings)
 
@@ -304,7 +305,7 @@ def test_stderr_has_one_line_per_stage_without_a_terminal(tiny_setup, tmp_path, 
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "r" / "results.json").read_text())
     names = [s["name"] for s in data["stages"]]
-    assert names == ["corpus", "zipf", "uniform", "ngram-sentence", "ngram-stream"]
+    assert names == ["corpus", "zipf", "uniform", "ngram-sentence", "ngram-stream", "sizes"]
     lines = stage_lines(result.stderr)
     assert [line.split()[2] for line in lines] == names  # one line per stage, in order, though stderr is no terminal
     assert all(re.fullmatch(r"report: stage \S+ finished in \d+\.\d s \(\d+\.\d s since the start\)", line) for line in lines), lines
@@ -333,7 +334,7 @@ def test_a_failed_stage_is_reported_and_the_others_go_on(tiny_setup, tmp_path, m
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] and data["failed_stages"] == {"zipf": reason} and data["zipf"] is None
     assert [(s["name"], s["error"]) for s in data["stages"]][:3] == [("corpus", None), ("zipf", reason), ("uniform", None)]
-    assert {r["family"] for r in data["results"]} == {"baseline", "ngram"}  # the stages after it ran
+    assert {r["family"] for r in data["results"]} == {"baseline", "ngram", "size"}  # the stages after it ran
     lines = stage_lines(result.stderr)
     assert len(lines) == len(data["stages"])
     assert lines[1].startswith("report: stage zipf failed after ") and lines[1].endswith(f"): {reason}")

@@ -78,6 +78,11 @@ class ReportConfig:
     subword_order: int = 5  # highest MKN order at subword levels
     cross_rnn_budget: float = 15.0  # seconds of each cross-level LSTM (0: none)
     threads: int | None = None  # threads of torch and the compiled kernels; None: lmstats.threads.default_threads()
+    sizes: bool = True  # the size stage (lmstats/report/sizes.py): the top-order MKN model pruned and quantised, on disk
+    size_prune: tuple[str, ...] = ("0,1",)  # count thresholds per order from the unigrams, as lmplz's --prune
+    size_entropy: tuple[float, ...] = (1e-8, 1e-7)  # relative-entropy thresholds θ, as SRILM's -prune
+    size_quantize: tuple[int, ...] = ()  # bits of the quantised copies of each point (--quantize)
+    size_reference: str | None = None  # a JSON file of other tools' points (benchmarks/bench_compact.py writes one)
 
     def __post_init__(self) -> None:
         check_types(self, "report config")
@@ -108,11 +113,20 @@ class ReportConfig:
         need(1 <= self.subword_order <= MAX_ORDER, f"subword_order must be in 1..{MAX_ORDER}, got {self.subword_order}")
         need(self.cross_rnn_budget >= 0 and math.isfinite(self.cross_rnn_budget),
              f"cross_rnn_budget must be >= 0 seconds (0: no LSTM at the other levels), got {self.cross_rnn_budget}")
+        if self.has_sizes:
+            from lmstats.report.sizes import check_size_settings
+
+            check_size_settings(self)
         for cell in self.rnn_cells:  # every RNN setting is checked now, not after the n-gram stages
             self.rnn_config(cell, vocab_size=0)
         if self.cross_rnn_budget:
             for level in self.cross_levels:
                 self.cross_rnn_config(level, vocab_size=0)
+
+    @property
+    def has_sizes(self) -> bool:
+        """Whether the size stage runs: asked for, and a top order above 1 (a unigram model has nothing to prune)."""
+        return self.sizes and max(self.orders) >= 2
 
     @property
     def seed(self) -> int:

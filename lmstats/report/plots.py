@@ -119,9 +119,11 @@ def plot_rnn(state: ReportState):
 
 def make_plots(state: ReportState) -> dict[str, bytes]:
     """PNG bytes of every figure the finished stages allow, by name."""
+    from lmstats.report.sizes import plot_sizes
     from lmstats.zipf.plots import plot_zipf
 
-    figures = {"perplexity_vs_order": plot_orders(state), "eps_sensitivity": plot_eps(state), "rnn_curves": plot_rnn(state)}
+    figures = {"perplexity_vs_order": plot_orders(state), "eps_sensitivity": plot_eps(state), "rnn_curves": plot_rnn(state),
+               "size_vs_perplexity": plot_sizes(state)}
     zipf = state.stage("zipf")
     if zipf is not None:
         figures["zipf"] = plot_zipf(zipf.data["analysis"])

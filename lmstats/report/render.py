@@ -20,6 +20,7 @@ from lmstats.fileio import atomic_write, check_own_folder
 from lmstats.jsonable import jsonable
 from lmstats.report.plots import make_plots
 from lmstats.report.run import ReportState
+from lmstats.report.sizes import size_section
 from lmstats.rnn.recipe import CHAR_RECIPE
 
 FORMAT = "lmstats-report"  # results.json's "format": what marks a folder as one lmstats wrote a report into
@@ -248,6 +249,9 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
             rows.append([smoothing] + cells)
         out.append((f"N-gram test perplexity by order ({mode} mode)", ["smoothing"] + [f"n={o}" for o in orders], rows,
                     _ngram_note(state)))
+    sizes = size_section(state)
+    if sizes:
+        out.append(sizes)
     rnn = [r for r in state.rows if r["family"] == "rnn"]
     if rnn:
         rows = []

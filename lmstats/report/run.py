@@ -1,7 +1,8 @@
 """The comparison behind ``lmstats report``: every model on one vocabulary and one test split.
 
 :func:`run_comparison` goes through stages (corpus statistics, Zipf, the uniform baseline,
-n-gram models of every order under every smoother, the RNN baselines, the mixture of the
+n-gram models of every order under every smoother, the top-order model's size on disk
+against its perplexity when pruned and quantised (:mod:`lmstats.report.sizes`), the RNN baselines, the mixture of the
 best n-gram model with the best RNN, its weights tuned on valid, and the same text at other
 levels of tokenisation for the bits-per-character table) and hands each finished
 stage to a callback, so a caller can write results as they come and an interrupted run keeps
@@ -116,6 +117,12 @@ def run_comparison(
         with attempt(f"ngram-{mode}", on_stage) as stage:
             stage.rows, stage.data["eps_curves"], best_ngram[mode] = ngram_grid(config, splits, mode, say)
 
+    if config.has_sizes:
+        with attempt("sizes", on_stage) as stage:
+            from lmstats.report.sizes import size_rows
+
+            stage.rows, stage.data = size_rows(config, splits, config.modes[0], say)
+
     rnns = []  # (best validation perplexity, cell, model)
     for cell in config.rnn_cells:
         with attempt(f"rnn-{cell}", on_stage) as stage:
@@ -137,7 +144,7 @@ def run_comparison(
 def planned_stages(config: ReportConfig) -> int:
     """How many stages :func:`run_comparison` hands on (for a progress bar; a cross level equal to the corpus's
     own level, known only once it is read, is skipped, so this may count one too many)."""
-    return (3 + len(config.modes) + len(config.rnn_cells) + bool(config.rnn_cells)
+    return (3 + len(config.modes) + config.has_sizes + len(config.rnn_cells) + bool(config.rnn_cells)
             + len(cross_levels(config, config.corpus.level or "word")))
 
 
