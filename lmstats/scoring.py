@@ -29,6 +29,8 @@ log10 probability, tokens (``</s>`` included), OOVs, perplexity.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -44,7 +46,51 @@ from lmstats.text.reading import TextPiece, TextReading, read_pieces
 from lmstats.units import check_mode
 
 LINE_HEADER = "line\tlog10_prob\ttokens\toov\tppl\n"
+AHEAD = 2  # pieces read ahead of the one being scored (read_ahead)
 _LN10 = math.log(10)
+
+
+def read_ahead(pieces: Iterator[TextPiece], depth: int = AHEAD) -> Iterator[TextPiece]:
+    """The items of ``pieces``, read by a thread of their own up to ``depth`` ahead: the next piece is read and
+    scanned while this one is scored (both in code that releases the GIL), and memory holds ``depth`` pieces more.
+    An error while reading is raised here, where the piece it stopped would have come.  When the consumer stops early
+    (``| head``, Ctrl-C, an error), the reader stops at its next piece; one waiting for input (a terminal, a pipe) is
+    left waiting (a daemon thread: it does not keep the process alive)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(kind: str, value) -> bool:
+        """Put an item for the consumer; False when it has stopped."""
+        while not stop.is_set():
+            try:
+                items.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for piece in pieces:
+                if not hand("piece", piece):
+                    return
+            hand("end", None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand("error", exc)
+
+    reader = threading.Thread(target=read, name="lmstats-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join(timeout=0.5)  # a reader between pieces sees the stop within 0.1 s
 
 
 def continuation(model: LanguageModel):
@@ -195,7 +241,10 @@ class TextScorer:
 
     def pieces(self, sources: Iterable[TextSource | Iterable[str]], *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[ScoredPiece]:
         """Each piece of the texts of ``sources`` (see :func:`lmstats.text.reading.read_pieces`), scored."""
-        for piece in read_pieces(sources, self.model.vocab, self.reading, keep_tokens=self.per_token, chunk_bytes=chunk_bytes):
+        encoder = self.model.text_encoder() if hasattr(self.model, "text_encoder") else None  # a saved n-gram model's own
+        pieces = read_pieces(sources, self.model.vocab, self.reading, keep_tokens=self.per_token, chunk_bytes=chunk_bytes,
+                             encoder=encoder)
+        for piece in read_ahead(pieces):
             yield self._score(piece)
 
     def result(self, name: str = "text") -> EvalResult:

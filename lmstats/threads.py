@@ -3,7 +3,8 @@
 A thread count given by the user (``--threads N``, or ``threads=N`` in the Python API) is used
 as it is.  Otherwise ``LMSTATS_THREADS`` (a positive integer), and otherwise the number of
 cores that are idle *now*: the share of idle time of the cores this process may use, sampled
-from ``/proc/stat`` over a quarter of a second once per process, rounded, at least 1.  Work of
+from ``/proc/stat`` over a quarter of a second once per process (in the background from the CLI's start, this
+process's own use counted as idle), rounded, at least 1.  Work of
 one part (a short text to score or scan) runs on one thread without sampling anything.
 
 Why idle cores and not all of them: on a busy machine threads wait on each other and on the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 
 SAMPLE_SECONDS = 0.25
@@ -57,25 +59,42 @@ def _affinity() -> set[int] | None:
 
 
 def idle_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
-    """How many of the usable cores were idle over the next ``seconds`` (None: unknown)."""
+    """How many of the usable cores were idle over the next ``seconds``, this process's own use counted as idle (it
+    may be importing meanwhile: :func:`start_sampling`); None: unknown."""
     cores = _affinity()
     if cores is None:
         return None
-    before = _cpu_times(cores)
+    before, own = _cpu_times(cores), time.process_time()
     if before is None:
         return None
     time.sleep(seconds)
-    after = _cpu_times(cores)
+    after, own = _cpu_times(cores), time.process_time() - own
     if after is None or after[1] <= before[1]:
         return None
-    return len(cores) * (after[0] - before[0]) / (after[1] - before[1])
+    idle = after[0] - before[0] + own * os.sysconf("SC_CLK_TCK")  # jiffies
+    return len(cores) * min(1.0, idle / (after[1] - before[1]))
+
+
+_SAMPLE_LOCK = threading.Lock()
 
 
 @functools.cache
-def _idle_default() -> int:
+def _sampled() -> int:
     cores = usable_cores()
     idle = idle_cores()
     return cores if idle is None else max(1, min(cores, round(idle)))
+
+
+def _idle_default() -> int:
+    with _SAMPLE_LOCK:  # one sample per process, whichever thread asks first (the others wait for it)
+        return _sampled()
+
+
+def start_sampling() -> None:
+    """Sample the idle cores in the background now (the CLI calls it first thing), so that work asking for the default
+    later finds it ready instead of waiting a quarter of a second."""
+    if _chosen is None and not os.environ.get("LMSTATS_THREADS", "").strip():
+        threading.Thread(target=_idle_default, name="lmstats-idle-cores", daemon=True).start()
 
 
 _chosen: int | None = None  # the count set_threads fixed for this process (a --threads option), if any

@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmstats
-from lmstats import CorpusSpec, LanguageModel, Mixture, UniformLM, evaluate, load_corpus
+from lmstats import CorpusSpec, LanguageModel, LmstatsError, Mixture, UniformLM, evaluate, load_corpus
 from lmstats.cli import main
 from lmstats.ngram.model import NgramLM
 from lmstats.saved import open_model, save_mixture
-from lmstats.scoring import TextScorer, score_text
+from lmstats.scoring import AHEAD, TextScorer, score_text
 from lmstats.text.ingest import TypeTable, ingest
 from lmstats.text.reader import TextSource
 from lmstats.text.reading import TextReading, read_pieces
@@ -212,8 +212,27 @@ def test_the_text_is_streamed_not_collected(saved):
             taken.append(i)
             yield "the cat sat on the mat\n" * 50
 
-    first = next(TextScorer(model).pieces([chunks()]))
-    assert len(taken) == 1 and len(first.ends) == 50
+    pieces = TextScorer(model).pieces([chunks()])
+    first = next(pieces)
+    assert len(first.ends) == 50
+    assert len(taken) <= 2 + AHEAD  # the piece scored, those read ahead, and one the reader holds
+    pieces.close()  # the consumer stops (| head): the reader stops too
+    assert not [t for t in threading.enumerate() if t.name == "lmstats-read-ahead"]
+    assert len(taken) <= 2 + AHEAD
+
+
+def test_an_error_while_reading_ahead_is_raised_where_its_piece_would_come(saved):
+    _, model, _ = saved
+
+    def chunks():
+        yield "the cat sat\n" * 10
+        raise LmstatsError("t.txt: not UTF-8 text")
+
+    pieces = TextScorer(model).pieces([chunks()])
+    assert len(next(pieces).ends) == 10
+    with pytest.raises(LmstatsError, match="not UTF-8"):
+        next(pieces)
+    assert not [t for t in threading.enumerate() if t.name == "lmstats-read-ahead"]
 
 
 # -- the command --------------------------------------------------------------------------------------------------------

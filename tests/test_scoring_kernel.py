@@ -9,7 +9,7 @@ size, any number of threads, and streams cut into pieces.
 import numpy as np
 import pytest
 
-from lmstats import EncodedSplit, Lines, Vocab
+from lmstats import EncodedSplit, Lines, Vocab, native
 from lmstats.ngram import NgramLM
 from lmstats.ngram import counts as counts_module
 from lmstats.ngram import kernel as kernel_module
@@ -27,10 +27,19 @@ def reference_logprobs(model: NgramLM, units: Lines, piece: int = 1 << 16) -> np
         return np.log(p)
 
 
-@pytest.fixture
-def kernel(monkeypatch):
-    """Every scoring call of these tests goes to the compiled kernel."""
+@pytest.fixture(params=["c", "numba"])
+def kernel(request, monkeypatch):
+    """Every scoring call of these tests goes to the compiled kernel: its loop in C (lmstats/kernels.c), then numba's."""
     monkeypatch.setattr(model_module, "SHORT_POSITIONS", -1)
+    use_backend(request.param, monkeypatch)
+
+
+def use_backend(name: str, monkeypatch) -> None:
+    """The kernel's loop in C (skipped, saying why, where the install built none) or numba's."""
+    if name == "c" and not native.available():
+        pytest.skip("the C loops were not built (no C compiler at install time); numba's are tested")
+    if name == "numba":
+        monkeypatch.setattr(native, "available", lambda: False)
 
 
 def random_text(seed: int, n_lines: int = 300, types: int = 40) -> list[list[str]]:
@@ -107,7 +116,9 @@ def test_sorted_tables_and_memory_mapped_models(texts, kernel, monkeypatch, tmp_
 
 
 def test_a_model_scores_its_first_positions_with_numpy_then_with_the_kernel(texts, monkeypatch):
-    """Up to SHORT_POSITIONS positions in all, numpy (no compiler); the call that passes them and every later one, the kernel."""
+    """Without the C loops: up to SHORT_POSITIONS positions in all, numpy (no JIT to start); the call that passes them and
+    every later one, numba's kernel."""
+    use_backend("numba", monkeypatch)
     vocab, train, units = texts
     model = NgramLM(vocab, 3, "kn").fit(train)
     expected = reference_logprobs(model, units)
@@ -126,6 +137,26 @@ def test_a_model_scores_its_first_positions_with_numpy_then_with_the_kernel(text
     fresh.logprobs_lines(units)
     fresh.logprobs_lines(short)
     assert used[4:] == ["kernel", "kernel"]  # a long first text: the kernel at once, and for the short text after it
+
+
+def test_with_the_c_loops_the_kernel_scores_from_the_first_position(texts, monkeypatch):
+    use_backend("c", monkeypatch)
+    vocab, train, units = texts
+    model = NgramLM(vocab, 3, "kn").fit(train)
+    monkeypatch.setattr(model_module, "vectorised_probs", lambda *a: pytest.fail("numpy scored with the C loops there"))
+    np.testing.assert_array_equal(model.logprobs_lines(units), reference_logprobs(model, units))
+
+
+def test_the_install_built_the_c_loops_where_there_is_a_c_compiler():
+    """pip install compiles lmstats/kernels.c (an optional extension); where a compiler is there, a missing build is a
+    failure here, not a silent fall back on numba."""
+    import shutil
+    import sysconfig
+
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}): the install builds no C loops and numba's run")
+    assert native.available(), "a C compiler is here but lmstats/_kernels*.so is not: reinstall (pip install -e .)"
 
 
 @pytest.mark.parametrize("short_positions", [-1, 1 << 20])  # the kernel, numpy

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lmstats.text.scan as textscan
+from lmstats import native
 from lmstats.text.ingest import TypeTable, ingest
 from lmstats.text.reader import TextSource
 from lmstats.text.scan import TextEncoder, encode_text
@@ -14,6 +15,16 @@ from lmstats.vocab import Vocab
 
 SPACES = " \t\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
 WORDS = ["the", "cat", "naïve", "日本", "é", "<unk>", "<s>", "</s>", "<pad>", "x" * 40, "\u200b", "a\u00adb"]
+
+
+@pytest.fixture(autouse=True, params=["c", "numba"])
+def scanner(request, monkeypatch):
+    """Every test here with the scan's loop in C (lmstats/kernels.c), then numba's."""
+    if request.param == "c" and not native.available():
+        pytest.skip("the C loops were not built (no C compiler at install time); numba's are tested")
+    if request.param == "numba":
+        monkeypatch.setattr(native, "available", lambda: False)
+    return request.param
 
 
 def by_ingest(text: str, vocab: Vocab):
@@ -61,8 +72,9 @@ def test_bytes_that_are_not_utf8_are_parts_of_words_on_both_paths():
         assert lines.ids.tolist() == [v("the"), unk, unk, unk, unk, unk, unk] and lines.lengths.tolist() == [5, 2]
 
 
-def test_an_encoder_reads_its_first_bytes_with_str_split_then_compiled(monkeypatch):
-    """The short path until SHORT_BYTES in all; the text that passes them and every later one, the compiled scan."""
+def test_an_encoder_reads_its_first_bytes_with_str_split_then_compiled(monkeypatch, scanner):
+    """Without the C loops, the short path until SHORT_BYTES in all; the text that passes them and every later one, the
+    compiled scan.  With them, the compiled scan from the first byte."""
     text = "the cat\nnaïve dog\n"
     monkeypatch.setattr(textscan, "SHORT_BYTES", 2 * len(text) + 1)
     used = []
@@ -73,7 +85,7 @@ def test_an_encoder_reads_its_first_bytes_with_str_split_then_compiled(monkeypat
     expected = by_ingest(text, VOCAB)[0]
     for _ in range(4):
         assert np.array_equal(encoder(text).ids, expected)
-    assert used == ["short", "short", "compiled", "compiled"]
+    assert used == (["short", "short", "compiled", "compiled"] if scanner == "numba" else ["compiled"] * 4)
 
 
 def test_a_stored_table_reads_as_the_built_one():

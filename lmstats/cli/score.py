@@ -6,6 +6,7 @@ gives to stdout as they come, and prints the summary.
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -120,7 +121,19 @@ def text_sources(texts: tuple[str, ...]) -> list[TextSource]:
             raise LmstatsError(f"{text}: no such text file; check the path ('-' reads standard input)")
         if Path(text).is_dir():
             raise LmstatsError(f"{text}: is a folder; give the text files in it")
-    return [TextSource("stdin", stream=sys.stdin.buffer) if t == "-" else TextSource(t, Path(t)) for t in texts]
+    return [TextSource("stdin", stream=_stdin()) if t == "-" else TextSource(t, Path(t)) for t in texts]
+
+
+def _stdin():
+    """Standard input's bytes through a reader of its own on its file descriptor: the text is read on a thread of its
+    own (:func:`lmstats.scoring.read_ahead`), and were that thread waiting inside ``sys.stdin``'s reader at exit
+    (Ctrl-C while a pipe stays open), the interpreter would abort on that reader's lock.  A replaced ``sys.stdin``
+    without a descriptor (click's test runner) is read as it is."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stdin.buffer
+    return io.BufferedReader(io.FileIO(fd, "rb", closefd=False))
 
 
 def summary_lines(info: dict, result) -> list[str]:

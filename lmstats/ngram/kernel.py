@@ -11,7 +11,8 @@ A piece of text is scored in two compiled passes:
    positions; ``tests/test_scoring_kernel.py`` checks that the two agree bit for bit).  The
    natural log is taken afterwards by numpy on the whole array, for the same reason.
 
-Pieces of whole lines are scored on a pool of threads (the functions release the GIL; their
+Where the install built ``lmstats/kernels.c`` (:mod:`lmstats.native`), the same loop runs in C, with no JIT to start
+and the same numbers.  Pieces of whole lines are scored on a pool of threads (the functions release the GIL; their
 number is :func:`lmstats.threads.resolve_threads`'s).  ``benchmarks/bench_scale.py``
 (``reports/scale_wikitext2.md``), WikiText-2 test x 20 with the 5-gram: 8.69 M tokens/s on 2 threads, 4.29 M on one, KenLM ``query`` 3.55 M
 in the same run (two passes beat one fused loop over the orders of each token, and pieces of 64K
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats import native
 from lmstats.encoded import Lines
 from lmstats.jit import njit, read_only
 
@@ -146,8 +148,15 @@ class Scorer:
         self.uniform = 1.0 / int(mask.sum())
         self.mask = read_only(mask)
         self.vocab_size, self.bos_id = int(vocab_size), int(bos_id)
+        self.native = None  # the same loop in C (lmstats.native), when the install built it
+        if native.available():
+            self.native = native.ScoreTables(self.keys, self.slots, self.bits, self.prob_tables, self.backoff_tables)
 
     def _score_piece(self, ids: NDArray, bounds: NDArray, depth0: int, out: NDArray[np.float64]) -> None:
+        if self.native is not None:
+            native.score(self.native, ids, bounds, depth0, self.bos_id, self.vocab_size, self.low_mode, self.gamma_unseen,
+                         self.uniform, self.mask, out)
+            return
         rows = np.empty((self.order, max(len(ids), 1)), dtype=np.int64)
         ids = read_only(np.asarray(ids, dtype=np.int32))  # one compiled signature for every caller
         bounds = read_only(np.asarray(bounds, dtype=np.int64))

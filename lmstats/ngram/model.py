@@ -15,7 +15,8 @@ index per order finds the rows of all positions at once.
 Two scorers apply the rule, with bit-identical results: whole-array numpy
 (:mod:`lmstats.ngram.vectorised`) for a model's first :data:`SHORT_POSITIONS` positions, and the
 compiled kernel (:mod:`lmstats.ngram.kernel`) beyond, whose start (0.35-0.6 s in a fresh process:
-:mod:`lmstats.jit`) only a long text repays.  A saved model stores its indexes and its vocabulary's text table
+:mod:`lmstats.jit`) only a long text repays; where the install built the kernel's loop in C
+(:mod:`lmstats.native`), it scores everything, with nothing to start.  A saved model stores its indexes and its vocabulary's text table
 (:mod:`lmstats.ngram.storage`), so a short run opens and scores with nothing built or compiled.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats import native
 from lmstats.encoded import EncodedSplit, Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.ngram.counts import NgramCounts, OrderTable, build_indexes, count_ngrams
@@ -351,7 +353,7 @@ class NgramLM(LanguageModel):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
         positions = units.n_tokens + len(units)
         self._numpy_positions = getattr(self, "_numpy_positions", 0) + positions
-        if self._numpy_positions <= SHORT_POSITIONS:
+        if self._numpy_positions <= SHORT_POSITIONS and not native.available():  # the C loop starts at once
             p = vectorised_probs(self.counts_, self.indexes(), self.estimate_, units, self.vocab.bos_id, self.vocab.predictable_mask,
                                  SCORE_CHUNK)
         else:

@@ -98,16 +98,18 @@ class TextPiece:
 
 
 def read_pieces(sources: Iterable[TextSource | Iterable[str]], vocab: Vocab, reading: TextReading = TextReading(), *,
-                keep_tokens: bool = False, chunk_bytes: int = CHUNK_BYTES) -> Iterator[TextPiece]:
+                keep_tokens: bool = False, chunk_bytes: int = CHUNK_BYTES, encoder=None) -> Iterator[TextPiece]:
     """The texts of ``sources`` one after another, in pieces (see the module docstring).
 
     A source is a :class:`TextSource` or an iterable of strings (its text in chunks); the end of each
     ends its last line, as the corpus reader reads several files.  ``keep_tokens``: the pieces carry
-    the token strings too (for per-token output; the plain path then reads as the others do).
+    the token strings too (for per-token output; the plain path then reads as the others do).  ``encoder``: the
+    vocabulary's :class:`~lmstats.text.scan.TextEncoder` when the caller has one (a saved model stores it), else built.
     """
-    encoder = None
-    if reading.plain and not keep_tokens:
-        from lmstats.text.scan import TextEncoder  # numba is imported when the text is scanned
+    if not reading.plain or keep_tokens:
+        encoder = None
+    elif encoder is None:
+        from lmstats.text.scan import TextEncoder
 
         encoder = TextEncoder(vocab)
     chunks = (read_chunks(s, chunk_bytes) if isinstance(s, TextSource) else s for s in sources)
@@ -201,8 +203,9 @@ def _scan(encoder, data: bytes, open_sizes, *, ends: bool):
     crlf = np.zeros(len(stops), dtype=bool)
     crlf[stops > starts] = codes[stops[stops > starts] - 1] == 13
     stops = stops - crlf  # one \r before a line break (or the end of the text) is dropped
-    lead = np.concatenate([[0], np.cumsum((codes & 0xC0) != 0x80)])  # characters: the bytes that start one
-    chars, n_bytes = lead[stops] - lead[starts], (stops - starts).astype(np.int64)
+    follow = np.flatnonzero((codes & 0xC0) == 0x80)  # UTF-8 continuation bytes: every other byte starts a character
+    n_bytes = (stops - starts).astype(np.int64)
+    chars = n_bytes - (np.searchsorted(follow, stops) - np.searchsorted(follow, starts))
     if open_sizes is not None and len(chars):
         chars[0] += open_sizes[0]
         n_bytes[0] += open_sizes[1]

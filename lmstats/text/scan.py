@@ -18,7 +18,8 @@ a model builds nothing.  The compiled scan costs a fresh process 0.35-0.6 s to s
 megabytes (WikiText-2 test x 3, 3.8 MB: 0.21-0.24 s, 3-3.5 M tokens/s, against 0.04-0.06 s
 compiled on one thread once started; a busy 2-core machine): an encoder reads the first
 :data:`SHORT_BYTES` of text it is given that way, with the same ids (tested), and the rest
-compiled.  4 MiB is about the 1 M positions the n-gram model scores without its compiled kernel.
+compiled.  4 MiB is about the 1 M positions the n-gram model scores without its compiled kernel.  Where the
+install built the C loops (:mod:`lmstats.native`), the scan runs in C from the first byte (nothing to start).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from itertools import chain
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats import native
 from lmstats.encoded import Lines
 from lmstats.hashtable import hash_bits, slot_table
 from lmstats.jit import njit
@@ -180,7 +182,7 @@ class TextEncoder:
         :data:`PARALLEL_BYTES` is cut at line ends into one part per thread (default:
         :func:`lmstats.threads.resolve_threads`); the parts are scanned at once (the scan releases the GIL).
         """
-        if self.short_bytes + len(text) <= SHORT_BYTES:
+        if self.short_bytes + len(text) <= SHORT_BYTES and not native.available():
             self.short_bytes += len(text)
             return self._split(text if isinstance(text, str) else bytes(text).decode("utf-8", "surrogateescape"))
         self.short_bytes = SHORT_BYTES + 1
@@ -217,8 +219,9 @@ class TextEncoder:
     def _scan(self, part: NDArray[np.uint8]) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         ids = np.empty(len(part) // 2 + 1, dtype=np.int32)  # a word and the space after it take at least 2 bytes
         lengths = np.empty(int(np.count_nonzero(part == 10)) + 1, dtype=np.int64)
-        n_words, n_lines = _scan(part, _CLASSES, self.slots, self.bits, self.strings, self.offsets, self.entry_ids,
-                                 self.unk_id, ids, lengths)
+        scan = native.scan if native.available() else _scan
+        n_words, n_lines = scan(part, _CLASSES, self.slots, self.bits, self.strings, self.offsets, self.entry_ids,
+                                self.unk_id, ids, lengths)
         return ids[:n_words].copy(), lengths[:n_lines].copy()
 
 

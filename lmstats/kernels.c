@@ -1,0 +1,204 @@
+/* lmstats' two hot loops in C, built by `pip install` when a C compiler is there (setup.py,
+ * optional) and called through ctypes (lmstats/native.py), so a process that scores starts no JIT.
+ *
+ * Each function is the numba function of the same name, statement for statement:
+ *   lm_score  ~ lmstats/ngram/kernel.py `_score` (probabilities of every token of a piece);
+ *   lm_scan   ~ lmstats/text/scan.py `_scan` (UTF-8 text to vocabulary ids).
+ * The floating-point operations are the same and in the same order (no -ffast-math), so the results
+ * are bit for bit numba's and the numpy scorer's (tests/test_native.py).  Neither touches Python
+ * objects: ctypes releases the GIL around the call, so pieces are scored on several threads. */
+
+#include <stdint.h>
+
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+#define FNV_OFFSET 0xCBF29CE484222325ULL
+#define FNV_PRIME 0x100000001B3ULL
+
+/* The row of `key` in the sorted `keys` (-1 if absent): linear probes of a KeyIndex slot table when
+ * there is one (n_slots > 0), else a binary search. */
+static inline int64_t row_of(const int64_t *keys, int64_t n, const int32_t *slots, int64_t n_slots, int64_t bits, int64_t key)
+{
+    if (n == 0)
+        return -1;
+    if (n_slots > 0) {
+        int64_t probe = (int64_t)(((uint64_t)key * GOLDEN) >> (64 - bits));
+        for (;;) {
+            int64_t r = slots[probe];
+            if (r < 0)
+                return -1;
+            if (keys[r] == key)
+                return r;
+            probe++;
+        }
+    }
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = (lo + hi) >> 1;
+        if (keys[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < n && keys[lo] == key) ? lo : -1;
+}
+
+/* P of every token of every line of a piece into `out`; `rows` (order x stride) is scratch space.
+ * Per order k (index k-1): keys[k-1] (n_keys), slots[k-1] (n_slots, bits), probs[k-1], backoffs[k-1]
+ * (order 1's keys and slots and the last backoffs are not read). */
+void lm_score(const int32_t *ids, const int64_t *bounds, int64_t n_lines, int64_t depth0, int64_t bos_id, int64_t vocab_size,
+              int64_t order, const int64_t *const *keys, const int64_t *n_keys, const int32_t *const *slots, const int64_t *n_slots,
+              const int64_t *bits, const double *const *probs, const double *const *backoffs, int64_t low_mode, double gamma_unseen,
+              double uniform, const uint8_t *mask, int64_t *rows, int64_t stride, double *out)
+{
+    for (int64_t k = 2; k <= order; k++) {
+        const int64_t *table = keys[k - 1];
+        int64_t *row_k = rows + (k - 1) * stride;
+        const int64_t *row_below = rows + (k - 2) * stride;
+        for (int64_t line = 0; line < n_lines; line++) {
+            int64_t start = bounds[line];
+            int64_t base = start - (line == 0 ? depth0 : 0) - 1;
+            for (int64_t t = start; t < bounds[line + 1]; t++) {
+                int64_t depth = t - base;
+                if (depth < k - 1) {
+                    row_k[t] = -1;
+                    continue;
+                }
+                int64_t h;
+                if (depth == 1)
+                    h = bos_id;
+                else if (t == 0)
+                    h = -1;
+                else
+                    h = (k == 2) ? (int64_t)ids[t - 1] : row_below[t - 1];
+                row_k[t] = h >= 0 ? row_of(table, n_keys[k - 1], slots[k - 1], n_slots[k - 1], bits[k - 1], h * vocab_size + (int64_t)ids[t])
+                                  : -1;
+            }
+        }
+    }
+    for (int64_t line = 0; line < n_lines; line++) {
+        int64_t start = bounds[line];
+        int64_t base = start - (line == 0 ? depth0 : 0) - 1;
+        for (int64_t t = start; t < bounds[line + 1]; t++) {
+            int64_t w = ids[t];
+            int64_t depth = t - base;
+            double p1 = probs[0][w];
+            double p = p1;
+            for (int64_t k = 2; k <= order; k++) {
+                if (depth < k - 1)
+                    break;
+                int64_t h;
+                if (depth == 1)
+                    h = (k == 2) ? bos_id : -1;
+                else if (t == 0)
+                    h = -1;
+                else
+                    h = (k == 2) ? (int64_t)ids[t - 1] : rows[(k - 2) * stride + t - 1];
+                int64_t g = rows[(k - 1) * stride + t];
+                if (g >= 0) {
+                    p = probs[k - 1][g];
+                } else {
+                    double gamma = h >= 0 ? backoffs[k - 2][h] : gamma_unseen;
+                    double low = low_mode == 0 ? p : (low_mode == 1 ? p1 : uniform);
+                    p = gamma * low;
+                }
+            }
+            out[t] = mask[w] ? p : 0.0;
+        }
+    }
+}
+
+/* Length in bytes of the whitespace character at data[i] (0 if it is not whitespace), as str.isspace. */
+static inline int64_t space_len(const uint8_t *data, int64_t i, int64_t n)
+{
+    uint8_t b = data[i];
+    if (b == 32 || (9 <= b && b <= 13) || (28 <= b && b <= 31))
+        return 1;
+    if (b < 0xC2 || i + 1 >= n)
+        return 0;
+    uint8_t c = data[i + 1];
+    if (b == 0xC2)
+        return (c == 0x85 || c == 0xA0) ? 2 : 0; /* U+0085, U+00A0 */
+    if (i + 2 >= n)
+        return 0;
+    uint8_t d = data[i + 2];
+    if (b == 0xE1)
+        return (c == 0x9A && d == 0x80) ? 3 : 0; /* U+1680 */
+    if (b == 0xE2) {
+        if (c == 0x80 && ((0x80 <= d && d <= 0x8A) || d == 0xA8 || d == 0xA9 || d == 0xAF)) /* U+2000..200A, 2028, 2029, 202F */
+            return 3;
+        return (c == 0x81 && d == 0x9F) ? 3 : 0; /* U+205F */
+    }
+    if (b == 0xE3)
+        return (c == 0x80 && d == 0x80) ? 3 : 0; /* U+3000 */
+    return 0;
+}
+
+/* Ids of every word of `data` into `ids` and words per line into `lengths`; counts[0] = words, counts[1] = lines.
+ * classes: 0 part of a word, 1 ASCII whitespace, 2 '\n', 3 may start a Unicode space. */
+void lm_scan(const uint8_t *data, int64_t n, const uint8_t *classes, const int32_t *slots, int64_t bits, const uint8_t *strings,
+             const int64_t *offsets, const int32_t *entry_ids, int32_t unk_id, int32_t *ids, int64_t *lengths, int64_t *counts)
+{
+    int shift = (int)(64 - bits);
+    int64_t n_words = 0, n_lines = 0, in_line = 0;
+    int line_open = 0;
+    int64_t i = 0;
+    while (i < n) {
+        uint8_t c = classes[data[i]];
+        if (c == 2) {
+            lengths[n_lines++] = in_line;
+            in_line = 0;
+            line_open = 0;
+            i++;
+            continue;
+        }
+        line_open = 1;
+        if (c == 1) {
+            i++;
+            continue;
+        }
+        if (c == 3) {
+            int64_t skip = space_len(data, i, n);
+            if (skip) {
+                i += skip;
+                continue;
+            }
+        }
+        int64_t start = i;
+        uint64_t h = FNV_OFFSET;
+        for (;;) {
+            h = (h ^ (uint64_t)data[i]) * FNV_PRIME;
+            i++;
+            if (i >= n)
+                break;
+            c = classes[data[i]];
+            if (c == 1 || c == 2 || (c == 3 && space_len(data, i, n) > 0))
+                break;
+        }
+        int64_t probe = (int64_t)(h >> shift);
+        int32_t word = unk_id;
+        while (slots[probe] >= 0) {
+            int64_t e = slots[probe];
+            int64_t a = offsets[e], b = offsets[e + 1];
+            if (b - a == i - start) {
+                int same = 1;
+                for (int64_t j = 0; j < b - a; j++) {
+                    if (strings[a + j] != data[start + j]) {
+                        same = 0;
+                        break;
+                    }
+                }
+                if (same) {
+                    word = entry_ids[e];
+                    break;
+                }
+            }
+            probe++;
+        }
+        ids[n_words++] = word;
+        in_line++;
+    }
+    if (line_open)
+        lengths[n_lines++] = in_line;
+    counts[0] = n_words;
+    counts[1] = n_lines;
+}
