@@ -3,7 +3,9 @@ and :func:`lmstats.load`.
 
 The kind is told by the path:
 
-* a folder (with ``meta.json``) or an ``.npz`` file: an n-gram model of ``lmstats ngram --out``;
+* a folder (with ``meta.json``) or an ``.npz`` file: an n-gram model of ``lmstats ngram --out``, full
+  (:class:`~lmstats.ngram.model.NgramLM`) or compact (``--quantize``/``--compact``:
+  :class:`~lmstats.ngram.compact.CompactNgramLM`), as its meta.json says;
 * an ``.arpa`` file (plain or compressed): an n-gram model in ARPA form (KenLM's, SRILM's or
   ours), read under a vocabulary given to it (of the corpus, or of the other models), or alone
   under its own (its unigrams, as KenLM's ``query`` reads it);
@@ -70,10 +72,12 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
     if not path.exists():
         raise LmstatsError(f"{path}: no such model file or folder; check the path")
     if kind == "ngram":
-        from lmstats.ngram.model import NgramLM
+        from lmstats.ngram.compact import CompactNgramLM
 
-        model = NgramLM.load(path)
-        return SavedModel(str(path), kind, model, f"{model.order}-gram {model.smoothing.upper()}", model.trained_on_)
+        model = open_ngram(path)
+        compact = isinstance(model, CompactNgramLM)
+        form = "" if not compact else f" (compact, {model.bits}-bit)" if model.bits else " (compact)"
+        return SavedModel(str(path), kind, model, f"{model.order}-gram {model.smoothing.upper()}{form}", model.trained_on_)
     if kind == "arpa":
         from lmstats.ngram.arpa_reader import read_arpa
 
@@ -88,6 +92,20 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         description = f"{config.cell.upper()} {config.num_layers}×{config.hidden_size}"
         return SavedModel(str(path), kind, RNNLM(net, net_vocab, device=device), description, trained_on(ckpt))
     return _open_mixture(path, vocab=vocab, device=device, opening=_opening)
+
+
+def open_ngram(path: str | Path):
+    """The n-gram model saved at ``path``: a :class:`~lmstats.ngram.compact.CompactNgramLM` where its meta.json says it is
+    compact, else an :class:`~lmstats.ngram.model.NgramLM` (a folder or ``.npz``); memory-mapped, nothing built."""
+    from lmstats.ngram.compact_storage import is_compact
+
+    if is_compact(path):
+        from lmstats.ngram.compact import CompactNgramLM
+
+        return CompactNgramLM.load(path)
+    from lmstats.ngram.model import NgramLM
+
+    return NgramLM.load(path)
 
 
 def load(path: str | Path, *, device: str = "cpu") -> LanguageModel:

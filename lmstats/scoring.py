@@ -97,12 +97,11 @@ def continuation(model: LanguageModel):
     """How ``model`` goes on scoring a unit from one piece to the next (see the module docstring).  A model of
     another kind is given the whole unit so far before each piece: exact, but a long unit costs it memory and time."""
     from lmstats.mixture import Mixture
-    from lmstats.ngram.model import NgramLM
     from lmstats.uniform import UniformLM
 
     if isinstance(model, Mixture):
         return _MixtureCarry(model)
-    if isinstance(model, NgramLM):
+    if is_ngram(model):
         return _ContextCarry(model, model.order - 1)
     if type(model) is UniformLM:  # (a subclass may depend on the context)
         return _ContextCarry(model, 0)
@@ -166,10 +165,23 @@ class _MixtureCarry:
         return mix_logprobs(np.stack([part.score(ids)[0] for part in self.parts]), self.mixture.weights), None
 
 
+def is_ngram(model) -> bool:
+    """Whether ``model`` is an n-gram model, full or compact (its predictions depend on ``order - 1`` tokens, and it
+    gives n-gram lengths)."""
+    from lmstats.ngram.compact import CompactNgramLM
+    from lmstats.ngram.model import NgramLM
+
+    return isinstance(model, (NgramLM, CompactNgramLM))
+
+
 def matched_lengths(model, units: Lines) -> NDArray[np.int64]:
     """For every token of ``units`` (each from ``<s>``), the length of the longest n-gram ending there that the
-    model stores, ``<s>`` counted (``query``'s ``ngram_length``): one lookup per order for all positions."""
+    model stores, ``<s>`` counted (``query``'s ``ngram_length``): one lookup per order for all positions (a compact
+    model's trie: :meth:`~lmstats.ngram.compact.CompactNgramLM.matched_lengths`)."""
     from lmstats.ngram.counts import layout, lookup_rows
+
+    if hasattr(model, "matched_lengths"):
+        return model.matched_lengths(units)
 
     pos = layout(units, model.vocab.bos_id)
     rows = lookup_rows(model.counts_, pos, model.indexes())  # the model's own indexes (stored with a saved model)
@@ -226,9 +238,7 @@ class TextScorer:
     n-gram lengths (an n-gram model only).  Iterate :meth:`pieces`, then take :meth:`result`."""
 
     def __init__(self, model: LanguageModel, *, mode: str = "sentence", reading: TextReading | None = None, per_token: bool = False):
-        from lmstats.ngram.model import NgramLM
-
-        if per_token and not isinstance(model, NgramLM):
+        if per_token and not is_ngram(model):
             raise LmstatsError(f"per-token rows give the n-gram length matched, and a {type(model).__name__} is not an n-gram model; "
                                "score it per line or as a summary")
         self.model, self.mode, self.per_token = model, check_mode(mode), per_token

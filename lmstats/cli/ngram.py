@@ -26,8 +26,10 @@ from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate_splits
 from lmstats.fileio import check_outputs
 from lmstats.ngram.arpa import arpa_refusal, write_arpa
+from lmstats.ngram.compact import CompactNgramLM
 from lmstats.ngram.entropy_prune import check_theta, prune_entropy, prune_refusal
 from lmstats.ngram.model import ENGINES, MAX_ORDER, NgramLM
+from lmstats.ngram.quantize import check_bits
 from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.ngram.storage import check_model_folder, check_npz_output
@@ -131,6 +133,11 @@ class SchedulerAddress(click.ParamType):
                    "(relative-entropy pruning, SRILM's -prune; e.g. 1e-8), then recompute the backoff weights.")
 @click.option("--query-only", is_flag=True, help="Leave the builder's arrays (counts) out of --out: a smaller model that scores and "
                                                   "writes ARPA (as KenLM's build_binary).")
+@click.option("--quantize", type=int, default=None, metavar="BITS", callback=lambda ctx, param, value: bits_value(param, value),
+              help="Write --out as a compact model (a bit-packed trie) whose probabilities and backoffs of orders 2..N are codes "
+                   "of at most BITS bits (2..25), binned per order as KenLM's build_binary -q BITS -b BITS; e.g. --quantize 8.")
+@click.option("--compact", is_flag=True, help="Write --out as a compact model (a bit-packed trie) with exact values (implied by "
+                                               "--quantize).")
 @click.option("--arpa", type=click.Path(dir_okay=False), default=None, help="Also write the model as an ARPA file (KenLM, SRILM).")
 @click.option("--load", "load_path", type=click.Path(), default=None,
               help="Score a saved model: an n-gram folder or .npz (on the corpus it was trained on, unless CORPUS is given), or an "
@@ -147,22 +154,25 @@ class SchedulerAddress(click.ParamType):
                    "(implies --engine dask).")
 @json_option
 def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_variant, k, prune, mode, out, prune_entropy, query_only,
-                  arpa, load_path, splits_to_score, memory, tmp, engine, scheduler, as_json):
+                  quantize, compact, arpa, load_path, splits_to_score, memory, tmp, engine, scheduler, as_json):
     """Fit an n-gram model on CORPUS's train split; write it; print train/valid/test perplexity.
 
     Every split is scored by the one evaluator under the train vocabulary.  The model is
-    written before any scoring, so a failure in scoring never loses a fit.
+    written before any scoring, so a failure in scoring never loses a fit.  With --quantize or
+    --compact, the compact model is written and scored (an --arpa file holds the exact values).
     """
+    compact = check_compact(compact or quantize is not None, out)
     if scheduler and engine == "local":
         raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
     engine = engine or ("dask" if scheduler else "local")
     model, tokenizer, recipe = None, None, None
     if load_path:
-        model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode)
+        model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only or compact, corpus,
+                                                                          vocab_spec, data_dir, mode)
     else:
         recipe = NgramRecipe(order, smoothing or ("eps" if eps else "mkn"), None if eps == TUNE else eps, eps_variant, k, mode, prune)
         check_pruning(prune_entropy, recipe)
-        out = out or default_output("ngram", corpus, recipe.label)
+        out = out or default_output("ngram", corpus, recipe.label + ("" if not compact else f"-q{quantize}" if quantize else "-compact"))
     if recipe is not None or model is not None:  # (an ARPA file read with --load is ARPA already)
         check_arpa(arpa, *((recipe.smoothing, recipe.variant) if recipe else (model.smoothing, model.eps_variant)))
     folders = () if str(out).endswith(".npz") else ("--out",)  # an .npz model is one file, replaced when it is a model
@@ -181,7 +191,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         model, tuning, fit_seconds = fit_with_progress(recipe, splits, prune_entropy, memory=memory, tmp=tmp, engine=engine,
                                                        scheduler=scheduler) if recipe is not None else \
             (model or open_arpa(load_path, splits.vocab), None, 0.0)
-        write_outputs(model, out, arpa, trained_on=trained_on, query_only=query_only)
+        model = write_outputs(model, out, arpa, compact, quantize, trained_on=trained_on, query_only=query_only)
         info = {"corpus": name, "vocab_size": len(splits.vocab), "mode": mode, "model": model.describe(), "loaded": load_path,
                 "eps_tuning": None if tuning is None else {"eps": list(tuning.eps), "valid_ppl": tuning.valid_ppl,
                                                            "evaluations": tuning.evaluations},
@@ -214,16 +224,39 @@ def check_pruning(theta, recipe: NgramRecipe) -> None:
         raise LmstatsError(f"--prune-entropy: {why_not}")
 
 
-def write_outputs(model: NgramLM, out, arpa, **save_options) -> None:
+def write_outputs(model: NgramLM, out, arpa, compact: bool = False, bits: int | None = None, **save_options):
     """The model folder (``--out``) and the ARPA file (``--arpa``) written at once: the folder's arrays
     are copied out on another thread (I/O, without the GIL) while the ARPA lines are formatted.
-    Both are written before any scoring."""
+    Both are written before any scoring.  ``compact``: the folder is the compact form of ``model``, its
+    values quantised to ``bits`` (None: exact), and that is the model returned (to be scored); the ARPA
+    file keeps ``model``'s exact values."""
+    written = model
+    if compact and out:
+        written = CompactNgramLM.from_model(model, bits)
+        save_options.pop("query_only", None)  # (a compact model holds what scoring needs, nothing more)
     with ThreadPoolExecutor(1) as pool:
-        saving = pool.submit(model.save, out, **save_options) if out else None
+        saving = pool.submit(written.save, out, **save_options) if out else None
         if arpa:
             write_arpa(model, arpa)
         if saving is not None:
             saving.result()
+    return written
+
+
+def check_compact(compact: bool, out) -> bool:
+    """``compact``, after refusing an ``.npz`` ``--out`` for it (a compact model is a folder)."""
+    if compact and str(out).endswith(".npz"):
+        raise LmstatsError(f"--out {out}: a compact model (--quantize, --compact) is a folder of .npy files; give a path that does "
+                           "not end in .npz")
+    return compact
+
+
+def bits_value(param, value):
+    """``--quantize``'s value checked (:func:`lmstats.ngram.quantize.check_bits`)."""
+    try:
+        return None if value is None else check_bits(value)
+    except LmstatsError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
 
 
 def open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode):
@@ -236,7 +269,8 @@ def open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode):
     refuse(["prune_entropy"], "it prunes the model being fitted, and --load scores the saved model as it is; fit without --load to "
                               "prune (or prune in Python: lmstats.ngram.entropy_prune.prune_entropy)")
     if out and not query_only:
-        raise LmstatsError("--out with --load would write the same model again; add --query-only to write its compact form")
+        raise LmstatsError("--out with --load would write the same model again; add --query-only (or --quantize BITS, --compact) "
+                           "to write a smaller form")
     kind = model_kind(load_path)
     if kind == "arpa":
         if corpus.source is None:
@@ -246,7 +280,12 @@ def open_saved(load_path, out, query_only, corpus, vocab_spec, data_dir, mode):
     if kind != "ngram":
         raise LmstatsError(f"--load {load_path}: a {'checkpoint' if kind == 'rnn' else 'mixture'}, not an n-gram model; score it "
                            f"with 'lmstats {'rnn eval --checkpoint' if kind == 'rnn' else 'mix'} {load_path}'")
-    model = NgramLM.load(load_path)
+    from lmstats.saved import open_ngram
+
+    model = open_ngram(load_path)
+    if isinstance(model, CompactNgramLM) and (out or given("arpa")):
+        raise LmstatsError(f"--load {load_path} is a compact model, which keeps only what scoring needs (its values "
+                           f"{'quantised' if model.bits else 'in a trie'}); write --out or --arpa from the full model it was made from")
     corpus, vocab_spec, data_dir, tokenizer = corpus_to_score(corpus, vocab_spec, data_dir, model.trained_on_, f"the model {load_path}")
     return model, corpus, vocab_spec, data_dir, tokenizer, mode if given("mode") else model.mode  # --mode with --load: how to score
 
@@ -276,6 +315,10 @@ def format_ngram(info: dict) -> list[str]:
     kind = "distribution" if m["is_distribution"] else "not a distribution"
     source = f"loaded from {info['loaded']}" if info["loaded"] else f"fit {info['fit_seconds']:.2f} s"
     source += f", pruned by relative entropy at θ = {m['prune_entropy']:g}" if m.get("prune_entropy") else ""
+    if "log_sum_bound" in m:  # a compact model
+        codes = f"{m['quantize']}-bit codes (a context's probabilities sum to 1 within e^±{m['log_sum_bound']:.3g})" \
+            if m["quantize"] else "exact values"
+        source += f"; compact: a trie of {m['array_bytes'] / 1e6:.1f} MB, {codes}"
     out = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types, {info['mode']} mode",
            f"model: {m['order']}-gram {m['smoothing']} ({kind}), n-grams per order {m['ngrams_per_order']}, {source}"]
     if info["eps_tuning"]:

@@ -260,10 +260,13 @@ def read_model_folder(path: Path) -> tuple[dict, dict]:
 
 def check_model_folder(path: Path, option: str = "--out") -> None:
     """Refuse a model folder ``path`` that may not be written (:func:`lmstats.fileio.check_own_folder`): one that exists
-    and is not an lmstats model folder, a model folder that also holds files lmstats did not write, or one whose
-    files this process may not replace.  A missing path or an empty folder is fine."""
-    check_own_folder(path, option, what="an lmstats model folder", is_ours=lambda p: read_meta(p) is not None,
-                     own_files=lambda p: model_files(read_meta(p)))
+    and is not an lmstats model folder (of either form, full or compact), a model folder that also holds files lmstats
+    did not write, or one whose files this process may not replace.  A missing path or an empty folder is fine."""
+    from lmstats.ngram.compact_storage import compact_files  # a compact model's folder is an lmstats model folder too
+
+    check_own_folder(path, option, what="an lmstats model folder",
+                     is_ours=lambda p: read_meta(p) is not None or compact_files(p) is not None,
+                     own_files=lambda p: model_files(read_meta(p)) if read_meta(p) is not None else compact_files(p))
 
 
 def check_npz_output(path: Path, option: str = "--out") -> None:
