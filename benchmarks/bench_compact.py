@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -54,18 +55,22 @@ def size_on_disk(path: Path) -> int:
 def make_models(args, work: Path) -> dict[str, Path]:
     """The full lmstats model, its 8-bit compact form, and KenLM's probing and trie -q 8 -b 8 binaries."""
     lm = [sys.executable, "-m", "lmstats", "ngram"]
-    paths = {"full": work / "wt2-5mkn", "q8": work / "wt2-5mkn-q8", "probing": work / "wt2.probing", "trie-q8": work / "wt2.trie.q8"}
+    paths = {"full": work / "wt2-5mkn", "query-only": work / "wt2-5mkn-qo", "q8": work / "wt2-5mkn-q8", "probing": work / "wt2.probing",
+             "trie": work / "wt2.trie", "trie-q8": work / "wt2.trie.q8"}
     arpa = work / "wt2.lmplz.arpa"
     log("fitting: lmstats ngram --n 5 (then --quantize 8); lmplz -o 5; build_binary probing and -q 8 -b 8 trie")
-    for name in ("full", "q8"):
+    for name in ("full", "query-only", "q8"):
         shutil.rmtree(paths[name], ignore_errors=True)
     run_measured([*lm, "wikitext-2", "--data-dir", str(SHARED), "--n", "5", "--eval", "none", "--out", str(paths["full"])])
+    run_measured([*lm, "--load", str(paths["full"]), "--out", str(paths["query-only"]), "--query-only", "--eval", "none"])
     run_measured([*lm, "--load", str(paths["full"]), "--out", str(paths["q8"]), "--quantize", "8", "--eval", "none"])
     train = kenlm_text(SHARED / "wikitext-2" / "train.txt", work / "wt2.train.kenlm.txt")
     if not arpa.is_file():
         run_measured([str(args.kenlm_bin / "lmplz"), "-o", "5", "-S", "1G", "-T", str(work), "--text", str(train), "--arpa", str(arpa)])
     if not paths["probing"].is_file():
         run_measured([str(args.kenlm_bin / "build_binary"), "probing", str(arpa), str(paths["probing"])])
+    if not paths["trie"].is_file():
+        run_measured([str(args.kenlm_bin / "build_binary"), "trie", str(arpa), str(paths["trie"])])
     if not paths["trie-q8"].is_file():
         run_measured([str(args.kenlm_bin / "build_binary"), "-q", "8", "-b", "8", "trie", str(arpa), str(paths["trie-q8"])])
     return paths
@@ -148,6 +153,18 @@ def render(args, results: dict, sizes: dict, opened: dict, started: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def reference_points(args, models: dict[str, Path], texts: dict[str, Path], results: dict, sizes: dict) -> dict:
+    """KenLM's binaries as the report's size stage draws them (``lmstats/report/sizes.py``): bytes on disk and the test
+    perplexity ``query`` gives (the text once, sentence mode as ``query`` reads it); the unquantised trie's from one run."""
+    once = results["x1"]
+    trie = run_measured([str(args.kenlm_bin / "query"), "-v", "summary", str(models["trie"])], stdin=texts["x1"])
+    points = [("KenLM probing", sizes["probing"], once["query probing"]["ppl"]),
+              ("KenLM trie", sizes["trie"], query_figures(trie.stdout)["ppl"]),
+              ("KenLM trie -q 8 -b 8", sizes["trie-q8"], once["query trie-q8"]["ppl"])]
+    return {"corpus": "wikitext-2", "order": 5, "mode": "sentence", "command": f"benchmarks/bench_compact.py {' '.join(sys.argv[1:])}",
+            "reference_points": [{"label": label, "bytes": size, "ppl": ppl} for label, size, ppl in points]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kenlm-bin", type=Path, required=True)
@@ -171,6 +188,9 @@ def main() -> None:
     with atomic_write(args.out) as fh:
         fh.write(render(args, results, sizes, opened, started))
     log(f"wrote {args.out}")
+    with atomic_write(args.out.with_suffix(".json")) as fh:
+        json.dump(reference_points(args, models, texts, results, sizes), fh, indent=1)
+    log(f"wrote {args.out.with_suffix('.json')} (the report's size_reference)")
 
 
 if __name__ == "__main__":

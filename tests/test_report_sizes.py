@@ -31,7 +31,8 @@ def config(**fields):
 
 
 def test_each_point_is_the_saved_models_bytes_and_perplexity(splits, tmp_path):
-    rows, data = size_rows(config(size_prune=("0,1", "0,0,1"), size_entropy=(1e-4,)), splits, "sentence", lambda msg: None)
+    rows, data = size_rows(config(size_prune=("0,1", "0,0,1"), size_entropy=(1e-4,), size_quantize=()), splits, "sentence",
+                           lambda msg: None)
     assert [r["pruning"] for r in rows] == ["unpruned", "--prune 0,1", "--prune 0,0,1", "--prune-entropy 0.0001"]
     assert data == {"reference": {"points": [], "note": ""}}
     full = NgramLM(splits.vocab, 3, "mkn", discount_fallback=True).fit(splits.train)
@@ -44,6 +45,18 @@ def test_each_point_is_the_saved_models_bytes_and_perplexity(splits, tmp_path):
     assert rows[3]["n_ngrams"] == sum(len(t) for t in entropy.counts_.tables) < rows[0]["n_ngrams"]
     assert rows[1]["bytes"] < rows[2]["bytes"] < rows[0]["bytes"]  # fewer n-grams kept, fewer bytes
     assert rows[1]["ppl"] > rows[0]["ppl"]
+
+
+def test_quantised_points_are_the_saved_tries(splits, tmp_path):
+    from lmstats.ngram.compact import CompactNgramLM
+
+    rows, _ = size_rows(config(size_prune=(), size_entropy=(), size_quantize=(8, 3)), splits, "sentence", lambda msg: None)
+    assert [r["storage"] for r in rows] == ["query-only", "8-bit trie", "3-bit trie"]
+    full = NgramLM(splits.vocab, 3, "mkn", discount_fallback=True).fit(splits.train)
+    CompactNgramLM.from_model(full, 8).save(tmp_path / "q8")
+    assert rows[1]["bytes"] == folder_bytes(tmp_path / "q8") < rows[0]["bytes"]
+    assert rows[1]["ppl"] == pytest.approx(evaluate(CompactNgramLM.load(tmp_path / "q8"), splits.test).ppl, rel=1e-12)
+    assert rows[1]["ppl"] == pytest.approx(rows[0]["ppl"], rel=0.05) and rows[2]["bytes"] < rows[1]["bytes"]
 
 
 def test_reference_points_are_drawn_for_their_own_corpus_order_and_mode_only(splits, tmp_path):
@@ -69,6 +82,7 @@ def test_reference_points_are_drawn_for_their_own_corpus_order_and_mode_only(spl
     ({"size_prune": ("0,1,1,1",)}, r"size_prune '0,1,1,1': --prune takes 1 to 3 thresholds"),
     ({"size_prune": ("0,x",)}, "is not comma-separated whole counts"),
     ({"size_entropy": (-1.0,)}, "size_entropy -1.0"),
+    ({"size_quantize": (40,)}, "size_quantize 40: --quantize takes the bits of a code"),
 ])
 def test_bad_size_settings_are_refused_when_the_config_is_made(fields, pattern):
     with pytest.raises(LmstatsError, match=pattern):

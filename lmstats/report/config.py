@@ -81,7 +81,7 @@ class ReportConfig:
     sizes: bool = True  # the size stage (lmstats/report/sizes.py): the top-order MKN model pruned and quantised, on disk
     size_prune: tuple[str, ...] = ("0,1",)  # count thresholds per order from the unigrams, as lmplz's --prune
     size_entropy: tuple[float, ...] = (1e-8, 1e-7)  # relative-entropy thresholds θ, as SRILM's -prune
-    size_quantize: tuple[int, ...] = ()  # bits of the quantised copies of each point (--quantize)
+    size_quantize: tuple[int, ...] = (8,)  # bits of the quantised copies of each point (--quantize)
     size_reference: str | None = None  # a JSON file of other tools' points (benchmarks/bench_compact.py writes one)
 
     def __post_init__(self) -> None:

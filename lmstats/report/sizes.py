@@ -87,7 +87,7 @@ def size_rows(config, splits: Splits, mode: str, say) -> tuple[list[dict], dict]
         else:
             model = NgramLM(splits.vocab, order, "mkn", mode=mode, discount_fallback=True, prune=thresholds).fit(splits.train)
         n_ngrams = sum(len(t) for t in model.counts_.tables)
-        for storage, bits in [("query-only", None)] + [(f"{b}-bit", b) for b in config.size_quantize]:
+        for storage, bits in [("query-only", None)] + [(f"{b}-bit trie", b) for b in config.size_quantize]:
             with tempfile.TemporaryDirectory(prefix="lmstats-size-") as tmp:
                 path = Path(tmp) / "model"
                 saved = _save(model, path, bits)
@@ -107,9 +107,9 @@ def _save(model, path: Path, bits: int | None):
     if bits is None:
         model.save(path, query_only=True)
     else:
-        from lmstats.ngram.compact import save_compact
+        from lmstats.ngram.compact import CompactNgramLM
 
-        save_compact(model, path, bits=bits)
+        CompactNgramLM.from_model(model, bits).save(path)
     return lmstats.load(path)
 
 
@@ -140,8 +140,9 @@ def size_section(state) -> tuple[str, list[str], list[list[str]], str] | None:
     reference = stage.data["reference"] if stage else {"points": [], "note": ""}
     table = [[r["pruning"], r["storage"], f"{r['n_ngrams']:,}", f"{r['bytes'] / 2**20:.1f}", f"{r['ppl']:.2f}"] for r in rows]
     table += [[p["label"], "(reference)", "–", f"{p['bytes'] / 2**20:.1f}", f"{p['ppl']:.2f}"] for p in reference["points"]]
-    note = (f"The {rows[0]['order']}-gram MKN model ({rows[0]['mode']} mode) as saved: query-only (no counts, as KenLM's binaries) "
-            "or quantised (codebooks per order, KenLM's binning), opened from disk and scored on test; MiB = 2^20 bytes.")
+    note = (f"The {rows[0]['order']}-gram MKN model ({rows[0]['mode']} mode) as saved: query-only (hash tables without counts, "
+            "as KenLM's probing binary) or a bit-packed trie with quantised values (--quantize BITS: codebooks per order, KenLM's "
+            "build_binary -q/-b binning), opened from disk and scored on test; MiB = 2^20 bytes.")
     if reference["note"]:
         note += f" {reference['note']}."
     return ("Model size against test perplexity", ["pruning", "storage", "n-grams", "MiB on disk", "test ppl"], table, note)
