@@ -226,7 +226,7 @@ def tiny_disk(folder: Path, size: str):
 
 
 def test_a_full_disk_while_writing_a_pruned_model_is_one_error_and_leaves_no_model(tmp_path):
-    """The model folder (np.save reports a short write without an errno), an .npz and an ARPA file, on a 200 KB tmpfs
+    """The model folder (np.save reports a short write without an errno), an .npz, a compact model and an ARPA file, on a 200 KB tmpfs
     (numpy fails mid-array there)."""
     import numpy as np
 
@@ -239,6 +239,11 @@ def test_a_full_disk_while_writing_a_pruned_model_is_one_error_and_leaves_no_mod
             result = CliRunner().invoke(main, ["ngram", str(corpus), "--n", "3", "--prune", "0,0,1", "--eval", "test", *out])
             assert_one_line_error(result, "No space left on device; free some space")
             assert list(tiny.iterdir()) == [], out
+    with tiny_disk(tmp_path / "tinier", "64K") as tiny:  # the compact model (a 0.1 MB trie here)
+        result = CliRunner().invoke(main, ["ngram", str(corpus), "--n", "3", "--prune", "0,0,1", "--eval", "test", "--out",
+                                           str(tiny / "q"), "--quantize", "8"])
+        assert_one_line_error(result, "No space left on device; free some space")
+        assert list(tiny.iterdir()) == []
 
 
 @pytest.mark.slow
