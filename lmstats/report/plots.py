@@ -34,6 +34,9 @@ def _readable_y(ax, values) -> None:
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # pyplot keeps every figure until closed
     return buf.getvalue()
 
 
