@@ -1,12 +1,14 @@
-/* lmstats' two hot loops in C, built by `pip install` when a C compiler is there (setup.py,
- * optional) and called through ctypes (lmstats/native.py), so a process that scores starts no JIT.
+/* lmstats' hot loops in C, built by `pip install` when a C compiler is there (setup.py,
+ * optional) and called through ctypes (lmstats/native.py), so a process that scores starts no JIT; without it numba compiles the same loops.
  *
  * Each function is the numba function of the same name, statement for statement:
  *   lm_score  ~ lmstats/ngram/kernel.py `_score` (probabilities of every token of a piece);
- *   lm_scan   ~ lmstats/text/scan.py `_scan` (UTF-8 text to vocabulary ids).
+ *   lm_scan   ~ lmstats/text/scan.py `_scan` (UTF-8 text to vocabulary ids);
+ *   lm_compact_score ~ lmstats/ngram/compact_kernel.py `_score` (a compact model's trie search and probabilities).
  * The floating-point operations are the same and in the same order (no -ffast-math), so the results
- * are bit for bit numba's and the numpy scorer's (tests/test_native.py).  Neither touches Python
- * objects: ctypes releases the GIL around the call, so pieces are scored on several threads. */
+ * are bit for bit numba's and the numpy scorers' (tests/test_scoring_kernel.py, test_textscan.py and
+ * test_compact.py run every case on both).  Every read the numba code bounds is bounded here, so a
+ * damaged compact model reads nothing out of bounds.  None touches Python objects: ctypes releases the GIL around the call, so pieces are scored on several threads. */
 
 #include <stdint.h>
 
@@ -201,4 +203,175 @@ void lm_scan(const uint8_t *data, int64_t n, const uint8_t *classes, const int32
         lengths[n_lines++] = in_line;
     counts[0] = n_words;
     counts[1] = n_lines;
+}
+
+/* ---- The compact model's scorer: lmstats/ngram/compact_kernel.py `_score` and its helpers ---- */
+
+/* The columns of an order's layout row (compact_kernel.RECORD ... SHIFT) and the search group. */
+enum { RECORD, WORD_OFF, WORD_W, PROB_OFF, PROB_W, BACK_OFF, BACK_W, NEXT_OFF, NEXT_W, ROWS, CODED, SHIFT, LAYOUT_COLUMNS };
+#define GROUP 32
+#define SPLIT_MIX 0xBF58476D1CE4E5B9ULL
+
+/* The `width`-bit field (at most 63 bits) starting at bit `pos` of `words` (a word of padding ends the array). */
+static inline int64_t read_bits(const uint64_t *words, int64_t pos, int64_t width)
+{
+    int64_t i = pos >> 6;
+    uint64_t shift = (uint64_t)(pos & 63);
+    uint64_t value = (words[i] >> shift) | ((words[i + 1] << (63 - shift)) << 1);
+    return (int64_t)(value & ((1ULL << width) - 1));
+}
+
+/* The trie's code of word id `w`: a bijection of 0..2^bits - 1. */
+static inline int64_t word_code(int64_t w, int64_t bits)
+{
+    uint64_t mask = (1ULL << bits) - 1;
+    uint64_t r = (uint64_t)((bits + 1) >> 1);
+    uint64_t x = ((uint64_t)w * GOLDEN) & mask;
+    x ^= x >> r;
+    x = (x * SPLIT_MIX) & mask;
+    x ^= x >> r;
+    return (int64_t)x;
+}
+
+/* The rows [*begin, *end) of the next order that extend row `h`, clamped to next_rows; empty for a row out of bounds. */
+static inline void children(const uint64_t *words, const int64_t *lay, const int64_t *base, int64_t h, int64_t next_rows,
+                            int64_t *begin, int64_t *end)
+{
+    if (h < 0 || h >= lay[ROWS]) {
+        *begin = 0;
+        *end = 0;
+        return;
+    }
+    int64_t shift = lay[SHIFT], record = lay[RECORD], offset = lay[NEXT_OFF], width = lay[NEXT_W];
+    int64_t b = base[h >> shift] + read_bits(words, h * record + offset, width);
+    int64_t e = base[(h + 1) >> shift] + read_bits(words, (h + 1) * record + offset, width);
+    *begin = b > 0 ? b : 0;
+    *end = e < next_rows ? e : next_rows;
+}
+
+/* The value of `row`: its code's codebook entry, or its own entry where the order is not coded. */
+static inline double value_of(const double *table, const uint64_t *words, const int64_t *lay, int offset_column, int width_column,
+                              int64_t row)
+{
+    if (lay[CODED] == 0)
+        return table[row];
+    return table[read_bits(words, row * lay[RECORD] + lay[offset_column], lay[width_column])];
+}
+
+/* P of every token of every line of a piece of n tokens into `out`.  Per order k (index k-1): records[k-1],
+ * layout[(k-1) * LAYOUT_COLUMNS ...], pointers[k-1], probs[k-1], backoffs[k-1] (the highest order's pointers and
+ * backoffs are not read).  Scratch: rows (order x stride; its first line holds each token's depth), spans
+ * (2 x 2 x stride), found (2 x order x stride). */
+void lm_compact_score(const int32_t *ids, const int64_t *bounds, int64_t n_lines, int64_t n, int64_t depth0, int64_t bos_id,
+                      int64_t order, const uint64_t *const *records, const int64_t *layout, const int64_t *const *pointers,
+                      const double *const *probs, const double *const *backoffs, int64_t low_mode, double gamma_unseen,
+                      double uniform, const uint8_t *mask, int64_t *rows, int64_t *spans, double *found, int64_t stride, double *out)
+{
+    int64_t lo[GROUP], hi[GROUP], lo_v[GROUP], hi_v[GROUP], code[GROUP]; /* the state of GROUP searches */
+    int64_t *depths = rows;
+#define ROW(k, t) rows[(k) * stride + (t)]
+#define SPAN(s, which, t) spans[((s) * 2 + (which)) * stride + (t)]
+#define FOUND(which, k, t) found[((which) * order + (k)) * stride + (t)]
+    for (int64_t line = 0; line < n_lines; line++) {
+        int64_t base = bounds[line] - (line == 0 ? depth0 : 0) - 1;
+        for (int64_t t = bounds[line]; t < bounds[line + 1]; t++)
+            depths[t] = t - base;
+    }
+    for (int64_t k = 2; k <= order; k++) {
+        const uint64_t *ctx_words = records[k - 2], *words = records[k - 1];
+        const int64_t *ctx_lay = layout + (k - 2) * LAYOUT_COLUMNS, *lay = layout + (k - 1) * LAYOUT_COLUMNS;
+        const int64_t *ctx_base = pointers[k - 2], *next_base = pointers[k - 1];
+        int64_t rows_k = lay[ROWS], next_rows = k < order ? layout[k * LAYOUT_COLUMNS + ROWS] : 0;
+        int64_t record = lay[RECORD], offset = lay[WORD_OFF], width = lay[WORD_W];
+        int64_t ctx_s = k % 2, own_s = (k + 1) % 2; /* ranges of the rows found at k-1 / found now */
+        for (int64_t block = 0; block < n; block += GROUP) {
+            int64_t stop = block + GROUP < n ? block + GROUP : n;
+            for (int64_t t = block; t < stop; t++) {
+                int64_t j = t - block, depth = depths[t];
+                int64_t begin = 0, end = 0;
+                if (depth >= k - 1 && (depth == 1 || t > 0)) {
+                    if (depth == 1 || k == 2) {
+                        int64_t h = depth == 1 ? bos_id : (int64_t)ids[t - 1];
+                        children(ctx_words, ctx_lay, ctx_base, h, rows_k, &begin, &end);
+                    } else {
+                        begin = SPAN(ctx_s, 0, t - 1);
+                        end = SPAN(ctx_s, 1, t - 1);
+                    }
+                }
+                lo[j] = begin - 1;
+                hi[j] = end;
+                lo_v[j] = -1;
+                hi_v[j] = (int64_t)1 << width;
+                code[j] = word_code((int64_t)ids[t], width);
+                ROW(k - 1, t) = -1;
+            }
+            int active = 1;
+            while (active) { /* interpolation search, one probe of every unfinished search per round */
+                active = 0;
+                for (int64_t j = 0; j < stop - block; j++) {
+                    if (hi[j] - lo[j] > 1) {
+                        int64_t x = code[j];
+                        /* lo_v < x < hi_v, so the pivot lies strictly between lo and hi; a product past int64 (only
+                         * in a damaged layout's widths) is taken in 128 bits, where numba's would wrap */
+                        int64_t num = x - lo_v[j] - 1, span = hi[j] - lo[j] - 1, den = hi_v[j] - lo_v[j] - 1, prod;
+                        int64_t step = __builtin_mul_overflow(num, span, &prod) ? (int64_t)((__int128)num * span / den) : prod / den;
+                        int64_t pivot = lo[j] + 1 + step;
+                        int64_t v = read_bits(words, pivot * record + offset, width);
+                        if (v < x) {
+                            lo[j] = pivot;
+                            lo_v[j] = v;
+                        } else if (v > x) {
+                            hi[j] = pivot;
+                            hi_v[j] = v;
+                        } else {
+                            ROW(k - 1, block + j) = pivot;
+                            hi[j] = lo[j];
+                        }
+                        active |= hi[j] - lo[j] > 1;
+                    }
+                }
+            }
+            for (int64_t t = block; t < stop; t++) { /* a row found gives its values and its children while its record is in cache */
+                int64_t g = ROW(k - 1, t);
+                if (g >= 0) {
+                    FOUND(0, k - 1, t) = value_of(probs[k - 1], words, lay, PROB_OFF, PROB_W, g);
+                    if (k < order)
+                        FOUND(1, k - 1, t) = value_of(backoffs[k - 1], words, lay, BACK_OFF, BACK_W, g);
+                }
+                if (k < order)
+                    children(words, lay, next_base, g, next_rows, &SPAN(own_s, 0, t), &SPAN(own_s, 1, t));
+            }
+        }
+    }
+    for (int64_t line = 0; line < n_lines; line++) {
+        int64_t start = bounds[line];
+        int64_t base = start - (line == 0 ? depth0 : 0) - 1;
+        for (int64_t t = start; t < bounds[line + 1]; t++) {
+            int64_t w = ids[t];
+            int64_t depth = t - base;
+            double p1 = probs[0][w];
+            double p = p1;
+            for (int64_t k = 2; k <= order; k++) {
+                if (depth < k - 1)
+                    break;
+                if (ROW(k - 1, t) >= 0) {
+                    p = FOUND(0, k - 1, t);
+                } else {
+                    double gamma;
+                    if (depth == 1 || (k == 2 && t > 0)) /* the context is a unigram: <s> or the word before */
+                        gamma = backoffs[0][depth == 1 ? bos_id : (int64_t)ids[t - 1]];
+                    else if (t > 0 && ROW(k - 2, t - 1) >= 0)
+                        gamma = FOUND(1, k - 2, t - 1);
+                    else
+                        gamma = gamma_unseen;
+                    double low = low_mode == 0 ? p : (low_mode == 1 ? p1 : uniform);
+                    p = gamma * low;
+                }
+            }
+            out[t] = mask[w] ? p : 0.0;
+        }
+    }
+#undef ROW
+#undef SPAN
+#undef FOUND
 }

@@ -2,10 +2,11 @@
 
 ``pip install`` compiles ``kernels.c`` into ``lmstats/_kernels*.so`` when a C compiler is there (an
 optional extension: without one the install goes on).  Loading it takes about a millisecond, where
-numba's start costs a fresh process 0.5-0.8 s and 100 MB (:mod:`lmstats.jit`): with it, the scorer
-(:mod:`lmstats.ngram.kernel`) and the text scan (:mod:`lmstats.text.scan`) run compiled from the
-first token, so a short run needs no numpy fallback and a long one no JIT.  Without it they fall
-back on numba, with the same numbers (``tests/test_native.py`` compares them bit for bit).  ctypes
+numba's start costs a fresh process 0.5-0.8 s and 100 MB (:mod:`lmstats.jit`): with it, the scorers
+(:mod:`lmstats.ngram.kernel`, the compact model's :mod:`lmstats.ngram.compact_kernel`) and the text
+scan (:mod:`lmstats.text.scan`) run compiled from the first token, so a short run needs no numpy
+fallback and a long one no JIT.  Without it they fall back on numba, with the same numbers
+(``tests/test_scoring_kernel.py``, ``test_compact.py`` and ``test_textscan.py`` run every case on both).  ctypes
 releases the GIL during each call, so pieces run on several threads as numba's ``nogil`` functions do.
 
 ``LMSTATS_NATIVE=0`` in the environment turns the C loops off (numba then, as without a compiler).
@@ -26,6 +27,8 @@ _P = ctypes.c_void_p
 _SCORE_ARGS = [_P, _P, _I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _I64, ctypes.c_double, ctypes.c_double, _P, _P,
                _I64, _P]
 _SCAN_ARGS = [_P, _I64, _P, _P, _I64, _P, _P, _P, ctypes.c_int32, _P, _P, _P]
+_COMPACT_ARGS = [_P, _P, _I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _I64, ctypes.c_double, ctypes.c_double, _P, _P, _P, _P, _I64,
+                 _P]
 
 
 @functools.cache
@@ -42,6 +45,7 @@ def library() -> ctypes.CDLL | None:
         return None
     lib.lm_score.argtypes, lib.lm_score.restype = _SCORE_ARGS, None
     lib.lm_scan.argtypes, lib.lm_scan.restype = _SCAN_ARGS, None
+    lib.lm_compact_score.argtypes, lib.lm_compact_score.restype = _COMPACT_ARGS, None
     return lib
 
 
@@ -87,6 +91,40 @@ def score(tables: ScoreTables, ids: NDArray[np.int32], bounds: NDArray[np.int64]
     library().lm_score(_ptr(ids), _ptr(bounds), len(bounds) - 1, depth0, bos_id, vocab_size, tables.order, _ptr(tables.keys),
                        _ptr(tables.n_keys), _ptr(tables.slots), _ptr(tables.n_slots), _ptr(tables.bits), _ptr(tables.probs),
                        _ptr(tables.backoffs), low_mode, gamma_unseen, uniform, _ptr(mask), _ptr(rows), stride, _ptr(out))
+
+
+class CompactTables:
+    """A compact model's per-order arrays as the C scorer takes them (:class:`lmstats.ngram.compact_kernel.CompactScorer`'s:
+    addresses, the arrays kept alive here)."""
+
+    def __init__(self, records, layout, pointers, probs, backoffs):
+        for name, arrays, dtype in (("records", records, np.uint64), ("pointers", pointers, np.int64), ("probs", probs, np.float64),
+                                    ("backoffs", backoffs, np.float64)):
+            if any(a.dtype != dtype or not a.flags.c_contiguous for a in arrays):
+                raise ValueError(f"the C scorer takes contiguous {np.dtype(dtype).name} {name}")
+        self.layout = np.ascontiguousarray(layout, dtype=np.int64)
+        self.arrays = (records, pointers, probs, backoffs)  # the addresses below point into these
+        self.order = len(records)
+        if self.layout.shape[0] != self.order or not all(len(a) == self.order for a in (pointers, probs, backoffs)):
+            raise ValueError("the C scorer takes one array of each kind and one layout row per order")
+        self.records, self.pointers = _pointers(records), _pointers(pointers)
+        self.probs, self.backoffs = _pointers(probs), _pointers(backoffs)
+
+
+def compact_score(tables: CompactTables, ids: NDArray[np.int32], bounds: NDArray[np.int64], depth0: int, bos_id: int, low_mode: int,
+                  gamma_unseen: float, uniform: float, mask: NDArray[np.bool_], out: NDArray[np.float64]) -> None:
+    """``lmstats.ngram.compact_kernel._score`` in C: P of every token of the piece into ``out``."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    bounds = np.ascontiguousarray(bounds, dtype=np.int64)
+    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+    assert out.dtype == np.float64 and out.flags.c_contiguous and len(out) >= len(ids)
+    stride = max(len(ids), 1)
+    rows = np.empty(tables.order * stride, dtype=np.int64)
+    spans = np.empty(4 * stride, dtype=np.int64)
+    found = np.empty(2 * tables.order * stride, dtype=np.float64)
+    library().lm_compact_score(_ptr(ids), _ptr(bounds), len(bounds) - 1, len(ids), depth0, bos_id, tables.order, _ptr(tables.records),
+                               _ptr(tables.layout), _ptr(tables.pointers), _ptr(tables.probs), _ptr(tables.backoffs), low_mode,
+                               gamma_unseen, uniform, _ptr(mask), _ptr(rows), _ptr(spans), _ptr(found), stride, _ptr(out))
 
 
 def scan(data: NDArray[np.uint8], classes: NDArray[np.uint8], slots: NDArray, bits: int, strings: NDArray, offsets: NDArray,

@@ -11,11 +11,15 @@ from click.testing import CliRunner
 
 import lmstats
 import lmstats.ngram.compact as compact_module
-from lmstats import EncodedSplit, Lines, LmstatsError, Vocab
+import lmstats.ngram.compact_kernel as compact_kernel
+import lmstats.ngram.compact_vectorised as compact_vectorised
+from lmstats import EncodedSplit, Lines, LmstatsError, Vocab, native
 from lmstats.cli import main
 from lmstats.ngram import NgramLM
+from lmstats.ngram import model as model_module
 from lmstats.ngram.compact import CompactNgramLM
 from lmstats.ngram.quantize import bin_means, check_bits, nearest, quantize_backoffs, quantize_probs
+from lmstats.ngram.vectorised import vectorised_probs
 from lmstats.scoring import matched_lengths
 
 from helpers import assert_one_line_error
@@ -48,23 +52,107 @@ def full(request, vocab) -> NgramLM:
     return NgramLM(vocab, 4, smoothing, **params).fit(EncodedSplit("train", encode(vocab, TRAIN), vocab))
 
 
+@pytest.fixture(params=["c", "numba"])
+def backend(request, monkeypatch) -> str:
+    """The compiled scorer's loop in C (lmstats/kernels.c; skipped, saying why, where the install built none), then numba's."""
+    if request.param == "c" and not native.available():
+        pytest.skip("the C loops were not built (no C compiler at install time); numba's are tested")
+    if request.param == "numba":
+        monkeypatch.setattr(native, "available", lambda: False)
+    return request.param
+
+
+def log(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+def full_reference(model: NgramLM, units: Lines) -> np.ndarray:
+    """ln P by the full model's numpy scorer, called directly (whatever backend is on)."""
+    return log(vectorised_probs(model.counts_, model.indexes(), model.estimate_, units, model.vocab.bos_id, model.vocab.predictable_mask,
+                                model_module.SCORE_CHUNK))
+
+
+def numpy_compact(model: CompactNgramLM, units: Lines) -> np.ndarray:
+    """ln P by the compact model's numpy scorer, called directly."""
+    return log(compact_vectorised.compact_probs(model._tables(), model.meta["low"], model.meta["gamma_unseen"], units,
+                                                model.vocab.bos_id, model.vocab.predictable_mask, model_module.SCORE_CHUNK))
+
+
 def both_scorers(model, units: Lines) -> list[np.ndarray]:
-    """ln P of ``units`` through the numpy scorer and through the compiled kernel."""
-    out = []
-    for numpy_first in (True, False):
-        model._numpy_positions = 0 if numpy_first else 1 << 40
-        out.append(model.logprobs_lines(units))
-    return out
+    """ln P of ``units`` through the numpy scorer and through the compiled kernel (C or numba, as the backend is)."""
+    model._numpy_positions = 1 << 40  # past the short texts
+    return [numpy_compact(model, units), model.logprobs_lines(units)]
 
 
-def test_an_unquantised_compact_model_scores_bit_for_bit_as_the_full_model(full, vocab):
+def test_an_unquantised_compact_model_scores_bit_for_bit_as_the_full_model(full, vocab, backend):
     units = encode(vocab, TEST).with_eos(vocab.eos_id)
-    expected = both_scorers(full, units)[0]
+    expected = full_reference(full, units)
     exact = CompactNgramLM.from_model(full, bits=None)
+    assert exact._scorer().native is not None if backend == "c" else exact._scorer().native is None
     for got in both_scorers(exact, units):
         assert np.array_equal(got, expected)
     assert np.array_equal(matched_lengths(exact, units), matched_lengths(full, units))
     assert exact.describe()["max_log_error"] == {"prob": [], "backoff": []}
+
+
+@pytest.mark.parametrize("bits", [None, 4])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_pieces_and_threads_give_the_same_numbers(full, vocab, backend, bits, threads):
+    """Pieces of whole lines and a stream cut mid-line (a piece's first tokens with context before it) score as the numpy
+    scorer does, on any number of threads."""
+    model = CompactNgramLM.from_model(full, bits=bits)
+    lines = encode(vocab, TEST).with_eos(vocab.eos_id)
+    stream = Lines.single(lines.ids)
+    for units in (lines, stream):
+        expected = numpy_compact(model, units)
+        for piece in (1, 5, 64, 1 << 16):
+            assert np.array_equal(log(model._scorer().probs(units, piece, threads)), expected), (units is stream, piece)
+
+
+def test_with_the_c_loops_the_numpy_scorer_is_not_used(full, vocab, monkeypatch):
+    """Where the C scorer is built, a compact model scores in C from its first position (nothing to start, as
+    NgramLM.logprobs_lines); with numba only, its first positions go to numpy."""
+    units = encode(vocab, TEST).with_eos(vocab.eos_id)
+    expected = numpy_compact(CompactNgramLM.from_model(full, bits=8), units)
+    used = []
+    numpy_scorer, c_scorer, numba_scorer = compact_vectorised.compact_probs, native.compact_score, compact_kernel._score
+    monkeypatch.setattr(compact_vectorised, "compact_probs", lambda *a: used.append("numpy") or numpy_scorer(*a))
+    monkeypatch.setattr(native, "compact_score", lambda *a: used.append("c") or c_scorer(*a))
+    monkeypatch.setattr(compact_kernel, "_score", lambda *a: used.append("numba") or numba_scorer(*a))
+    for backend in ("c", "numba"):
+        if backend == "c" and not native.available():
+            continue
+        with monkeypatch.context() as m:
+            if backend == "numba":
+                m.setattr(native, "available", lambda: False)
+            fresh = CompactNgramLM.from_model(full, bits=8)  # no position scored yet
+            used.clear()
+            assert np.array_equal(fresh.logprobs_lines(units), expected)
+            assert used == ([backend] if backend == "c" else ["numpy"])
+    if not native.available():
+        pytest.skip("the C loops were not built (no C compiler at install time); only numba's start was tested")
+
+
+def test_garbage_records_read_nothing_out_of_bounds(full, vocab):
+    """Records of random bits (each array of its right length: a model damaged past what opening can check) score the
+    same in C and in numba (a read out of bounds would crash or differ): the bounds on every read hold whatever a record says."""
+    if not native.available():
+        pytest.skip("the C loops were not built (no C compiler at install time)")
+    units = encode(vocab, TEST).with_eos(vocab.eos_id)
+    rng = np.random.default_rng(5)
+    for bits in (None, 3):
+        model = CompactNgramLM.from_model(full, bits=bits)
+        for k in range(1, model.order + 1):
+            words = model.arrays[f"records{k}"]
+            model.arrays[f"records{k}"] = rng.integers(0, 1 << 64, size=len(words), dtype=np.uint64)
+        scorer = model._scorer()
+        outs = []
+        for c in (True, False):
+            if not c:
+                scorer.native = None
+            outs.append(scorer.probs(units, 1 << 16))
+        assert np.array_equal(outs[0], outs[1]) and np.all(np.isfinite(outs[0])) and np.all(outs[0] >= 0)
 
 
 def test_kenlm_binning_by_hand():
@@ -91,9 +179,9 @@ def test_bits_outside_kenlms_range_are_refused(bits):
 
 
 @pytest.mark.parametrize("bits", [3, 8])
-def test_quantised_probabilities_within_the_codebooks_error(full, vocab, bits):
+def test_quantised_probabilities_within_the_codebooks_error(full, vocab, bits, backend):
     units = encode(vocab, TEST).with_eos(vocab.eos_id)
-    expected = both_scorers(full, units)[0]
+    expected = full_reference(full, units)
     q = CompactNgramLM.from_model(full, bits=bits)
     numpy_scores, kernel_scores = both_scorers(q, units)
     assert np.array_equal(numpy_scores, kernel_scores)
@@ -111,7 +199,7 @@ def context_sums(model, vocab: Vocab, contexts) -> np.ndarray:
     return np.exp(lp[ends]).reshape(len(contexts), len(words)).sum(axis=1)
 
 
-def test_every_context_sums_to_one(full, vocab):
+def test_every_context_sums_to_one(full, vocab, backend):
     contexts = [[], ["w0"], ["w1", "w0"], ["w0", "w0", "w1"], ["w3", "w2", "w1"], ["unseen"]]
     exact = CompactNgramLM.from_model(full, bits=None)
     assert np.allclose(context_sums(exact, vocab, contexts), 1.0, atol=1e-9)
@@ -122,7 +210,7 @@ def test_every_context_sums_to_one(full, vocab):
     assert not np.allclose(sums, 1.0, atol=1e-9)  # quantised: no renormalisation, as KenLM
 
 
-def test_round_trip_opens_memory_mapped_and_scores_the_same(full, vocab, tmp_path):
+def test_round_trip_opens_memory_mapped_and_scores_the_same(full, vocab, tmp_path, backend):
     units = encode(vocab, TEST).with_eos(vocab.eos_id)
     q = CompactNgramLM.from_model(full, bits=8)
     q.save(tmp_path / "q")
@@ -152,7 +240,7 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def test_cli_quantize_writes_a_compact_model_that_scores_as_the_full_one(text_dir, tmp_path):
+def test_cli_quantize_writes_a_compact_model_that_scores_as_the_full_one(text_dir, tmp_path, backend):
     fitted = run("ngram", text_dir, "--n", 4, "--out", tmp_path / "full", "--eval", "test", "--json")
     quantised = run("ngram", text_dir, "--n", 4, "--out", tmp_path / "q8", "--quantize", 8, "--eval", "test", "--json")
     assert fitted.exit_code == 0 and quantised.exit_code == 0, quantised.output
@@ -174,7 +262,7 @@ def test_cli_quantize_writes_a_compact_model_that_scores_as_the_full_one(text_di
     assert loaded["results"]["test"]["sentence"]["nll_sum"] == json.loads(fitted.stdout)["results"]["test"]["sentence"]["nll_sum"]
 
 
-def test_per_token_rows_of_an_exact_compact_model_equal_the_full_models(text_dir, tmp_path):
+def test_per_token_rows_of_an_exact_compact_model_equal_the_full_models(text_dir, tmp_path, backend):
     assert run("ngram", text_dir, "--n", 4, "--out", tmp_path / "full", "--eval", "none").exit_code == 0
     assert run("ngram", "--load", tmp_path / "full", "--out", tmp_path / "exact", "--compact", "--eval", "none").exit_code == 0
     rows = [run("score", tmp_path / name, text_dir / "test.txt", "--per-token").stdout for name in ("full", "exact")]

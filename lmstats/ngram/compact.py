@@ -18,7 +18,8 @@ are contiguous; the trie keeps, per order, one bit-packed record per row
   row's start.
 
 A k-gram is found from its context's row: the context's children range, then an interpolation
-search of the word's code among them, as KenLM's trie does (:mod:`lmstats.ngram.compact_kernel`).
+search of the word's code among them, as KenLM's trie does (:mod:`lmstats.ngram.compact_kernel`: in C where
+the install built :mod:`lmstats.native`'s loops, else numba).
 ``bits=None`` keeps the values exact (float64 per row: the trie layout alone).  Written by
 ``lmstats ngram ... --quantize BITS`` (or ``--compact``), opened by :func:`lmstats.load`,
 ``lmstats score`` and ``lmstats ngram --load``.  The scoring rule is exactly
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats import native
 from lmstats.encoded import Lines, reduce_pieces
 from lmstats.errors import LmstatsError
 from lmstats.ngram.bitpack import pack_records, required_bits, sample_pointers
@@ -51,8 +53,8 @@ from lmstats.vocab import Vocab
 FORMAT = "lmstats-ngram-compact"
 VERSION = 1
 FIELDS = ("word_bits", "prob_bits", "backoff_bits", "next_bits")  # a record's fields, in this order
-SHORT_POSITIONS = 1 << 19  # positions scored with numpy before the compiled kernel: its trie search (about 1 M positions/s on
-# the WikiText-2 5-gram, 2-core machine) costs about numba's start (0.35-0.6 s) by then
+SHORT_POSITIONS = 1 << 19  # positions scored with numpy before numba's kernel (none with the C loops): its trie search (about
+# 1 M positions/s on the WikiText-2 5-gram, 2-core machine) costs about numba's start (0.35-0.6 s) by then
 
 
 def trie_rows(tables, vocab_size: int, word_bits: int) -> list[tuple[NDArray, NDArray, NDArray] | None]:
@@ -228,9 +230,10 @@ class CompactNgramLM(LanguageModel):
 
     def logprobs_lines(self, units: Lines, *, threads: int | None = None) -> NDArray[np.float64]:
         """ln P of every token of every unit, each unit scored from ``<s>``; shape (n_tokens,).  As
-        :meth:`NgramLM.logprobs_lines <lmstats.ngram.model.NgramLM.logprobs_lines>`: the first
-        :data:`SHORT_POSITIONS` positions in numpy (:mod:`lmstats.ngram.compact_vectorised`),
-        the rest compiled (:mod:`lmstats.ngram.compact_kernel`) in pieces on threads; the same numbers either way."""
+        :meth:`NgramLM.logprobs_lines <lmstats.ngram.model.NgramLM.logprobs_lines>`: compiled
+        (:mod:`lmstats.ngram.compact_kernel`) in pieces on threads, in C from the first position where
+        :mod:`lmstats.native` is built; with numba only, the first :data:`SHORT_POSITIONS` positions in numpy
+        (:mod:`lmstats.ngram.compact_vectorised`) instead of starting it.  The same numbers either way."""
         from lmstats.ngram import model as full
         from lmstats.ngram.compact_vectorised import compact_probs
 
@@ -239,7 +242,7 @@ class CompactNgramLM(LanguageModel):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
         positions = units.n_tokens + len(units)
         self._numpy_positions = getattr(self, "_numpy_positions", 0) + positions
-        if self._numpy_positions <= SHORT_POSITIONS:
+        if self._numpy_positions <= SHORT_POSITIONS and not native.available():  # the C loop starts at once
             p = compact_probs(self._tables(), self.meta["low"], self.meta["gamma_unseen"], units, self.vocab.bos_id,
                               self.vocab.predictable_mask, full.SCORE_CHUNK)
         else:

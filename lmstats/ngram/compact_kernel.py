@@ -1,5 +1,9 @@
 """The compiled scorer of a compact n-gram model: trie lookups order by order, then the probabilities.
 
+The loop runs in C where the install built ``lmstats/kernels.c`` (``lm_compact_score``, through
+:mod:`lmstats.native`: nothing to start), else in numba (compiled at the first call); the C is this
+module's :func:`_score` statement for statement, so the numbers are the same either way.
+
 The scoring rule and its two passes are :mod:`lmstats.ngram.kernel`'s (the same rows, the same
 floating-point operations, so an unquantised compact model scores bit for bit as the full one);
 only the lookups differ:
@@ -13,7 +17,9 @@ only the lookups differ:
   unquantised model and for unigrams, the row's own value).
 
 Every read is bounded by the order's row count and the codebook's length (a codebook has an
-entry for every code of its width), so no array content, damaged or not, reads out of bounds.
+entry for every code of its width), so no array content, damaged or not, reads out of bounds
+(the C computes the interpolation step in 128 bits where the product would overflow int64, which
+only layout widths no model has can cause).
 Pieces of lines run on threads as in :class:`lmstats.ngram.kernel.Scorer`, whose piece-cutting
 this scorer inherits.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats import native
 from lmstats.jit import njit, read_only
 from lmstats.ngram.kernel import LOW_MODES, Scorer
 
@@ -189,8 +196,15 @@ class CompactScorer(Scorer):
         self.uniform = 1.0 / int(mask.sum())
         self.mask = read_only(mask)
         self.vocab_size, self.bos_id = int(vocab_size), int(bos_id)
+        self.native = None  # the same loop in C (lmstats.native), when the install built it
+        if native.available():
+            self.native = native.CompactTables(self.records, self.layout, self.pointers, self.prob_tables, self.backoff_tables)
 
     def _score_piece(self, ids: NDArray, bounds: NDArray, depth0: int, out: NDArray[np.float64]) -> None:
+        if self.native is not None:
+            native.compact_score(self.native, ids, bounds, depth0, self.bos_id, self.low_mode, self.gamma_unseen, self.uniform, self.mask,
+                                 out)
+            return
         rows = np.empty((self.order, max(len(ids), 1)), dtype=np.int64)
         spans = np.empty((2, 2, max(len(ids), 1)), dtype=np.int64)
         found = np.empty((2, self.order, max(len(ids), 1)), dtype=np.float64)
