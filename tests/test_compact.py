@@ -314,11 +314,16 @@ def damage(path, how: str) -> str:
         meta["layout"][1]["word_bits"] = 99
         (path / "meta.json").write_text(json.dumps(meta))
         return "layout"
+    if how == "narrow word codes":  # a width that would read other words' ids
+        meta["layout"][2]["word_bits"] -= 1
+        (path / "meta.json").write_text(json.dumps(meta))
+        return "layout"
     (path / "meta.json").write_text("{not json")  # foreign: no meta.json of either format
     return "not an lmstats n-gram model"
 
 
-@pytest.mark.parametrize("how", ["truncated", "missing", "wrong length", "wrong dtype", "bad layout", "foreign"])
+@pytest.mark.parametrize("how", ["truncated", "missing", "wrong length", "wrong dtype", "bad layout", "narrow word codes",
+                                 "foreign"])
 def test_a_damaged_compact_model_is_one_error_naming_the_array(saved, tmp_path, how):
     name = damage(saved, how)
     with pytest.raises(LmstatsError, match=name):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lmstats.errors import LmstatsError
-from lmstats.ngram.bitpack import MAX_WIDTH, n_words
+from lmstats.ngram.bitpack import MAX_WIDTH, n_words, required_bits
 from lmstats.ngram.compact import FIELDS, FORMAT, VERSION
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.quantize import MAX_BITS
@@ -128,6 +128,8 @@ def _check_meta(meta: dict, vocab_size: int) -> list[dict] | None:
                 or type(lay.get("pointer_shift")) is not int or not 0 <= lay["pointer_shift"] <= 40:
             return None
         if k == 1 and (lay["rows"] != vocab_size or lay["coded"]):
+            return None
+        if lay["word_bits"] != (required_bits(vocab_size - 1) if k > 1 else 0):  # the word codes are read with this width
             return None
         if lay["coded"] and max(lay["prob_bits"], lay["backoff_bits"]) > MAX_BITS:
             return None
