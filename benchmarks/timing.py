@@ -22,6 +22,7 @@ class Run:
     stdout: str
     stderr: str
     disk_gb: float = 0.0  # peak growth of the used space of the ``disk`` filesystem (when sampled)
+    cpu_s: float = 0.0  # user + system CPU seconds of the process (all its threads; wait4)
 
 
 def tree_rss(root: int) -> int:
@@ -79,7 +80,7 @@ def run_measured(cmd: list[str], *, stdin: Path | None = None, cwd: Path | None 
         stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd[:3]))} ... failed (exit {proc.returncode}):\n{stderr[-2000:]}")
-    return Run(wall, max(usage.ru_maxrss * 1024, peak[0]) / GB, stdout, stderr, used[0] / GB)
+    return Run(wall, max(usage.ru_maxrss * 1024, peak[0]) / GB, stdout, stderr, used[0] / GB, usage.ru_utime + usage.ru_stime)
 
 
 def best_time(fn, repeats: int) -> tuple[float, object]:

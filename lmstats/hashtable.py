@@ -4,8 +4,9 @@ Two lookups share this layout: the n-gram key index (:class:`lmstats.ngram.count
 a vocabulary's table of UTF-8 strings (:class:`lmstats.text.scan.TextEncoder`).  An entry's home
 slot is the top ``bits`` bits of its 64-bit hash; it sits in the first free slot at or after its
 home, with no wrap-around, so a lookup walks from the home until it finds the entry or an empty
-slot.  The table has at least twice as many slots as entries (:func:`hash_bits`), plus the
-overflow past the last home, plus one empty slot that ends every walk.
+slot.  The table has ``spread`` times as many home slots as entries or more (:func:`hash_bits`: twice for a
+vocabulary's table, 1.25 times for the n-gram index, whose entries are many), plus the overflow past the last
+home, plus one empty slot that ends every walk.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def hash_bits(n: int) -> int:
-    """log2 of the number of home slots of a table of ``n`` entries (at least twice as many as entries)."""
-    return max(4, int(np.ceil(np.log2(max(2 * n, 1)))))
+def hash_bits(n: int, spread: float = 2.0) -> int:
+    """log2 of the number of home slots of a table of ``n`` entries: at least ``spread`` times as many as entries
+    (``spread`` > 1, so every walk meets an empty slot)."""
+    return max(4, int(np.ceil(np.log2(max(spread * n, 1)))))
+
+
+def stored_bits(n_slots: int) -> int:
+    """The ``bits`` a slot array of ``n_slots`` slots was built with (:func:`slot_table`): it holds ``2**bits`` homes, fewer
+    than ``2**bits`` slots of overflow past the last (at most one per entry, and there are fewer entries than homes), and
+    the empty slot at the end."""
+    return max(0, (n_slots - 1).bit_length() - 1)
 
 
 def slot_table(home: NDArray[np.int64], bits: int) -> NDArray:

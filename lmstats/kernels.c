@@ -44,6 +44,33 @@ static inline int64_t row_of(const int64_t *keys, int64_t n, const int32_t *slot
     return (lo < n && keys[lo] == key) ? lo : -1;
 }
 
+#define AHEAD_SLOT 16 /* tokens ahead whose hash slot is fetched into the cache */
+#define AHEAD_KEY 8    /* tokens ahead whose key (at the row the slot names) is fetched */
+
+/* Each key of row[lo..hi) (-1: none) replaced by its row in the table (-1 if absent), as row_of.  The lookups are
+ * independent, so the cache lines of later ones are requested while this one is resolved (the slot AHEAD_SLOT tokens on,
+ * then that token's key once its slot is in): the memory latencies overlap instead of adding up.  Same rows as row_of. */
+static void resolve_rows(const int64_t *keys, int64_t n, const int32_t *slots, int64_t n_slots, int64_t bits, int64_t *row, int64_t lo,
+                         int64_t hi)
+{
+    if (n_slots <= 0 || n == 0) {
+        for (int64_t t = lo; t < hi; t++)
+            row[t] = row[t] >= 0 ? row_of(keys, n, slots, n_slots, bits, row[t]) : -1;
+        return;
+    }
+    int shift = (int)(64 - bits);
+    for (int64_t t = lo; t < hi; t++) {
+        if (t + AHEAD_SLOT < hi && row[t + AHEAD_SLOT] >= 0)
+            __builtin_prefetch(&slots[((uint64_t)row[t + AHEAD_SLOT] * GOLDEN) >> shift]);
+        if (t + AHEAD_KEY < hi && row[t + AHEAD_KEY] >= 0) {
+            int32_t r = slots[((uint64_t)row[t + AHEAD_KEY] * GOLDEN) >> shift];
+            if (r >= 0)
+                __builtin_prefetch(&keys[r]);
+        }
+        row[t] = row[t] >= 0 ? row_of(keys, n, slots, n_slots, bits, row[t]) : -1;
+    }
+}
+
 /* P of every token of every line of a piece into `out`; `rows` (order x stride) is scratch space.
  * Per order k (index k-1): keys[k-1] (n_keys), slots[k-1] (n_slots, bits), probs[k-1], backoffs[k-1]
  * (order 1's keys and slots and the last backoffs are not read). */
@@ -72,10 +99,10 @@ void lm_score(const int32_t *ids, const int64_t *bounds, int64_t n_lines, int64_
                     h = -1;
                 else
                     h = (k == 2) ? (int64_t)ids[t - 1] : row_below[t - 1];
-                row_k[t] = h >= 0 ? row_of(table, n_keys[k - 1], slots[k - 1], n_slots[k - 1], bits[k - 1], h * vocab_size + (int64_t)ids[t])
-                                  : -1;
+                row_k[t] = h >= 0 ? h * vocab_size + (int64_t)ids[t] : -1; /* the key, looked up below */
             }
         }
+        resolve_rows(table, n_keys[k - 1], slots[k - 1], n_slots[k - 1], bits[k - 1], row_k, bounds[0], bounds[n_lines]);
     }
     for (int64_t line = 0; line < n_lines; line++) {
         int64_t start = bounds[line];

@@ -110,6 +110,24 @@ def test_pieces_and_threads_give_the_same_numbers(full, vocab, backend, bits, th
             assert np.array_equal(log(model._scorer().probs(units, piece, threads)), expected), (units is stream, piece)
 
 
+@pytest.mark.parametrize("mode", ["sentence", "stream"])
+def test_a_text_scored_in_pieces_gives_the_numbers_of_the_whole_text(full, vocab, backend, mode):
+    """lmstats score's path: pieces of a few lines (sentence mode: those after a piece's first on the pool of threads),
+    the stream carried across them."""
+    from lmstats.scoring import TextScorer
+    from lmstats.text.reader import TextSource
+
+    model = CompactNgramLM.from_model(full, bits=8)
+    lines = encode(vocab, TEST)
+    units = lines.with_eos(vocab.eos_id) if mode == "sentence" else Lines.single(lines.with_eos(vocab.eos_id).ids)
+    whole = model.logprobs_lines(units.nonempty())
+    scorer = TextScorer(model, mode=mode)
+    text = "".join(" ".join(words) + "\n" for words in TEST)
+    pieces = list(scorer.pieces([TextSource("t", text=text)], chunk_bytes=40))
+    assert len(pieces) > 3 and max(len(p.ends) for p in pieces[1:]) >= 2
+    assert np.array_equal(np.concatenate([p.logprobs for p in pieces]), whole)
+
+
 def test_with_the_c_loops_the_numpy_scorer_is_not_used(full, vocab, monkeypatch):
     """Where the C scorer is built, a compact model scores in C from its first position (nothing to start, as
     NgramLM.logprobs_lines); with numba only, its first positions go to numpy."""

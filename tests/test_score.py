@@ -156,9 +156,10 @@ def test_an_ngram_model_in_tiny_pieces_gives_the_numbers_of_the_whole_text(saved
     text = (corpus_dir / "test.txt").read_text(encoding="utf-8")
     whole = model.logprobs_lines(scored_units(splits.test, mode))
     expected = evaluate(model, splits.test, mode=mode)
-    for chunk in (1, 7, 1 << 20):
+    for chunk in (1, 7, 300, 1 << 20):  # 300: pieces of several whole lines, those after the first scored on the pool
         scorer, pieces = scored_in_pieces(model, text, mode, chunk)
         assert len(pieces) > 100 or chunk > 7
+        assert chunk != 300 or max(len(p.ends) for p in pieces[1:]) >= 3
         assert np.array_equal(np.concatenate([p.logprobs for p in pieces]), whole)
         got = scorer.result("test")
         for field in ("n_units", "n_tokens", "n_oov", "n_zero", "n_chars", "n_bytes"):

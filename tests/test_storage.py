@@ -156,6 +156,29 @@ def test_a_model_saved_before_indexes_were_stored_opens_and_builds_them_once(fit
     np.testing.assert_array_equal(scores(NgramLM.load(tmp_path / "again"))["kernel"], expected["kernel"])
 
 
+def test_a_model_saved_with_larger_hash_tables_opens_and_scores_the_same(fitted, tmp_path):
+    """Slot tables of 4x the keys (saved before the n-gram index took 1.25x, they were 2x): their size says their bits."""
+    expected = scores(fitted)
+    fitted.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    hashed = [k for k, kind in meta["index"].items() if kind == "hash"]
+    assert hashed
+    for k in hashed:
+        keys = np.load(tmp_path / "m" / f"keys{k}.npy")
+        index = KeyIndex.__new__(KeyIndex)
+        index.bits = hashtable.hash_bits(len(keys), 4.0)
+        slots = hashtable.slot_table(index._home(keys), index.bits)
+        assert len(slots) > len(np.load(tmp_path / "m" / f"slots{k}.npy"))
+        np.save(tmp_path / "m" / f"slots{k}.npy", slots)
+        meta["arrays"][f"slots{k}"] = [slots.dtype.str, len(slots)]
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    opened = NgramLM.load(tmp_path / "m")
+    assert [ix.bits for ix in opened.indexes()[1:]] == [hashtable.hash_bits(len(ix.keys), 4.0) for ix in opened.indexes()[1:]]
+    got = scores(opened)
+    for scorer in ("numpy", "kernel"):
+        np.testing.assert_array_equal(got[scorer], expected[scorer])
+
+
 def test_a_model_from_a_newer_lmstats_is_refused(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
@@ -189,7 +212,7 @@ def test_opening_a_model_and_scoring_a_sentence_never_imports_numba(fitted, tmp_
     assert float(total) == float(scores(fitted)["numpy"].sum()) and numba_imported == "False"
 
 
-@pytest.mark.parametrize("n, bits", [(0, 4), (1, 4), (40, 4), (300, 6), (5000, 14)])
+@pytest.mark.parametrize("n, bits", [(0, 4), (1, 4), (15, 4), (40, 4), (300, 6), (300, 9), (5000, 14)])
 def test_the_slot_table_is_linear_probing_in_home_order(n, bits):
     """Entries placed one by one in order of home (then entry) at the first free slot from home: the vectorised
     table is that table, its last slot is empty, and it has 2^bits homes."""
@@ -202,5 +225,6 @@ def test_the_slot_table_is_linear_probing_in_home_order(n, bits):
         expected[slot] = entry
     slots = hashtable.slot_table(home, bits)
     assert slots.dtype == np.int32 and slots[-1] == -1 and len(slots) >= (1 << bits) + 1
+    assert n >= 1 << bits or hashtable.stored_bits(len(slots)) == bits  # the size says the bits (fewer entries than homes)
     np.testing.assert_array_equal(slots, expected[: len(slots)])
     assert (expected[len(slots):] == -1).all()

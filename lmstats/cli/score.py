@@ -15,6 +15,7 @@ import click
 from lmstats.cli.options import device_option, given, json_option, refuse, threads_option
 from lmstats.cli.output import echo
 from lmstats.errors import LmstatsError
+from lmstats.heap import Trimmer, one_arena
 from lmstats.text.reader import TextSource
 from lmstats.units import EVAL_MODES
 
@@ -52,7 +53,7 @@ def score_command(model_path, texts, mode, per_line, per_token, threads, device,
 
     The text is read as the model was trained (its level, lower-casing, letters only, subword pieces, as the
     model records them; an ARPA file: words as they are), so score takes no text options.  It is read and
-    scored in pieces: memory stays the model plus one piece, whatever the text's size.  The default output is
+    scored in pieces: memory stays the model plus a few pieces, whatever the text's size.  The default output is
     a summary (perplexity with and without OOVs, bits per token, char and byte); rows are written as scored.
     """
     from lmstats.saved import model_kind, open_model
@@ -60,6 +61,7 @@ def score_command(model_path, texts, mode, per_line, per_token, threads, device,
     from lmstats.text.reading import TextReading
     from lmstats.threads import set_threads
 
+    one_arena()  # (lmstats.heap: the peak memory of a long text)
     refuse(TEXT_OPTIONS, "score reads TEXT as MODEL was trained, under its vocabulary (its level, lower-casing, letters only "
                          "and subword pieces, as the model records them), so it takes no text or vocabulary options; drop it")
     kind = model_kind(model_path)
@@ -73,7 +75,9 @@ def score_command(model_path, texts, mode, per_line, per_token, threads, device,
     rows = "line_rows" if per_line else "token_rows" if per_token else None
     if per_line:
         click.echo(LINE_HEADER, nl=False)
+    trimmer = Trimmer()
     for piece in scorer.pieces(sources):
+        trimmer.check()
         if rows:
             write_rows(getattr(piece, rows)())
     result = scorer.result(", ".join(s.label for s in sources))
@@ -154,3 +158,4 @@ def _device(name: str):
     from lmstats.rnn.nets import resolve_device
 
     return resolve_device(name)
+

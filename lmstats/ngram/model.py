@@ -50,7 +50,8 @@ from lmstats.units import check_mode, scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 MAX_ORDER = 10
-SCORE_CHUNK = 1 << 16  # positions scored at a time by one thread (64K measured faster than 16K and 256K; lmstats.ngram.kernel)
+SCORE_CHUNK = 1 << 14  # positions scored at a time by one thread: with the C loop's prefetching no slower than 64K (WikiText-2
+#                       x200), and a quarter of the scratch rows (lmstats.ngram.kernel)
 SHORT_POSITIONS = 1 << 20  # positions a model scores with numpy before the compiled kernel (lmstats.ngram.vectorised)
 ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memory or out of core), or a Dask cluster
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
@@ -358,8 +359,9 @@ class NgramLM(LanguageModel):
                                  SCORE_CHUNK)
         else:
             self._numpy_positions = SHORT_POSITIONS + 1  # the kernel from now on: numba's start is paid
-            pieces = -(-positions // SCORE_CHUNK)
-            p = self._scorer().probs(units, SCORE_CHUNK, resolve_threads(threads, parts=pieces))
+            threads = resolve_threads(threads, parts=-(-positions // SCORE_CHUNK))
+            chunk = min(SCORE_CHUNK, -(-positions // threads))  # a text of a few chunks shared evenly between the threads
+            p = self._scorer().probs(units, chunk, threads)
         release(*(t.keys for t in self.counts_.tables), *self.estimate_.probs, *self.estimate_.backoffs)  # bounded resident memory
         release(*(ix.slots for ix in self.indexes() if hasattr(ix, "slots")), units.ids)
         with np.errstate(divide="ignore"):

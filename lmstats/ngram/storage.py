@@ -35,8 +35,8 @@ import numpy as np
 
 from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_own_folder, umask
-from lmstats.hashtable import hash_bits
-from lmstats.ngram.counts import KeyIndex, NgramCounts, OrderTable, SortedIndex, open_indexes
+from lmstats.hashtable import hash_bits, stored_bits
+from lmstats.ngram.counts import KEY_SPREAD, KeyIndex, NgramCounts, OrderTable, SortedIndex, open_indexes
 from lmstats.ngram.smoothing import Estimate
 from lmstats.npyfile import is_complete, whole_file
 from lmstats.text.scan import TABLES as TEXT_TABLES
@@ -182,9 +182,10 @@ def _damaged(path: Path) -> str:
 
 
 def _check_slots(path: Path, name: str, slots, n: int) -> None:
-    """A slot array fit for ``n`` entries: as many slots as their hash table has homes, and an empty last slot
+    """A slot array fit for ``n`` entries: as many slots as their hash table has homes or more (a model saved with
+    larger tables opens as it was; :func:`~lmstats.hashtable.stored_bits`), and an empty last slot
     that ends every probe (so a lookup never walks past the end); its entries are not read."""
-    if len(slots) < (1 << hash_bits(n)) + 1 or slots[-1] != -1:
+    if stored_bits(len(slots)) < hash_bits(n, KEY_SPREAD) or slots[-1] != -1:
         raise LmstatsError(f"{_damaged(path)} ({name}.npy is not the hash table of {n:,} entries)")
 
 
