@@ -71,6 +71,27 @@ static void resolve_rows(const int64_t *keys, int64_t n, const int32_t *slots, i
     }
 }
 
+/* Ask for the cache lines lm_score's last pass reads at token t: the probability of the highest order found and the
+ * backoff weights of the contexts above it (order 2's context is a word: its small table stays cached). */
+static inline void prefetch_values(const int64_t *rows, int64_t stride, int64_t t, int64_t order, const double *const *probs,
+                                   const double *const *backoffs)
+{
+    int64_t top = 1;
+    for (int64_t k = order; k >= 2; k--) {
+        int64_t g = rows[(k - 1) * stride + t];
+        if (g >= 0) {
+            __builtin_prefetch(&probs[k - 1][g]);
+            top = k;
+            break;
+        }
+    }
+    for (int64_t k = top + 1 > 3 ? top + 1 : 3; k <= order; k++) {
+        int64_t h = rows[(k - 2) * stride + t - 1];
+        if (h >= 0)
+            __builtin_prefetch(&backoffs[k - 2][h]);
+    }
+}
+
 /* P of every token of every line of a piece into `out`; `rows` (order x stride) is scratch space.
  * Per order k (index k-1): keys[k-1] (n_keys), slots[k-1] (n_slots, bits), probs[k-1], backoffs[k-1]
  * (order 1's keys and slots and the last backoffs are not read). */
@@ -104,17 +125,26 @@ void lm_score(const int32_t *ids, const int64_t *bounds, int64_t n_lines, int64_
         }
         resolve_rows(table, n_keys[k - 1], slots[k - 1], n_slots[k - 1], bits[k - 1], row_k, bounds[0], bounds[n_lines]);
     }
+    int64_t end = bounds[n_lines];
     for (int64_t line = 0; line < n_lines; line++) {
         int64_t start = bounds[line];
         int64_t base = start - (line == 0 ? depth0 : 0) - 1;
         for (int64_t t = start; t < bounds[line + 1]; t++) {
+            if (t + AHEAD_KEY < end) /* the values read AHEAD_KEY tokens on (a hint: a row of another line is a row too) */
+                prefetch_values(rows, stride, t + AHEAD_KEY, order, probs, backoffs);
             int64_t w = ids[t];
             int64_t depth = t - base;
-            double p1 = probs[0][w];
-            double p = p1;
-            for (int64_t k = 2; k <= order; k++) {
-                if (depth < k - 1)
+            int64_t kmax = depth + 1 < order ? depth + 1 : order; /* the orders the context reaches */
+            int64_t top = 1; /* the highest order found: the orders below it are not read, as their values would be replaced */
+            for (int64_t k = kmax; k >= 2; k--) {
+                if (rows[(k - 1) * stride + t] >= 0) {
+                    top = k;
                     break;
+                }
+            }
+            double p1 = probs[0][w];
+            double p = top == 1 ? p1 : probs[top - 1][rows[(top - 1) * stride + t]];
+            for (int64_t k = top + 1; k <= kmax; k++) { /* not found: backed off, in the same order as numba's loop */
                 int64_t h;
                 if (depth == 1)
                     h = (k == 2) ? bos_id : -1;
@@ -122,14 +152,9 @@ void lm_score(const int32_t *ids, const int64_t *bounds, int64_t n_lines, int64_
                     h = -1;
                 else
                     h = (k == 2) ? (int64_t)ids[t - 1] : rows[(k - 2) * stride + t - 1];
-                int64_t g = rows[(k - 1) * stride + t];
-                if (g >= 0) {
-                    p = probs[k - 1][g];
-                } else {
-                    double gamma = h >= 0 ? backoffs[k - 2][h] : gamma_unseen;
-                    double low = low_mode == 0 ? p : (low_mode == 1 ? p1 : uniform);
-                    p = gamma * low;
-                }
+                double gamma = h >= 0 ? backoffs[k - 2][h] : gamma_unseen;
+                double low = low_mode == 0 ? p : (low_mode == 1 ? p1 : uniform);
+                p = gamma * low;
             }
             out[t] = mask[w] ? p : 0.0;
         }
