@@ -171,7 +171,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--times", default="20", help="repetitions of the test text besides the text once, one file each")
     parser.add_argument("--data", type=Path, default=Path("/tmp/lmstats-bench"))
-    parser.add_argument("--lmstats", default=f"{shlex.quote(sys.executable)} -m lmstats score", help="the command that scores MODEL TEXT")
+    script = Path(sys.executable).with_name("lmstats")  # the command a user types, installed beside this Python
+    parser.add_argument("--lmstats", default=f"{shlex.quote(str(script))} score" if script.is_file() else
+                        f"{shlex.quote(sys.executable)} -m lmstats score", help="the command that scores MODEL TEXT")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "compact_benchmark.md")
     args = parser.parse_args()
     args.times = [1, *(int(t) for t in args.times.split(",") if t and int(t) != 1)]
