@@ -286,6 +286,11 @@ def test_a_report_folder_from_before_the_format_key_is_still_ours(tmp_path):
     (folder / "report.md").write_text("# report\n")
     (folder / ".report.md.k2j4x9q1.tmp").write_text("")  # an interrupted write's temporary file
     check_out_dir(folder)
+    from lmstats.report.plots import FIGURES
+
+    for name in FIGURES:  # every plot a report draws (the size plot was once missing: a second run refused its own folder)
+        (folder / f"{name}.png").write_bytes(b"")
+    check_out_dir(folder)
     (folder / "results.json").write_text(json.dumps({"results": []}))
     with pytest.raises(LmstatsError, match="no results.json of an lmstats report"):
         check_out_dir(folder)

@@ -2,6 +2,7 @@
 points are drawn only for the corpus, order and mode they were measured on; bad settings are refused when the config is made."""
 
 import json
+import math
 
 import pytest
 
@@ -57,6 +58,29 @@ def test_quantised_points_are_the_saved_tries(splits, tmp_path):
     assert rows[1]["bytes"] == folder_bytes(tmp_path / "q8") < rows[0]["bytes"]
     assert rows[1]["ppl"] == pytest.approx(evaluate(CompactNgramLM.load(tmp_path / "q8"), splits.test).ppl, rel=1e-12)
     assert rows[1]["ppl"] == pytest.approx(rows[0]["ppl"], rel=0.05) and rows[2]["bytes"] < rows[1]["bytes"]
+    # the sums of P over the vocabulary: 1 unquantised; off 1 quantised, within the bound the quantisation puts on them
+    assert rows[0]["sum_min"] == pytest.approx(1, abs=1e-9) and rows[0]["sum_max"] == pytest.approx(1, abs=1e-9)
+    bound = CompactNgramLM.from_model(full, 3).describe()["log_sum_bound"]
+    assert max(abs(rows[2]["sum_min"] - 1), abs(rows[2]["sum_max"] - 1)) > 1e-6
+    assert math.exp(-bound) - 1e-12 <= rows[2]["sum_min"] <= rows[2]["sum_max"] <= math.exp(bound) + 1e-12
+
+
+def test_context_sums_by_hand(splits):
+    """A uniform model sums to 1 in every context; a model whose every probability is doubled sums to 2."""
+    from lmstats.report.sizes import context_sums
+    from lmstats.uniform import UniformLM
+
+    uniform = UniformLM(splits.vocab)
+    uniform.order = 3
+    assert context_sums(uniform, splits.test, "sentence") == pytest.approx((1.0, 1.0), abs=1e-12)
+
+    class Doubled(UniformLM):
+        order = 3
+
+        def logprobs_lines(self, units, **kwargs):
+            return super().logprobs_lines(units) + math.log(2)
+
+    assert context_sums(Doubled(splits.vocab), splits.test, "stream") == pytest.approx((2.0, 2.0), abs=1e-12)
 
 
 def test_reference_points_are_drawn_for_their_own_corpus_order_and_mode_only(splits, tmp_path):
@@ -69,7 +93,7 @@ def test_reference_points_are_drawn_for_their_own_corpus_order_and_mode_only(spl
     assert data["reference"]["points"] == points
     state = ReportState(cfg, "lmstats report", stages=[Stage("sizes", 1.0, rows, data)])
     title, header, table, note = size_section(state)
-    assert table[-1] == ["KenLM trie -q 8 -b 8", "(reference)", "–", "0.0", "99.50"] and str(ref) in note
+    assert table[-1] == ["KenLM trie -q 8 -b 8", "(reference)", "–", "0.0", "99.50", "–"] and str(ref) in note
     assert plot_sizes(state) is not None
     _, other = size_rows(cfg, splits, "stream", lambda msg: None)
     assert other["reference"]["points"] == [] and "not drawn" in other["reference"]["note"]

@@ -11,6 +11,9 @@ import io
 
 from lmstats.report.run import ReportState
 
+FIGURES = ("perplexity_vs_order", "eps_sensitivity", "rnn_curves", "size_vs_perplexity", "zipf")  # every name make_plots gives
+
+
 
 def _readable_y(ax, values) -> None:
     """Linear y under a factor of 10; log10 above, labelled at 1, 2, 5 × 10^k up to 4 decades, at 10^k beyond."""
@@ -130,4 +133,5 @@ def make_plots(state: ReportState) -> dict[str, bytes]:
     zipf = state.stage("zipf")
     if zipf is not None:
         figures["zipf"] = plot_zipf(zipf.data["analysis"])
+    assert set(figures) <= set(FIGURES), "a figure's name missing from FIGURES: the report folder check would refuse it"
     return {name: _png(fig) for name, fig in figures.items() if fig is not None}

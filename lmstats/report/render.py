@@ -18,7 +18,7 @@ from pathlib import Path
 from lmstats.display import percent
 from lmstats.fileio import atomic_write, check_own_folder
 from lmstats.jsonable import jsonable
-from lmstats.report.plots import make_plots
+from lmstats.report.plots import FIGURES, make_plots
 from lmstats.report.run import ReportState
 from lmstats.report.sizes import size_section
 from lmstats.rnn.recipe import CHAR_RECIPE
@@ -367,8 +367,7 @@ def write_report(state: ReportState, out_dir: str | Path) -> dict[str, str]:
     return written
 
 
-REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", "perplexity_vs_order.png", "eps_sensitivity.png",
-                "rnn_curves.png", "zipf.png")
+REPORT_FILES = ("report.md", "report.html", "results.csv", "results.json", *(f"{name}.png" for name in FIGURES))
 PLOTS = frozenset(name.removesuffix(".png") for name in REPORT_FILES if name.endswith(".png"))
 
 

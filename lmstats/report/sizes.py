@@ -8,6 +8,12 @@ the bytes are the saved files', the perplexity the saved model's.  Reference poi
 (KenLM's binaries in ``benchmarks/bench_compact.py``) come from a JSON file named by
 ``size_reference``, drawn beside them only when that file was measured on the same corpus, order
 and mode: its ``"reference_points"`` are ``{"label", "bytes", "ppl"}`` objects.
+
+Quantised values are not renormalised (as KenLM's are not), so a context's probabilities no
+longer sum to exactly 1 and a quantised model's perplexity can fall below the unquantised one's
+without it being a better model.  Each point therefore also gives the smallest and largest sum
+of P(w | context) over the predictable vocabulary for :data:`SUM_CONTEXTS` test contexts drawn
+with the report's seed (:func:`context_sums`).
 """
 
 from __future__ import annotations
@@ -16,10 +22,35 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate
 from lmstats.text.corpus import Splits
 from lmstats.text.reader import read_text
+from lmstats.units import scored_units
+
+SUM_CONTEXTS = 24  # test contexts whose probability sums each point reports
+
+
+def context_sums(model, split, mode: str, *, n: int = SUM_CONTEXTS, seed: int = 0) -> tuple[float, float]:
+    """The smallest and largest sum of P(w | context) over the predictable vocabulary, for ``n`` contexts of the split's
+    scored positions drawn with ``seed``: each the (at most ``order - 1``) tokens before the position in its unit, scored
+    from ``<s>`` as the unit is, followed by every word."""
+    units = scored_units(split, mode)
+    words = np.flatnonzero(split.vocab.predictable_mask)
+    rng = np.random.default_rng(seed)
+    sums = []
+    for t in np.sort(rng.choice(units.n_tokens, size=min(n, units.n_tokens), replace=False)):
+        start = int(units.bounds[np.searchsorted(units.bounds, t, side="right") - 1])
+        context = np.asarray(units.ids[max(start, t - (model.order - 1)) : t], dtype=np.int64)
+        ids = np.empty((len(words), len(context) + 1), dtype=np.int64)
+        ids[:, :-1] = context
+        ids[:, -1] = words
+        lp = model.logprobs_lines(Lines(ids.ravel(), np.arange(len(words) + 1, dtype=np.int64) * (len(context) + 1)))
+        sums.append(float(np.exp(lp[len(context) :: len(context) + 1]).sum()))
+    return min(sums), max(sums)
 
 
 def folder_bytes(path: Path) -> int:
@@ -92,10 +123,12 @@ def size_rows(config, splits: Splits, mode: str, say) -> tuple[list[dict], dict]
                 path = Path(tmp) / "model"
                 saved = _save(model, path, bits)
                 result = evaluate(saved, splits.test, mode=mode)
+                low, high = context_sums(saved, splits.test, mode, seed=config.seed)
                 size = folder_bytes(path)
                 del saved  # its memory-mapped files are in the folder being removed
             rows.append({"family": "size", "model": f"mkn-{order} {label}, {storage}", "mode": mode, "order": order,
-                         "smoothing": "mkn", "pruning": label, "storage": storage, "bytes": size, "n_ngrams": n_ngrams}
+                         "smoothing": "mkn", "pruning": label, "storage": storage, "bytes": size, "n_ngrams": n_ngrams,
+                         "sum_min": low, "sum_max": high}
                         | result.to_dict())
     return rows, {"reference": reference_points(config, order, mode)}
 
@@ -138,14 +171,18 @@ def size_section(state) -> tuple[str, list[str], list[list[str]], str] | None:
         return None
     stage = next((s for s in state.stages if s.name == "sizes" and s.error is None), None)
     reference = stage.data["reference"] if stage else {"points": [], "note": ""}
-    table = [[r["pruning"], r["storage"], f"{r['n_ngrams']:,}", f"{r['bytes'] / 2**20:.1f}", f"{r['ppl']:.2f}"] for r in rows]
-    table += [[p["label"], "(reference)", "–", f"{p['bytes'] / 2**20:.1f}", f"{p['ppl']:.2f}"] for p in reference["points"]]
+    table = [[r["pruning"], r["storage"], f"{r['n_ngrams']:,}", f"{r['bytes'] / 2**20:.1f}", f"{r['ppl']:.2f}",
+              f"{r['sum_min']:.5f}–{r['sum_max']:.5f}"] for r in rows]
+    table += [[p["label"], "(reference)", "–", f"{p['bytes'] / 2**20:.1f}", f"{p['ppl']:.2f}", "–"] for p in reference["points"]]
     note = (f"The {rows[0]['order']}-gram MKN model ({rows[0]['mode']} mode) as saved: query-only (hash tables without counts, "
             "as KenLM's probing binary) or a bit-packed trie with quantised values (--quantize BITS: codebooks per order, KenLM's "
-            "build_binary -q/-b binning), opened from disk and scored on test; MiB = 2^20 bytes.")
+            "build_binary -q/-b binning), opened from disk and scored on test; MiB = 2^20 bytes. ΣP: the smallest and largest "
+            f"sum of P(w | context) over the predictable vocabulary in {SUM_CONTEXTS} test contexts drawn with the seed. Quantised "
+            "values are not renormalised (nor are KenLM's), so their sums leave 1 and a perplexity below the unquantised "
+            "model's is not a better model.")
     if reference["note"]:
         note += f" {reference['note']}."
-    return ("Model size against test perplexity", ["pruning", "storage", "n-grams", "MiB on disk", "test ppl"], table, note)
+    return ("Model size against test perplexity", ["pruning", "storage", "n-grams", "MiB on disk", "test ppl", "ΣP"], table, note)
 
 
 def plot_sizes(state):
