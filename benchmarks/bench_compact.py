@@ -17,7 +17,8 @@ and peak RSS (``timing.run_measured``: ``wait4``, memory-mapped pages included).
     python benchmarks/bench_compact.py --kenlm-bin DIR [--repeats 3] [--times 20]
         [--data /tmp/lmstats-bench] [--out reports/compact_benchmark.md]
 
-A run with fewer than 3 repeats is labelled a smoke run in the report.
+A run with fewer than 3 repeats is labelled a smoke run in the report.  KenLM's binaries (``--kenlm-bin``): built from the
+``kenlm`` source distribution as ``benchmarks/bench_scale.py`` says, under an ignored folder.
 """
 
 from __future__ import annotations

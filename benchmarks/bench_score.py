@@ -24,7 +24,8 @@ run), then the tools in turn (A B A B ...).
     python benchmarks/bench_score.py --kenlm-bin DIR [--repeats 3] [--times 20,200]
         [--data /tmp/lmstats-bench] [--lmstats "lmstats score"] [--out reports/score_benchmark.md]
 
-A run with fewer than 3 repeats is labelled a smoke run in the report.
+A run with fewer than 3 repeats is labelled a smoke run in the report.  KenLM's binaries (``--kenlm-bin``): built from the
+``kenlm`` source distribution as ``benchmarks/bench_scale.py`` says, under an ignored folder.
 """
 
 from __future__ import annotations
