@@ -1,0 +1,217 @@
+"""A text read where it lies: byte ranges of files cut at line starts, each read on its own (issue 25, step 1).
+
+The Dask engine's workers read the corpus themselves instead of the client reading and scattering
+it.  A file (a local path or any URL fsspec opens: ``s3://``, ``gs://``, ``hdfs://``, ...) is cut
+into byte ranges of about ``target`` bytes; the range ``[start, end)`` holds the lines whose first
+byte lies in it, so it reads the bytes ``[line_start(start), line_start(end))`` where
+``line_start(x)`` is the first line start at or after ``x`` (0 for 0; else one past the first
+``\\n`` at or after ``x - 1``).  Consecutive ranges therefore tile the file, every line in exactly
+one of them, whatever the cut points (a range inside one long line holds nothing).  The bytes are
+decoded and checked as :mod:`lmstats.text.reader` checks a file (NUL bytes, UTF-8, a BOM at offset
+0), and read into type ids by :func:`lmstats.text.ingest.ingest_pieces`, the local reader's rules.
+
+Each range's types and their counts merge pairwise (:func:`merge_counts`, a tree of reductions on
+the cluster); the vocabulary is :meth:`lmstats.vocab.Vocab.from_counts` of the merged counts, the
+one ranking rule (ties broken by the string, so the order the ranges merge in changes nothing),
+and each range's type ids become vocabulary ids through one gather (:func:`encode_range`).
+
+What is here: plain and compressed files are read whole when compressed (a compressed file has
+no byte ranges: one range); word and char level with ``--lower`` and ``--letters-only``.  Not yet:
+subword levels (a tokenizer trained on the cluster), corpora split by ratio, and counting from
+these partitions (:mod:`lmstats.ngram.distributed` still takes encoded units from the client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lmstats.errors import LmstatsError
+from lmstats.text.ingest import TypeIds, TypeTable, ingest_pieces
+from lmstats.text.reader import CHUNK_BYTES, _decode
+from lmstats.vocab import Vocab
+
+TARGET_BYTES = 64 << 20  # bytes per range, about
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """The lines of ``url`` whose first byte lies in ``[start, end)`` (``end`` None: to the end, a compressed file)."""
+
+    url: str
+    start: int
+    end: int | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a range's text becomes tokens (the corpus options the workers need)."""
+
+    level: str = "word"
+    lower: bool = False
+    letters_only: bool = False
+
+    def __post_init__(self):
+        if self.level not in ("word", "char"):
+            raise LmstatsError(f"reading byte ranges on the workers takes word or char level, not {self.level!r}; "
+                               "subword levels read on the client for now")
+
+
+def _fs(url: str, storage_options: dict | None = None):
+    try:
+        import fsspec
+        from fsspec.core import url_to_fs
+    except ImportError:  # pragma: no cover (fsspec comes with dask)
+        raise LmstatsError("reading a corpus on the workers needs fsspec: pip install fsspec") from None
+    try:
+        return url_to_fs(url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        known = fsspec.available_protocols()
+        hint = "" if protocol in known else f" (fsspec knows no {protocol!r})"
+        raise LmstatsError(f"{url}: cannot open it ({exc}){hint}; install the package for its scheme (s3fs, gcsfs, ...)") from None
+
+
+def byte_ranges(urls: list[str], target: int = TARGET_BYTES, storage_options: dict | None = None) -> list[ByteRange]:
+    """The ranges of ``urls``, in order: about ``target`` bytes each; a compressed file is one range."""
+    if target < 1:
+        raise ValueError("target must be at least one byte")
+    out = []
+    for url in urls:
+        fs, path = _fs(url, storage_options)
+        try:
+            size = int(fs.size(path))
+        except FileNotFoundError:
+            raise LmstatsError(f"{url}: no such file; check the path") from None
+        if url.lower().endswith(_COMPRESSED):
+            out.append(ByteRange(url, 0, None))
+            continue
+        cuts = list(range(0, size, target)) + [size]
+        out += [ByteRange(url, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)] or [ByteRange(url, 0, size)]
+    return out
+
+
+def _line_start(fh, x: int, block: int) -> int:
+    """The first line start at or after ``x`` in the open file ``fh`` (its size when there is none)."""
+    if x == 0:
+        return 0
+    fh.seek(x - 1)
+    pos = x - 1
+    while True:
+        data = fh.read(block)
+        if not data:
+            return pos
+        nl = data.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1
+        pos += len(data)
+
+
+def range_chunks(r: ByteRange, *, block: int = CHUNK_BYTES, storage_options: dict | None = None) -> Iterator[str]:
+    """The text of range ``r`` in chunks of whole lines (a line longer than ``block`` cut inside, at a character
+    boundary), decoded and checked as the local reader does."""
+    fs, path = _fs(r.url, storage_options)
+    if r.end is None:  # compressed: the whole file, decompressed by fsspec
+        with fs.open(path, "rb", compression="infer") as fh:
+            yield from _chunks(fh, 0, None, r.url, block)
+        return
+    with fs.open(path, "rb") as fh:
+        a, b = _line_start(fh, r.start, block), _line_start(fh, r.end, block)
+        if a < b:
+            fh.seek(a)
+            yield from _chunks(fh, a, b, r.url, block)
+
+
+def _chunks(fh, a: int, b: int | None, name: str, block: int) -> Iterator[str]:
+    from lmstats.text.reader import _cut
+
+    offset, rest = a, b""
+    while True:
+        want = block if b is None else min(block, b - offset - len(rest))
+        data = fh.read(want) if want > 0 else b""
+        buf = rest + data
+        cut = _cut(buf) if data else len(buf)
+        piece, rest = buf[:cut], buf[cut:]
+        if piece:
+            yield _decode(piece, offset, name)
+            offset += len(piece)
+        if not data:
+            return
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTypes:
+    """One range read into type ids of its own: its types (first-seen order), their counts, its lines."""
+
+    types: list[str]
+    counts: NDArray[np.int64]
+    text: TypeIds
+
+
+def read_range(r: ByteRange, reading: Reading, *, block: int = CHUNK_BYTES, storage_options: dict | None = None) -> RangeTypes:
+    """Range ``r`` read into type ids (a worker's task)."""
+    table = TypeTable()
+    pieces = list(ingest_pieces(range_chunks(r, block=block, storage_options=storage_options), table, level=reading.level,
+                                lower=reading.lower, letters_only=reading.letters_only))
+    ids = np.concatenate([p.ids for p in pieces]).astype(np.int32, copy=False)
+    lengths = _whole_lengths(pieces)
+    text = TypeIds(ids, lengths, *(np.concatenate([getattr(p, f) for p in pieces]) for f in ("line_chars", "line_bytes")))
+    return RangeTypes(table.types, np.bincount(ids, minlength=len(table)).astype(np.int64), text)
+
+
+def _whole_lengths(pieces: list[TypeIds]) -> NDArray[np.int64]:
+    """Tokens per line from pieces whose first line may have begun in the piece before (ingest_pieces' convention)."""
+    lengths, carried = [], 0
+    for p in pieces:
+        if len(p.lengths):
+            first = p.lengths.copy()
+            first[0] += carried
+            lengths.append(first)
+            carried = len(p.ids) - int(p.lengths.sum())
+        else:
+            carried += len(p.ids)
+    return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+
+def type_counts(part: RangeTypes) -> tuple[dict[str, int], int]:
+    """A range's counts by type string, and its lines (what :func:`merge_counts` merges)."""
+    return dict(zip(part.types, part.counts.tolist(), strict=True)), part.text.n_lines
+
+
+def merge_counts(a: tuple[dict[str, int], int], b: tuple[dict[str, int], int]) -> tuple[dict[str, int], int]:
+    """Two ranges' (or merged groups') counts, summed."""
+    big, small = (a[0], b[0]) if len(a[0]) >= len(b[0]) else (b[0], a[0])
+    merged = dict(big)
+    for t, c in small.items():
+        merged[t] = merged.get(t, 0) + c
+    return merged, a[1] + b[1]
+
+
+def vocab_of(merged: tuple[dict[str, int], int], *, min_count: int = 1, max_size: int | None = None) -> Vocab:
+    counts, n_lines = merged
+    return Vocab.from_counts(list(counts), np.fromiter(counts.values(), dtype=np.int64, count=len(counts)), n_lines,
+                             min_count=min_count, max_size=max_size)
+
+
+def encode_range(part: RangeTypes, vocab: Vocab) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    """A range's tokens as vocabulary ids and its tokens per line: a partition of the counting engine."""
+    lut = np.fromiter((vocab.text_id(t) for t in part.types), dtype=np.int32, count=len(part.types))
+    return lut[part.text.ids] if len(part.text.ids) else np.zeros(0, dtype=np.int32), part.text.lengths
+
+
+def read_on_cluster(client, urls: list[str], reading: Reading, *, target: int = TARGET_BYTES, min_count: int = 1,
+                    max_size: int | None = None, storage_options: dict | None = None):
+    """Read ``urls`` on the workers of ``client``: the vocabulary (merged as a tree of reductions, built on a worker)
+    and one future per range of its encoded partition (ids, lengths); the client reads no text."""
+    ranges = byte_ranges(urls, target, storage_options)
+    parts = [client.submit(read_range, r, reading, storage_options=storage_options, pure=False) for r in ranges]
+    level = [client.submit(type_counts, p) for p in parts]
+    while len(level) > 1:
+        level = [client.submit(merge_counts, *level[i : i + 2]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+    vocab = client.submit(vocab_of, level[0], min_count=min_count, max_size=max_size).result()
+    shared = client.scatter(vocab, broadcast=True)
+    return vocab, [client.submit(encode_range, p, shared) for p in parts]
