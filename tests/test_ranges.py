@@ -129,3 +129,29 @@ def test_the_workers_read_the_ranges(tmp_path):
     assert got == vocab and got.tokens == vocab.tokens
     np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), ids)
     np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), text.lengths)
+
+
+@pytest.mark.slow
+def test_counted_where_they_were_read_the_tables_are_the_local_engines(tmp_path):
+    """Files read on the workers (read_on_cluster) and counted there (count_partitions_dask): the tables of counting
+    the whole text here, array for array; the client never held the text."""
+    pytest.importorskip("distributed", reason="the Dask engine needs the dask extra: pip install -e '.[test]' installs it")
+    from lmstats.encoded import Lines
+    from lmstats.ngram.counts import count_ngrams
+    from lmstats.ngram.distributed import count_partitions_dask, dask_client
+
+    from helpers import assert_same_tables
+
+    paths = [write(tmp_path, f"t{i}.txt", "".join(random_text(10 * i + s) + "\n" for s in range(10))) for i in range(2)]
+    table = TypeTable()
+    text = ingest([TextSource(str(p), p) for p in paths], table)
+    vocab = Vocab.from_counts(table.types, table.type_counts(text.ids), text.n_lines)
+    expected = count_ngrams(Lines.from_lengths(table.vocab_ids(vocab)[text.ids], text.lengths), 4, len(vocab), vocab.bos_id)
+    with dask_client(None, workers=2, local_directory=tmp_path / "dask") as client:
+        got_vocab, parts = read_on_cluster(client, [str(p) for p in paths], Reading(), target=100)
+        assert got_vocab == vocab
+        n_units = sum(client.gather([client.submit(lambda part: len(part[1]), p) for p in parts]))
+        tables = tmp_path / "tables"
+        tables.mkdir()
+        got = count_partitions_dask(parts, n_units, 4, len(vocab), vocab.bos_id, client=client, tables_dir=tables, memory=1 << 30)
+        assert_same_tables(got, expected)

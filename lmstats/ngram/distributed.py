@@ -351,10 +351,20 @@ def count_ngrams_dask(
     ``tables_dir``, returned memory-mapped; the client holds one key range at a time, sized to
     ``memory``.
     """
-    V = vocab_size
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     size = max(1 << 12, min(partition_positions, math.ceil((units.n_tokens + len(units)) / workers)))
     parts = client.scatter(partition_units(units, size), hash=False)
+    return count_partitions_dask(parts, len(units), order, vocab_size, bos_id, client=client, tables_dir=tables_dir, memory=memory,
+                                 on_order=on_order)
+
+
+def count_partitions_dask(parts: list, n_units: int, order: int, vocab_size: int, bos_id: int, *, client, tables_dir: Path,
+                          memory: int, on_order: Callable[[int], None] | None = None) -> NgramCounts:
+    """:func:`count_ngrams_dask` of a text already on the workers: ``parts``, futures of its partitions in text order
+    (``(int32 ids, lengths)`` of whole units: :func:`partition_units`'s, or :func:`lmstats.text.ranges.read_on_cluster`'s,
+    read there), ``n_units`` units in all."""
+    V = vocab_size
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
     unigram = np.zeros(V, dtype=np.int64)
     for counts in client.gather([client.submit(_unigram_task, part, bos_id, V) for part in parts]):
         unigram += counts
@@ -380,7 +390,7 @@ def count_ngrams_dask(
         del runs, reduced  # released by the cluster once the tasks that read them are done
         if on_order is not None:
             on_order(k)
-    return NgramCounts(V, bos_id, tuple(tables), len(units))
+    return NgramCounts(V, bos_id, tuple(tables), n_units)
 
 
 def _gather_table(client, reduced: list, lower, V: int, tables_dir: Path, k: int) -> NDArray[np.int64]:

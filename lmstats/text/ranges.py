@@ -17,8 +17,10 @@ and each range's type ids become vocabulary ids through one gather (:func:`encod
 
 What is here: plain and compressed files are read whole when compressed (a compressed file has
 no byte ranges: one range); word and char level with ``--lower`` and ``--letters-only``.  Not yet:
-subword levels (a tokenizer trained on the cluster), corpora split by ratio, and counting from
-these partitions (:mod:`lmstats.ngram.distributed` still takes encoded units from the client).
+subword levels (a tokenizer trained on the cluster), corpora split by ratio, and ``--engine dask``
+reading this way: :func:`lmstats.ngram.distributed.count_partitions_dask` counts these partitions
+where they were read (tested equal to the local tables), but the command still reads and encodes
+on the client, and the tables are still gathered to it.
 """
 
 from __future__ import annotations
