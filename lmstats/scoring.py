@@ -294,16 +294,9 @@ class TextScorer:
         state is read, so pieces are scored so on a pool of threads while :meth:`_score` goes through them in order."""
         if len(piece.lengths) < 2:
             return None
-        seg = piece.lengths[1:]
         start = int(piece.lengths[0])
-        eos = seg > 0
-        bounds = np.concatenate([[0], np.cumsum(seg + eos)]).astype(np.int64)
-        ids = np.empty(bounds[-1], dtype=np.int64)
-        at_eos = np.zeros(len(ids), dtype=bool)
-        at_eos[bounds[1:][eos] - 1] = True
-        ids[at_eos] = self.model.vocab.eos_id
-        ids[~at_eos] = piece.ids[start : start + int(seg.sum())]
-        return self.model.logprobs_lines(Lines(ids, bounds).nonempty(), threads=1)
+        lines = Lines.from_lengths(piece.ids[start : start + int(piece.lengths[1:].sum())], piece.lengths[1:])
+        return self.model.logprobs_lines(lines.nonempty().with_eos(self.model.vocab.eos_id), threads=1)
 
     def _score(self, piece: TextPiece, inner: NDArray[np.float64] | None = None) -> ScoredPiece:
         vocab = self.model.vocab

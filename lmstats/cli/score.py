@@ -158,4 +158,3 @@ def _device(name: str):
     from lmstats.rnn.nets import resolve_device
 
     return resolve_device(name)
-

@@ -27,7 +27,7 @@ import re
 import unicodedata
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +77,7 @@ class TypeTable:
 
     def vocab_ids(self, vocab: Vocab) -> NDArray[np.int32]:
         """The vocabulary id of every type (``<unk>`` for types outside it and literal boundary markers)."""
-        return np.fromiter((vocab.text_id(t) for t in self._index), dtype=np.int32, count=len(self._index))
+        return vocab_ids(self._index, vocab)
 
     def type_bytes(self) -> NDArray[np.int64]:
         """The UTF-8 bytes of every type's string."""
@@ -86,6 +86,11 @@ class TypeTable:
     def type_counts(self, ids: NDArray[np.int32]) -> NDArray[np.int64]:
         """How often each type occurs in ``ids`` (in pieces when ``ids`` is disk-backed)."""
         return sum(reduce_pieces(ids, lambda part: np.bincount(part, minlength=len(self)).astype(np.int64)))
+
+
+def vocab_ids(types: Sequence[str], vocab: Vocab) -> NDArray[np.int32]:
+    """The vocabulary id of each of ``types`` (``<unk>`` for types outside it and literal boundary markers)."""
+    return np.fromiter((vocab.text_id(t) for t in types), dtype=np.int32, count=len(types))
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,11 +147,20 @@ def ingest(sources: Iterable[TextSource], table: TypeTable, *, level: str = "wor
     ``spill``: a work folder; the ids are then appended chunk by chunk to a ``.npy`` file there
     and returned memory-mapped (disk-backed, see :mod:`lmstats.encoded`) instead of held in memory.
     """
+    return ingest_texts((read_chunks(source, chunk_bytes) for source in sources), table, level=level, lower=lower,
+                        letters_only=letters_only, stream=stream, spill=spill)
+
+
+def ingest_texts(texts: Iterable[Iterable[str]], table: TypeTable, *, level: str = "word", lower: bool = False,
+                 letters_only: bool = False, stream: bool = False, spill: Path | None = None) -> TypeIds:
+    """:func:`ingest` of texts given as their chunks (each text's chunks of whole lines, its last line ended by its
+    end, as :func:`~lmstats.text.reader.read_chunks` gives them): a source, or a byte range of one
+    (:mod:`lmstats.text.ranges`)."""
     normalise = _Normaliser(letters_only, lower, level)
     out = _Parts([] if spill is None else _SpilledParts(spill), [], [])
-    for source in sources:
+    for chunks in texts:
         reader = _LineReader(normalise, level, table, out)
-        for chunk in read_chunks(source, chunk_bytes):
+        for chunk in chunks:
             reader.feed(chunk)
         reader.finish()
     if isinstance(out.ids, _SpilledParts):

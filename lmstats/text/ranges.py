@@ -8,7 +8,7 @@ byte lies in it, so it reads the bytes ``[line_start(start), line_start(end))`` 
 ``\\n`` at or after ``x - 1``).  Consecutive ranges therefore tile the file, every line in exactly
 one of them, whatever the cut points (a range inside one long line holds nothing).  The bytes are
 decoded and checked as :mod:`lmstats.text.reader` checks a file (NUL bytes, UTF-8, a BOM at offset
-0), and read into type ids by :func:`lmstats.text.ingest.ingest_pieces`, the local reader's rules.
+0), and read into type ids by :func:`lmstats.text.ingest.ingest_texts`, the local reader's rules.
 
 Each range's types and their counts merge pairwise (:func:`merge_counts`, a tree of reductions on
 the cluster); the vocabulary is :meth:`lmstats.vocab.Vocab.from_counts` of the merged counts, the
@@ -32,8 +32,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lmstats.errors import LmstatsError
-from lmstats.text.ingest import TypeIds, TypeTable, ingest_pieces
-from lmstats.text.reader import CHUNK_BYTES, _decode
+from lmstats.text.ingest import TypeIds, TypeTable, ingest_texts, vocab_ids
+from lmstats.text.reader import CHUNK_BYTES, decoded_chunks
 from lmstats.vocab import Vocab
 
 TARGET_BYTES = 64 << 20  # bytes per range, about
@@ -119,30 +119,13 @@ def range_chunks(r: ByteRange, *, block: int = CHUNK_BYTES, storage_options: dic
     fs, path = _fs(r.url, storage_options)
     if r.end is None:  # compressed: the whole file, decompressed by fsspec
         with fs.open(path, "rb", compression="infer") as fh:
-            yield from _chunks(fh, 0, None, r.url, block)
+            yield from decoded_chunks(fh, r.url, block)
         return
     with fs.open(path, "rb") as fh:
         a, b = _line_start(fh, r.start, block), _line_start(fh, r.end, block)
         if a < b:
             fh.seek(a)
-            yield from _chunks(fh, a, b, r.url, block)
-
-
-def _chunks(fh, a: int, b: int | None, name: str, block: int) -> Iterator[str]:
-    from lmstats.text.reader import _cut
-
-    offset, rest = a, b""
-    while True:
-        want = block if b is None else min(block, b - offset - len(rest))
-        data = fh.read(want) if want > 0 else b""
-        buf = rest + data
-        cut = _cut(buf) if data else len(buf)
-        piece, rest = buf[:cut], buf[cut:]
-        if piece:
-            yield _decode(piece, offset, name)
-            offset += len(piece)
-        if not data:
-            return
+            yield from decoded_chunks(fh, r.url, block, start=a, stop=b)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,26 +140,9 @@ class RangeTypes:
 def read_range(r: ByteRange, reading: Reading, *, block: int = CHUNK_BYTES, storage_options: dict | None = None) -> RangeTypes:
     """Range ``r`` read into type ids (a worker's task)."""
     table = TypeTable()
-    pieces = list(ingest_pieces(range_chunks(r, block=block, storage_options=storage_options), table, level=reading.level,
-                                lower=reading.lower, letters_only=reading.letters_only))
-    ids = np.concatenate([p.ids for p in pieces]).astype(np.int32, copy=False)
-    lengths = _whole_lengths(pieces)
-    text = TypeIds(ids, lengths, *(np.concatenate([getattr(p, f) for p in pieces]) for f in ("line_chars", "line_bytes")))
-    return RangeTypes(table.types, np.bincount(ids, minlength=len(table)).astype(np.int64), text)
-
-
-def _whole_lengths(pieces: list[TypeIds]) -> NDArray[np.int64]:
-    """Tokens per line from pieces whose first line may have begun in the piece before (ingest_pieces' convention)."""
-    lengths, carried = [], 0
-    for p in pieces:
-        if len(p.lengths):
-            first = p.lengths.copy()
-            first[0] += carried
-            lengths.append(first)
-            carried = len(p.ids) - int(p.lengths.sum())
-        else:
-            carried += len(p.ids)
-    return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    text = ingest_texts([range_chunks(r, block=block, storage_options=storage_options)], table, level=reading.level,
+                        lower=reading.lower, letters_only=reading.letters_only)
+    return RangeTypes(table.types, table.type_counts(text.ids), text)
 
 
 def type_counts(part: RangeTypes) -> tuple[dict[str, int], int]:
@@ -201,8 +167,7 @@ def vocab_of(merged: tuple[dict[str, int], int], *, min_count: int = 1, max_size
 
 def encode_range(part: RangeTypes, vocab: Vocab) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
     """A range's tokens as vocabulary ids and its tokens per line: a partition of the counting engine."""
-    lut = np.fromiter((vocab.text_id(t) for t in part.types), dtype=np.int32, count=len(part.types))
-    return lut[part.text.ids] if len(part.text.ids) else np.zeros(0, dtype=np.int32), part.text.lengths
+    return vocab_ids(part.types, vocab)[part.text.ids], part.text.lengths
 
 
 def read_on_cluster(client, urls: list[str], reading: Reading, *, target: int = TARGET_BYTES, min_count: int = 1,

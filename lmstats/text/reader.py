@@ -77,23 +77,32 @@ def read_chunks(source: TextSource, chunk_bytes: int = CHUNK_BYTES) -> Iterator[
             raise LmstatsError(f"{name}: is a folder, expected a text file; give the folder itself as CORPUS, or one of its files")
         if not name.exists():
             raise LmstatsError(f"{name}: no such file; check the path (or give a corpus name, see 'lmstats corpus list')")
-    offset, rest = 0, b""
     try:
         with _opened(source) as fh:
-            while True:
-                block = fh.read(chunk_bytes)
-                data = rest + block
-                cut = _cut(data) if block else len(data)
-                piece, rest = data[:cut], data[cut:]
-                if piece:
-                    yield _decode(piece, offset, name)
-                    offset += len(piece)
-                if not block:
-                    break
+            yield from decoded_chunks(fh, name, chunk_bytes)
     except PermissionError as exc:
         raise LmstatsError(f"{name}: cannot read the file ({exc.strerror}); check its permissions") from None
     except _CORRUPT as exc:
         raise LmstatsError(f"{name}: cannot decompress or read it ({exc}); the file may be truncated or corrupt") from None
+
+
+def decoded_chunks(fh: IO[bytes], name: Path | str, chunk_bytes: int = CHUNK_BYTES, *, start: int = 0,
+                   stop: int | None = None) -> Iterator[str]:
+    """The bytes of ``fh`` from where it stands (the file's offset ``start``) to the offset ``stop`` (None: its end),
+    decoded in pieces of at most ``2 * chunk_bytes`` bytes that end at a line end where they can, each checked by
+    :func:`_decode` (offsets in its errors are the file's; a BOM is dropped at offset 0 only)."""
+    offset, rest = start, b""
+    while True:
+        want = chunk_bytes if stop is None else min(chunk_bytes, stop - offset - len(rest))
+        block = fh.read(want) if want > 0 else b""
+        data = rest + block
+        cut = _cut(data) if block else len(data)
+        piece, rest = data[:cut], data[cut:]
+        if piece:
+            yield _decode(piece, offset, name)
+            offset += len(piece)
+        if not block:
+            return
 
 
 def _opened(source: TextSource) -> contextlib.AbstractContextManager[IO[bytes]]:
