@@ -52,7 +52,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
 
 class Deferred:
     """Within the block, SIGINT and SIGTERM set :attr:`signum` instead of raising; :meth:`stop` then raises
-    what the signal means.  A second signal raises at once.  Outside the main thread it does nothing."""
+    what the signal means.  A second signal raises at once.  Outside the main thread it does nothing, and a signal the
+    process ignores (SIGINT in a job its shell started in the background) stays ignored."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -65,8 +66,8 @@ class Deferred:
         return self.signum is not None
 
     def __enter__(self) -> Deferred:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        if threading.current_thread() is threading.main_thread():  # a signal the process ignores stays ignored
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def _handle(self, signum, frame) -> None:
