@@ -273,7 +273,7 @@ def test_a_worker_lost_mid_count_is_one_clear_error(client, tmp_path, monkeypatc
     def killed(*args, **kwargs):
         raise distributed.KilledWorker("count-task", worker, 3)
 
-    monkeypatch.setattr(engine, "count_ngrams_dask", killed)
+    monkeypatch.setattr(engine, "count_on_cluster", killed)
     vocab = Vocab.build([["a", "b"]])
     with pytest.raises(LmstatsError, match="the Dask cluster lost work in progress .* a worker died"):
         NgramLM(vocab, 2).fit(EncodedSplit("train", Lines.from_seqs([[3, 4]]), vocab), engine="dask", scheduler=client, tmp=tmp_path)

@@ -16,7 +16,7 @@ import lmstats.ngram.model as model_module
 from lmstats import EncodedSplit, Lines, LmstatsError, Vocab
 from lmstats.ngram import NgramLM
 from lmstats.ngram.counts import KeyIndex
-from lmstats.ngram.storage import VERSION, model_files
+from lmstats.ngram.storage import SHARDED_VERSION, VERSION, model_files
 from lmstats.text.scan import TextEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,9 +182,9 @@ def test_a_model_saved_with_larger_hash_tables_opens_and_scores_the_same(fitted,
 def test_a_model_from_a_newer_lmstats_is_refused(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
-    meta["version"] = VERSION + 1
+    meta["version"] = SHARDED_VERSION + 1
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(LmstatsError, match=f"format version {VERSION + 1}, newer than this lmstats reads"):
+    with pytest.raises(LmstatsError, match=f"format version {SHARDED_VERSION + 1}, newer than this lmstats reads"):
         NgramLM.load(tmp_path / "m")
 
 

@@ -43,6 +43,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -341,6 +342,13 @@ def partition_units(units: Lines, size: int) -> list[tuple[NDArray, NDArray]]:
     return [(np.asarray(part.ids, dtype=np.int32), part.lengths) for part in units.chunks(size)]
 
 
+def scatter_units(client, units: Lines, partition_positions: int = PARTITION_POSITIONS) -> list:
+    """``units`` sent to the workers of ``client`` in partitions (at least one per worker); their futures, in text order."""
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = max(1 << 12, min(partition_positions, math.ceil((units.n_tokens + len(units)) / workers)))
+    return client.scatter(partition_units(units, size), hash=False)
+
+
 def count_ngrams_dask(
     units: Lines, order: int, vocab_size: int, bos_id: int, *, client, tables_dir: Path, memory: int,
     partition_positions: int = PARTITION_POSITIONS, on_order: Callable[[int], None] | None = None,
@@ -351,60 +359,129 @@ def count_ngrams_dask(
     ``tables_dir``, returned memory-mapped; the client holds one key range at a time, sized to
     ``memory``.
     """
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
-    size = max(1 << 12, min(partition_positions, math.ceil((units.n_tokens + len(units)) / workers)))
-    parts = client.scatter(partition_units(units, size), hash=False)
+    parts = scatter_units(client, units, partition_positions)
     return count_partitions_dask(parts, len(units), order, vocab_size, bos_id, client=client, tables_dir=tables_dir, memory=memory,
                                  on_order=on_order)
+
+
+@dataclass(eq=False)
+class ClusterOrder:
+    """The table of one order k >= 2 as it lies on the workers: one future per key range, in key order, of the range's
+    ``(keys, counts, suffix)``.  The ranges are cut at context boundaries, so the n-grams of a context lie in one range."""
+
+    ranges: list
+    offsets: NDArray[np.int64]  # the first row of each range, and the table's length last
+    contexts: NDArray[np.int64]  # (R, 2): the context rows [lo, hi) of each range's n-grams (lo == hi: an empty range)
+
+
+@dataclass(eq=False)
+class ClusterTables:
+    """The count tables of orders 1..N on a cluster: order 1 (dense over the vocabulary, small) here, the others there."""
+
+    vocab_size: int
+    bos_id: int
+    n_units: int
+    unigram: NDArray[np.int64]
+    orders: list[ClusterOrder]  # orders[k - 2] is order k
+
+    @property
+    def order(self) -> int:
+        return len(self.orders) + 1
+
+    def table(self, k: int) -> ClusterOrder:
+        return self.orders[k - 2]
+
+
+def context_bounds(bounds: NDArray[np.int64], V: int) -> NDArray[np.int64]:
+    """Range bounds moved down to the first key of their context (key // V), so that no context is cut."""
+    return np.unique(bounds // V * V)
+
+
+def _range_facts(table: tuple, V: int) -> tuple[int, int, int]:
+    """A reduced range's length and the context rows [lo, hi) of its n-grams."""
+    keys = table[0]
+    return (len(keys), int(keys[0]) // V, int(keys[-1]) // V + 1) if len(keys) else (0, 0, 0)
 
 
 def count_partitions_dask(parts: list, n_units: int, order: int, vocab_size: int, bos_id: int, *, client, tables_dir: Path,
                           memory: int, on_order: Callable[[int], None] | None = None) -> NgramCounts:
     """:func:`count_ngrams_dask` of a text already on the workers: ``parts``, futures of its partitions in text order
     (``(int32 ids, lengths)`` of whole units: :func:`partition_units`'s, or :func:`lmstats.text.ranges.read_on_cluster`'s,
-    read there), ``n_units`` units in all."""
+    read there), ``n_units`` units in all; the tables gathered into ``tables_dir``."""
+    tables = count_on_cluster(parts, n_units, order, vocab_size, bos_id, client=client, memory=memory, on_order=on_order)
+    return gather_tables(client, tables, tables_dir)
+
+
+def tree_reduce(client, futures: list, combine: Callable):
+    """``combine`` applied pairwise to ``futures`` as a tree of tasks on the cluster; the future of the result."""
+    level = list(futures)
+    while len(level) > 1:
+        level = [client.submit(combine, *level[i : i + 2]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def worker_memory(client) -> int:
+    """The smallest ``memory_limit`` of the cluster's workers (bytes; 0 when none is set)."""
+    limits = [int(w.get("memory_limit") or 0) for w in client.scheduler_info().get("workers", {}).values()]
+    return min(limits, default=0)
+
+
+def count_on_cluster(parts: list, n_units: int, order: int, vocab_size: int, bos_id: int, *, client, memory: int,
+                     on_order: Callable[[int], None] | None = None, range_bytes: int | None = None) -> ClusterTables:
+    """The count tables of ``parts`` (see :func:`count_partitions_dask`), left on the workers by key range: ranges of at most
+    ``range_bytes`` (default: what ``memory`` leaves this process, the most it may gather at a time)."""
     V = vocab_size
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     unigram = np.zeros(V, dtype=np.int64)
     for counts in client.gather([client.submit(_unigram_task, part, bos_id, V) for part in parts]):
         unigram += counts
-    arange = np.arange(V, dtype=np.int64)
-    tables = [_save_table(tables_dir, 1, {"keys": arange, "counts": unigram, "suffix": np.full(V, -1, dtype=np.int64), "first": arange})]
     if on_order is not None:
         on_order(1)
+    orders: list[ClusterOrder] = []
     rows: list = [None] * len(parts)
     for k in range(2, order + 1):
         runs = [client.submit(_count_task, part, prev, k, V, bos_id) for part, prev in zip(parts, rows, strict=True)]
         samples, sizes = zip(*client.gather([client.submit(_sample_task, run) for run in runs]), strict=True)
-        total = sum(sizes)
-        n_ranges = max(workers, math.ceil(total * BYTES_PER_ENTRY / working_memory(memory)))
-        bounds = quantile_bounds(list(samples), n_ranges)
+        n_ranges = max(workers, math.ceil(sum(sizes) * BYTES_PER_ENTRY / (range_bytes or working_memory(memory))))
+        bounds = context_bounds(quantile_bounds(list(samples), n_ranges), V)
         cut = [client.submit(_cut_task, run, bounds) for run in runs]
         reduced = [client.submit(_reduce_task, *[client.submit(operator.getitem, c, r) for c in cut]) for r in range(len(bounds) + 1)]
         del cut  # the pieces go as soon as their range is reduced
-        offsets = _gather_table(client, reduced, tables[-1], V, tables_dir, k)
-        tables.append(_open_table(tables_dir, k))
+        ranges = [client.submit(operator.getitem, red, "table") for red in reduced]
+        facts = np.asarray(client.gather([client.submit(_range_facts, t, V) for t in ranges]), dtype=np.int64).reshape(-1, 3)
+        offsets = np.concatenate([[0], np.cumsum(facts[:, 0])]).astype(np.int64)
+        orders.append(ClusterOrder(ranges, offsets, facts[:, 1:]))
         if k < order:
             rows = [client.submit(_rows_task, part, run, offsets, k, bos_id, *[client.submit(_index_task, red, p) for red in reduced])
                     for p, (part, run) in enumerate(zip(parts, runs, strict=True))]
         del runs, reduced  # released by the cluster once the tasks that read them are done
         if on_order is not None:
             on_order(k)
-    return NgramCounts(V, bos_id, tuple(tables), n_units)
+    return ClusterTables(V, bos_id, n_units, unigram, orders)
 
 
-def _gather_table(client, reduced: list, lower, V: int, tables_dir: Path, k: int) -> NDArray[np.int64]:
-    """Append the reduced ranges, in order, to the table files of order k; the row offset of every range."""
+def gather_tables(client, tables: ClusterTables, tables_dir: Path) -> NgramCounts:
+    """The tables of ``tables`` as ``.npy`` files in ``tables_dir`` on this machine, memory-mapped (the client holds one
+    key range at a time)."""
+    V = tables.vocab_size
+    arange = np.arange(V, dtype=np.int64)
+    out = [_save_table(tables_dir, 1, {"keys": arange, "counts": tables.unigram, "suffix": np.full(V, -1, dtype=np.int64),
+                                       "first": arange})]
+    for k in range(2, tables.order + 1):
+        _gather_table(client, tables.table(k).ranges, out[-1], V, tables_dir, k)
+        out.append(_open_table(tables_dir, k))
+    return NgramCounts(V, tables.bos_id, tuple(out), tables.n_units)
+
+
+def _gather_table(client, ranges: list, lower, V: int, tables_dir: Path, k: int) -> None:
+    """Append the ranges, in order, to the table files of order k (the first word of each n-gram from the order below)."""
     out = {name: NpyAppender(tables_dir / f"{name}{k}.npy", np.int64) for name in ("keys", "counts", "suffix", "first")}
-    offsets = [0]
-    for red in reduced:
-        keys, counts, suffix = client.submit(operator.getitem, red, "table").result()
+    for future in ranges:
+        keys, counts, suffix = future.result()
         out["keys"].append(keys)
         out["counts"].append(counts)
         out["suffix"].append(suffix)
         out["first"].append(np.asarray(lower.first[keys // V]))
         release(lower.first)
-        offsets.append(offsets[-1] + len(keys))
     for appender in out.values():
         appender.close()
-    return np.asarray(offsets, dtype=np.int64)

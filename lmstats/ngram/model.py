@@ -57,6 +57,12 @@ ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memor
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 
 
+def _in_memory(counts: NgramCounts) -> NgramCounts:
+    """``counts`` with every table read into memory (from files on disk)."""
+    return dataclasses.replace(counts, tables=tuple(OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first)))
+                                                    for t in counts.tables))
+
+
 class NgramLM(LanguageModel):
     """An n-gram language model over a fixed vocabulary (scikit-learn shape: fit -> self).
 
@@ -232,22 +238,45 @@ class NgramLM(LanguageModel):
             self.counts_, self.estimate_ = prune_on_disk(self.counts_, self.estimate_, self.prune, storage, memory)
 
     def _fit_dask(self, units: Lines, on_order, memory: int | None, tmp, scheduler, plan: CountingPlan, on_plan) -> None:
-        """Count on a Dask cluster; then estimate as the local engine would with the same ``memory``
-        (in memory when the tables fit, else on disk), so both engines give the same estimate."""
-        from lmstats.ngram.distributed import count_ngrams_dask, dask_client
+        """Count on a Dask cluster.  For the smoothers the cluster estimates (:mod:`lmstats.ngram.cluster_estimate`: abs, kn, mkn,
+        wb, unpruned) the workers smooth their key ranges and write them as a sharded model (:mod:`lmstats.ngram.shards`), which
+        this model opens; otherwise the tables are gathered here and estimated as the local engine would with the same
+        ``memory`` (in memory when the tables fit, else on disk).  Every path gives the local engine's estimate."""
+        from lmstats.ngram import shards
+        from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, estimate_on_cluster
+        from lmstats.ngram.distributed import count_on_cluster, dask_client, gather_tables, scatter_units
+        from lmstats.ngram.storage import model_meta
         from lmstats.resources import parse_memory, work_dir
 
         budget = parse_memory(None) if memory is None else memory
+        on_cluster = self.smoothing in CLUSTER_SMOOTHERS and self.prune is None
+        self.n_train_tokens_ = units.n_tokens
+        V, bos = len(self.vocab), self.vocab.bos_id
         with self._storage(tmp) as storage:
             with work_dir(tmp) as work, dask_client(scheduler, local_directory=work) as client:
                 if on_plan is not None:
                     on_plan(plan)
-                counts = count_ngrams_dask(units, self.order, len(self.vocab), self.vocab.bos_id, client=client, tables_dir=storage,
-                                           memory=budget, on_order=on_order)
-            if plan.in_memory:
-                self.counts_ = NgramCounts(counts.vocab_size, counts.bos_id, tuple(
-                    OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first))) for t in counts.tables),
-                    counts.n_units, self._lmplz_last)
+                tables = count_on_cluster(scatter_units(client, units), len(units), self.order, V, bos, client=client, memory=budget,
+                                          on_order=on_order)
+                if on_cluster:
+                    est = estimate_on_cluster(client, tables, self._spec(), self.vocab.predictable_mask, self._lmplz_last)
+                    shards.write_sharded(client, est, storage / "model", model_meta(self, est.facts(), len(units), self._lmplz_last))
+                else:
+                    counts = gather_tables(client, tables, storage)
+                del tables
+            if on_cluster:  # the shards joined into one file per array here, memory-mapped (read into memory if the plan says so)
+                shards.join_shards(storage / "model", storage / "joined")
+                shutil.rmtree(storage / "model")
+                opened = read_model(storage / "joined")
+                self.counts_, self.estimate_ = opened.counts, opened.estimate
+                if plan.in_memory:
+                    self.counts_ = _in_memory(self.counts_)
+                    est = self.estimate_
+                    self.estimate_ = dataclasses.replace(est, probs=tuple(np.array(p) for p in est.probs),
+                                                         backoffs=tuple(np.array(b) for b in est.backoffs))
+                    shutil.rmtree(storage, ignore_errors=True)
+            elif plan.in_memory:
+                self.counts_ = self._with_lmplz_last(_in_memory(counts))
                 self.estimate_ = estimate(self.counts_, self._spec(), self.vocab.predictable_mask)
                 self._prune_tables()
                 shutil.rmtree(storage, ignore_errors=True)

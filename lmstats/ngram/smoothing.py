@@ -243,11 +243,14 @@ def _mle(counts, spec, mask):
     return Estimate(probs, backoffs, "lower", 0.0, True)
 
 
-def _witten_bell(counts, spec, mask):
-    B = mask.sum()
-    c1 = _unigram_counts(counts, mask)
+def witten_bell_unigrams(c1: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Witten-Bell's unigram probabilities from the unigram counts ``c1`` (0 outside the predictable set)."""
     T1 = np.count_nonzero(c1)
-    probs = [np.where(mask, (c1 + T1 / B) / (c1.sum() + T1), 0.0)]
+    return np.where(mask, (c1 + T1 / mask.sum()) / (c1.sum() + T1), 0.0)
+
+
+def _witten_bell(counts, spec, mask):
+    probs = [witten_bell_unigrams(_unigram_counts(counts, mask), mask)]
     backoffs = []
     for k in range(2, counts.order + 1):
         table = counts.table(k)

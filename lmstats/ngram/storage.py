@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from lmstats.vocab import BOS, EOS, PAD, Vocab
 
 FORMAT = "lmstats-ngram"
 VERSION = 4  # 4: the hash indexes and the text table stored; 3: meta.json lists every array's dtype and length; 2 and 3 read too
+SHARDED_VERSION = 5  # a sharded model (written by the cluster, lmstats.ngram.shards): meta.json lists every array's shards
 META = "meta.json"
 _DTYPES = {"keys": "<i8", "counts": "<i8", "suffix": "<i8", "first": "<i8", "prob": "<f8", "backoff": "<f8", "slots": "<i4"} | {
     f"text_{name}": dtype for name, dtype in TEXT_TABLES.items()}
@@ -69,7 +71,9 @@ def model_files(meta: dict) -> set[str]:
     order = meta["params"]["order"]
     builder = not meta.get("query_only", False)
     names = [name for k in range(1, order + 1) for name in array_names(k, order, builder)] + index_names(meta)
-    return {META} | {f"{name}.npy" for name in names}
+    shards = meta.get("shards") if isinstance(meta.get("shards"), dict) else {}
+    return {META} | {shard_file(name, r) for name in names for r in range(len(shards.get(name) or []))} | \
+        {f"{name}.npy" for name in names if name not in shards}
 
 
 def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, query_only: bool = False) -> None:
@@ -92,14 +96,9 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
         if hashed:
             arrays[f"slots{k}"] = ix.slots
     arrays.update({f"text_{name}": values for name, values in model.text_encoder().tables().items()})
-    meta = {
-        "format": FORMAT, "version": VERSION, "params": model.params(), "vocab": model.vocab.to_dict(), "query_only": query_only,
-        "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
-        "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
-        "n_units": model.counts_.n_units, "n_train_tokens": model.n_train_tokens_, "index": index, "text_table": True,
-        "lmplz_last": {str(k): list(v) for k, v in model.counts_.lmplz_last.items()},
-        "arrays": {name: [np.dtype(values.dtype).str, int(len(values))] for name, values in arrays.items()},
-    } | (trained_on.to_dict() if trained_on else {})
+    meta = model_meta(model, est, model.counts_.n_units, model.counts_.lmplz_last, query_only=query_only, trained_on=trained_on) | {
+        "index": index, "text_table": True,
+        "arrays": {name: [np.dtype(values.dtype).str, int(len(values))] for name, values in arrays.items()}}
     if str(path).endswith(".npz"):
         if query_only:
             raise LmstatsError(f"{path}: the query-only form is a folder of .npy files; give a path that does not end in .npz")
@@ -108,6 +107,24 @@ def save_model(model, path: str | Path, *, trained_on: TrainedOn | None = None, 
             np.savez(fh, **arrays)
     else:
         write_model_folder(Path(path), meta, arrays)
+
+
+def model_meta(model, est: Estimate, n_units: int, lmplz_last: dict, *, query_only: bool = False,
+               trained_on: TrainedOn | None = None) -> dict:
+    """The ``meta.json`` record of ``model`` (an :class:`~lmstats.ngram.model.NgramLM`) with the estimate's scalars ``est``,
+    less what its files add (``arrays``, ``index``, ``text_table``, ``shards``)."""
+    return {
+        "format": FORMAT, "version": VERSION, "params": model.params(), "vocab": model.vocab.to_dict(), "query_only": query_only,
+        "low": est.low, "gamma_unseen": est.gamma_unseen, "is_distribution": est.is_distribution,
+        "discounts": {str(k): v for k, v in est.discounts.items()}, "warnings": list(est.warnings),
+        "n_units": n_units, "n_train_tokens": model.n_train_tokens_,
+        "lmplz_last": {str(k): list(v) for k, v in lmplz_last.items()},
+    } | (trained_on.to_dict() if trained_on else {})
+
+
+def shard_file(name: str, r: int) -> str:
+    """The file of shard ``r`` of the array ``name`` in a sharded model (see :mod:`lmstats.ngram.shards`)."""
+    return f"{name}.part{r:05d}.npy"
 
 
 @dataclass(frozen=True)
@@ -128,8 +145,8 @@ def read_model(path: str | Path) -> OpenedModel:
     """The saved model at ``path``, every array checked (see the module docstring); nothing is built."""
     path = Path(path)
     meta, arrays = read_model_folder(path) if path.is_dir() else _read_npz(path)
-    if isinstance(meta.get("version"), int) and meta["version"] > VERSION:
-        raise LmstatsError(f"{path}: a model of format version {meta.get('version')!r}, newer than this lmstats reads ({VERSION}); "
+    if isinstance(meta.get("version"), int) and meta["version"] > SHARDED_VERSION:
+        raise LmstatsError(f"{path}: a model of format version {meta.get('version')!r}, newer than this lmstats reads ({SHARDED_VERSION}); "
                            "upgrade lmstats, or refit and save the model with this one")
     vocab = Vocab.from_dict(meta["vocab"], source=str(path))
     order = meta["params"]["order"]
@@ -250,13 +267,35 @@ def read_model_folder(path: Path) -> tuple[dict, dict]:
     meta = read_meta(path)
     if meta is None:
         raise LmstatsError(f"{path}: not an lmstats n-gram model folder (no readable meta.json); refit and save it again")
-    arrays = {}
-    for file in sorted(path.glob("*.npy")):
+    def opened(file: Path):
         if not is_complete(file):
             raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
                                "the model is damaged — refit and save it again")
-        arrays[file.stem] = np.load(file, mmap_mode="r")
-    return meta, arrays
+        return np.load(file, mmap_mode="r")
+
+    shards = meta.get("shards")
+    if shards is not None:
+        return meta, _joined_shards(path, shards, opened)
+    return meta, {file.stem: opened(file) for file in sorted(path.glob("*.npy"))}
+
+
+def _joined_shards(path: Path, shards, opened) -> dict:
+    """Every array of a sharded model: its one shard memory-mapped, or its shards read and joined end to end."""
+    if not isinstance(shards, dict) or not all(isinstance(v, list) and all(isinstance(n, int) for n in v) for v in shards.values()):
+        raise LmstatsError(f"{_damaged(path)} (meta.json's shards are not lists of row counts)")
+    arrays = {}
+    for name, lengths in shards.items():
+        parts = []
+        for r, n in enumerate(lengths):
+            file = path / shard_file(name, r)
+            if not file.exists():
+                raise LmstatsError(f"{path}: the model lacks the shard {file.name}; it is truncated — refit it")
+            part = opened(file)
+            if len(part) != n:
+                raise LmstatsError(f"{_damaged(path)} ({file.name} holds {len(part):,} values, expected {n:,})")
+            parts.append(part)
+        arrays[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return arrays
 
 
 def check_model_folder(path: Path, option: str = "--out") -> None:
@@ -288,6 +327,18 @@ def _is_npz_model(path: Path) -> bool:
 
 def write_model_folder(path: Path, meta: dict, arrays: dict) -> None:
     """Write the folder beside ``path`` and rename it into place (an interrupted save leaves the old one)."""
+    def fill(staging: Path) -> None:
+        for name, values in arrays.items():
+            _place(values, staging / f"{name}.npy")
+        with atomic_write(staging / META) as fh:
+            json.dump(meta, fh)
+
+    publish_folder(path, fill)
+
+
+def publish_folder(path: Path, fill: Callable[[Path], None]) -> None:
+    """A model folder at ``path``: ``fill(staging)`` writes a folder beside it, which then replaces ``path`` (a model
+    folder, see :func:`check_model_folder`) in one rename; a failure or an interruption leaves what was there."""
     check_model_folder(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,10 +349,7 @@ def write_model_folder(path: Path, meta: dict, arrays: dict) -> None:
     old = None
     try:
         os.chmod(staging, 0o777 & ~umask())
-        for name, values in arrays.items():
-            _place(values, staging / f"{name}.npy")
-        with atomic_write(staging / META) as fh:
-            json.dump(meta, fh)
+        fill(staging)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / "model")

@@ -176,9 +176,8 @@ def read_on_cluster(client, urls: list[str], reading: Reading, *, target: int = 
     and one future per range of its encoded partition (ids, lengths); the client reads no text."""
     ranges = byte_ranges(urls, target, storage_options)
     parts = [client.submit(read_range, r, reading, storage_options=storage_options, pure=False) for r in ranges]
-    level = [client.submit(type_counts, p) for p in parts]
-    while len(level) > 1:
-        level = [client.submit(merge_counts, *level[i : i + 2]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
-    vocab = client.submit(vocab_of, level[0], min_count=min_count, max_size=max_size).result()
-    shared = client.scatter(vocab, broadcast=True)
-    return vocab, [client.submit(encode_range, p, shared) for p in parts]
+    from lmstats.ngram.distributed import tree_reduce
+
+    merged = tree_reduce(client, [client.submit(type_counts, p) for p in parts], merge_counts)
+    vocab = client.submit(vocab_of, merged, min_count=min_count, max_size=max_size)  # a task's result, not scattered data: a
+    return vocab.result(), [client.submit(encode_range, p, vocab) for p in parts]  # worker that dies loses nothing Dask cannot redo

@@ -1,0 +1,97 @@
+"""A model written where it was computed: one folder, each array in shards by key range (issue 25, step 4).
+
+The cluster's estimate (:mod:`lmstats.ngram.cluster_estimate`) is written by the workers that hold
+it: the arrays of order k's key range r go to ``{name}{k}.part{r:05d}.npy`` (order 1, small, is
+written by the client as part 0).  ``meta.json`` is the model's record as for a plain model folder
+(:mod:`lmstats.ngram.storage`), version :data:`~lmstats.ngram.storage.SHARDED_VERSION`, plus
+``shards``: each array's row counts, shard by shard.  Laid end to end, the shards of an array are
+the array of the plain model, so :func:`~lmstats.ngram.storage.read_model` opens a sharded model
+as any other (an array of one shard memory-mapped, one of several read and joined), with the same
+probabilities; the hash indexes are built when it first scores (``lmstats.load`` then ``save``
+writes it as a plain folder with them).
+
+The folder is a path every worker can reach (a LocalCluster's workers share this machine's disk;
+a cluster's, a shared filesystem).  It is written beside its target and renamed into place once
+``meta.json`` is in, as a plain model folder is: an interrupted or failed run leaves what was
+there.  Each shard is written to a temporary name and renamed, so a task that Dask reruns (its
+worker died) writes the same bytes again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lmstats.fileio import atomic_write
+from lmstats.ngram.cluster_estimate import ClusterEstimate
+from lmstats.ngram.storage import META, SHARDED_VERSION, VERSION, publish_folder, read_meta, shard_file
+from lmstats.npyfile import NpyAppender, release
+
+ARRAYS = ("keys", "counts", "suffix", "first", "prob", "backoff")
+
+
+def write_shard(folder: str, k: int, r: int, table: tuple, first, prob, backoff=None) -> list[int]:
+    """Write the arrays of range ``r`` of order ``k`` into ``folder`` (a worker's task); their lengths."""
+    values = dict(zip(ARRAYS, (*table, first, prob, backoff), strict=True))
+    lengths = []
+    for name, array in values.items():
+        if array is None:
+            continue
+        dest = Path(folder) / shard_file(f"{name}{k}", r)
+        array = np.ascontiguousarray(array, dtype=np.float64 if name in ("prob", "backoff") else np.int64)
+        part = dest.with_name(f".{dest.name}.{os.getpid()}")
+        with open(part, "wb") as fh:
+            np.lib.format.write_array(fh, array, allow_pickle=False)
+        os.replace(part, dest)
+        lengths.append(len(array))
+    return lengths
+
+
+def write_sharded(client, est: ClusterEstimate, path: str | Path, meta: dict) -> dict:
+    """Write ``est`` and its tables as a sharded model folder at ``path`` (``meta``: the record of
+    :func:`~lmstats.ngram.storage.model_meta`); its ``meta.json``."""
+    tables = est.tables
+    N, V = tables.order, tables.vocab_size
+    shards: dict[str, list[int]] = {}
+    record = dict(meta)
+
+    def fill(staging: Path) -> None:
+        arange = np.arange(V, dtype=np.int64)
+        write_shard(str(staging), 1, 0, (arange, tables.unigram, np.full(V, -1, dtype=np.int64)), arange, est.prob1,
+                    est.backoff1 if N > 1 else None)
+        for name in ARRAYS[: 6 if N > 1 else 5]:
+            shards[f"{name}1"] = [V]
+        for k in range(2, N + 1):
+            order = tables.table(k)
+            backoffs = est.backoffs.get(k, [None] * len(order.ranges))
+            written = client.gather([client.submit(write_shard, str(staging), k, r, t, f, p, b, pure=False) for r, (t, f, p, b) in
+                                     enumerate(zip(order.ranges, est.first[k], est.probs[k], backoffs, strict=True))])
+            for i, name in enumerate(ARRAYS[: 6 if k < N else 5]):
+                shards[f"{name}{k}"] = [lengths[i] for lengths in written]
+        dtypes = {"prob": "<f8", "backoff": "<f8"}
+        record.update(version=SHARDED_VERSION, shards=shards, arrays={
+            name: [dtypes.get(name.rstrip("0123456789"), "<i8"), sum(lengths)] for name, lengths in shards.items()})
+        with atomic_write(staging / META) as fh:
+            json.dump(record, fh)
+
+    publish_folder(Path(path), fill)
+    return record
+
+
+def join_shards(folder: Path, dest: Path) -> None:
+    """The sharded model ``folder`` as a plain model folder ``dest`` (made here), each array's shards appended one after the
+    other (one shard in memory at a time): what a fit on the cluster hands a model object in this process."""
+    meta = read_meta(folder)
+    dest.mkdir()
+    for name, lengths in meta.pop("shards").items():
+        out = NpyAppender(dest / f"{name}.npy", np.float64 if name.startswith(("prob", "backoff")) else np.int64)
+        for r in range(len(lengths)):
+            part = np.load(folder / shard_file(name, r), mmap_mode="r")
+            out.append(part)
+            release(part)
+        out.close()
+    with atomic_write(dest / META) as fh:
+        json.dump(meta | {"version": VERSION}, fh)
