@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lmstats.cli.ngram_cluster import cluster_refusal, fit_on_cluster_command
 from lmstats.cli.options import (
     Numbers,
     corpus_options,
@@ -34,6 +35,7 @@ from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.ngram.storage import check_model_folder, check_npz_output
 from lmstats.text.corpus import load_corpus
+from lmstats.text.sources import resolve
 from lmstats.text.spec import SPLIT_NAMES
 from lmstats.text.spill import drop_spilled, text_spill
 from lmstats.units import EVAL_MODES
@@ -180,6 +182,13 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
     check_outputs({"--out": out, "--arpa": arpa}, inputs=[*files, load_path], folders=folders)
     if out:
         (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
+    if engine == "dask" and recipe is not None:
+        found = resolve(corpus.source, data_dir=data_dir)
+        why = cluster_refusal(found, corpus, recipe, out, pruned=bool(recipe.prune or prune_entropy),
+                              outputs=bool(arpa or compact or query_only), splits_to_score=splits_to_score)
+        if why is None:
+            return fit_on_cluster_command(found, corpus, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json)
+        click.echo(f"reading the corpus here, not on the workers: {why}", err=True)
     with text_spill(corpus, memory, tmp, files) as spill:  # a corpus large for --memory is kept on disk while the command runs
         loaded = load_corpus(corpus, data_dir=data_dir, spill=spill, tokenizer=tokenizer)
         refuse_unused_seed(loaded.predefined)

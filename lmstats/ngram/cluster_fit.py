@@ -30,7 +30,7 @@ from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, estimate_on_cluste
 from lmstats.ngram.distributed import count_on_cluster, tree_reduce, worker_memory
 from lmstats.ngram.lmplz import first_occurrence, kenlm_rank, last_counts, last_word, occurrence_windows
 from lmstats.ngram.shards import write_sharded
-from lmstats.text.ranges import TARGET_BYTES, Reading, read_on_cluster
+from lmstats.text.ranges import Reading, range_target, read_on_cluster
 
 RANGE_SHARE = 8  # a key range takes at most 1/RANGE_SHARE of a worker's memory_limit (its copies in a join, the tasks in flight)
 DEFAULT_RANGE_BYTES = 256 << 20  # when the workers have no memory_limit
@@ -74,11 +74,12 @@ def lmplz_last_on_cluster(client, parts: list, sizes: list[int], order: int, voc
 
 
 def fit_on_cluster(client, urls: list[str], out: str | Path, *, order: int, smoothing: str = "mkn", reading: Reading | None = None,
-                   min_count: int = 1, max_size: int | None = None, discount_fallback: bool = True, target: int = TARGET_BYTES,
-                   storage_options: dict | None = None, range_bytes: int | None = None,
+                   min_count: int = 1, max_size: int | None = None, discount_fallback: bool = True, target: int | None = None,
+                   storage_options: dict | None = None, range_bytes: int | None = None, trained_on=None,
                    on_stage: Callable[[str], None] | None = None) -> dict:
     """Fit an n-gram model of ``order`` on the text of ``urls`` (sentence mode) on the workers of ``client``, and write it as a
-    sharded model at ``out``; its ``meta.json`` record.  Equal to ``NgramLM.fit`` on the same text (tested)."""
+    sharded model at ``out``; its ``meta.json`` record (``trained_on``: the corpus record it keeps, as a saved model does).
+    Equal to ``NgramLM.fit`` on the same text (tested)."""
     from lmstats.ngram.model import NgramLM
     from lmstats.ngram.storage import check_model_folder, model_meta
 
@@ -87,6 +88,8 @@ def fit_on_cluster(client, urls: list[str], out: str | Path, *, order: int, smoo
                            "with --engine local")
     check_model_folder(Path(out))
     stage = on_stage or (lambda what: None)
+    if target is None:
+        target = range_target(urls, len(client.scheduler_info().get("workers", {})), storage_options)
     vocab, lines = read_on_cluster(client, urls, reading or Reading(), target=target, min_count=min_count, max_size=max_size,
                                    storage_options=storage_options)
     model = NgramLM(vocab, order, smoothing, discount_fallback=discount_fallback)
@@ -106,4 +109,4 @@ def fit_on_cluster(client, urls: list[str], out: str | Path, *, order: int, smoo
     est = estimate_on_cluster(client, tables, model._spec(), vocab.predictable_mask, lmplz_last)
     stage("smoothed")
     model.n_train_tokens_ = n_ids
-    return write_sharded(client, est, out, model_meta(model, est.facts(), n_units, lmplz_last))
+    return write_sharded(client, est, out, model_meta(model, est.facts(), n_units, lmplz_last, trained_on=trained_on))

@@ -57,6 +57,19 @@ ENGINES = ("local", "dask")  # where n-grams are counted: this process (in memor
 ARPA = "arpa"  # the smoothing label of a model read from an ARPA file: probabilities as stored, not refittable
 
 
+def describe_fit(params: dict, ngrams_per_order: list[int], discounts: dict, is_distribution: bool, warnings) -> dict:
+    """:meth:`NgramLM.describe` from its parts (also a saved model's ``meta.json``, read without its arrays)."""
+    out = params | {"ngrams_per_order": ngrams_per_order}
+    for name, kept in (("eps", params["smoothing"] == "eps"), ("eps_variant", params["smoothing"] == "eps"),
+                       ("k", params["smoothing"] == "lidstone"), ("prune_entropy", params.get("prune_entropy")),
+                       ("prune", params.get("prune") is not None)):
+        if not kept:
+            out.pop(name, None)
+    if discounts:
+        out["discounts"] = {str(k): v for k, v in discounts.items()}
+    return out | {"is_distribution": is_distribution, "warnings": list(warnings)}
+
+
 def _in_memory(counts: NgramCounts) -> NgramCounts:
     """``counts`` with every table read into memory (from files on disk)."""
     return dataclasses.replace(counts, tables=tuple(OrderTable(t.order, *(np.array(a) for a in (t.keys, t.counts, t.suffix, t.first)))
@@ -433,16 +446,5 @@ class NgramLM(LanguageModel):
     def describe(self) -> dict:
         """Parameters and fitted facts (JSON-ready); ``discounts`` only for the discounting smoothers."""
         self.check_fitted()
-        out = self.params() | {"ngrams_per_order": [len(t) for t in self.counts_.tables]}
-        if self.smoothing != "eps":
-            out.pop("eps")
-            out.pop("eps_variant")
-        if self.smoothing != "lidstone":
-            out.pop("k")
-        if not self.prune_entropy:
-            out.pop("prune_entropy")
-        if self.prune is None:
-            out.pop("prune")
-        if self.estimate_.discounts:
-            out["discounts"] = {str(k): v for k, v in self.estimate_.discounts.items()}
-        return out | {"is_distribution": self.estimate_.is_distribution, "warnings": list(self.estimate_.warnings)}
+        est = self.estimate_
+        return describe_fit(self.params(), [len(t) for t in self.counts_.tables], est.discounts, est.is_distribution, est.warnings)

@@ -37,6 +37,8 @@ from lmstats.text.reader import CHUNK_BYTES, decoded_chunks
 from lmstats.vocab import Vocab
 
 TARGET_BYTES = 64 << 20  # bytes per range, about
+MIN_TARGET_BYTES = 1 << 20  # smaller ranges cost more in tasks than they give in parallel reading
+RANGES_PER_WORKER = 2
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
 
 
@@ -78,17 +80,29 @@ def _fs(url: str, storage_options: dict | None = None):
         raise LmstatsError(f"{url}: cannot open it ({exc}){hint}; install the package for its scheme (s3fs, gcsfs, ...)") from None
 
 
+def _size(url: str, storage_options: dict | None) -> int:
+    fs, path = _fs(url, storage_options)
+    try:
+        return int(fs.size(path))
+    except FileNotFoundError:
+        raise LmstatsError(f"{url}: no such file; check the path") from None
+
+
+def range_target(urls: list[str], workers: int, storage_options: dict | None = None) -> int:
+    """Bytes per range for ``workers``: :data:`TARGET_BYTES`, or less so that every worker reads at least
+    :data:`RANGES_PER_WORKER` ranges (but no fewer than :data:`MIN_TARGET_BYTES` each)."""
+    total = sum(_size(url, storage_options) for url in urls)
+    return max(MIN_TARGET_BYTES, min(TARGET_BYTES, -(-total // (RANGES_PER_WORKER * max(1, workers)))))
+
+
 def byte_ranges(urls: list[str], target: int = TARGET_BYTES, storage_options: dict | None = None) -> list[ByteRange]:
     """The ranges of ``urls``, in order: about ``target`` bytes each; a compressed file is one range."""
     if target < 1:
         raise ValueError("target must be at least one byte")
     out = []
     for url in urls:
+        size = _size(url, storage_options)
         fs, path = _fs(url, storage_options)
-        try:
-            size = int(fs.size(path))
-        except FileNotFoundError:
-            raise LmstatsError(f"{url}: no such file; check the path") from None
         if url.lower().endswith(_COMPRESSED):
             out.append(ByteRange(url, 0, None))
             continue
