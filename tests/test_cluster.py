@@ -175,3 +175,68 @@ def test_a_worker_killed_mid_count_or_mid_smoothing_costs_its_tasks_and_the_mode
     assert len(kills) == 1  # the worker died mid-run
     assert_same_model(local_fit(paths, 4, "mkn"), NgramLM.load(tmp_path / "model"))
     assert json.loads((tmp_path / "model" / "meta.json").read_text())["version"] == 5
+
+
+@pytest.mark.slow
+def test_the_cli_fits_on_the_workers_and_scores_as_the_local_engine(client, tmp_path):
+    """`lmstats ngram DIR --engine dask` on a corpus of train/valid/test files: the workers read, count, smooth and write the
+    model in shards; perplexities equal to the local engine's; a fit the cluster cannot do whole says why and reads here."""
+    from click.testing import CliRunner
+
+    from lmstats.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = zipf_lines(4, 900)
+    for name, part in (("train", lines[:700]), ("valid", lines[700:800]), ("test", lines[800:])):
+        (corpus / f"{name}.txt").write_text("".join(" ".join(s) + "\n" for s in part), encoding="utf-8")
+    runner = CliRunner()
+    local = runner.invoke(main, ["ngram", str(corpus), "--n", "3", "--json", "--out", str(tmp_path / "a")])
+    dask = runner.invoke(main, ["ngram", str(corpus), "--n", "3", "--json", "--engine", "dask", "--out", str(tmp_path / "b")])
+    assert local.exit_code == 0 and dask.exit_code == 0, dask.output
+    assert "the workers read 1 train file(s)" in dask.stderr and read_meta(tmp_path / "b")["version"] == 5
+    ra, rb = json.loads(local.stdout)["results"], json.loads(dask.stdout)["results"]
+    for split in ("valid", "test"):  # scored on the workers against the shards
+        a, b = ra[split]["sentence"], rb[split]["sentence"]
+        assert (a["n_tokens"], a["n_oov"]) == (b["n_tokens"], b["n_oov"]) and b["nll_sum"] == pytest.approx(a["nll_sum"], rel=1e-12)
+    assert "scored test on the workers" in dask.stderr
+    scored = runner.invoke(main, ["score", str(tmp_path / "b"), str(corpus / "test.txt"), "--json"])  # its corpus record kept
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["nll_sum"] == pytest.approx(ra["test"]["sentence"]["nll_sum"], rel=1e-12)
+    on_workers = runner.invoke(main, ["score", str(tmp_path / "b"), str(corpus / "test.txt"), "--json", "--scheduler",
+                                      client.scheduler.address])
+    assert on_workers.exit_code == 0, on_workers.output
+    got = json.loads(on_workers.stdout)
+    assert got["nll_sum"] == pytest.approx(ra["test"]["sentence"]["nll_sum"], rel=1e-12)
+    assert got["bits_per_char"] == pytest.approx(json.loads(scored.stdout)["bits_per_char"], rel=1e-12)
+    refused = runner.invoke(main, ["score", str(tmp_path / "b"), "--per-line", "--scheduler", client.scheduler.address])
+    assert refused.exit_code == 2 and "--scheduler scores files in sentence mode" in refused.stderr
+    pruned = runner.invoke(main, ["ngram", str(corpus), "--n", "3", "--prune", "0,1", "--engine", "dask", "--eval", "none",
+                                  "--out", str(tmp_path / "c")])
+    assert pruned.exit_code == 0, pruned.output
+    assert "the corpus was read here, not on the workers: pruning drops n-grams across key ranges" in pruned.stderr
+
+
+def test_a_text_scored_on_the_workers_against_the_shards_gives_the_evaluators_sums(client, tmp_path, many_ranges):
+    """score_on_cluster: the text read on the workers, every lookup a batched join with the shards; the local evaluator's
+    sums (to the order of additions), including <unk> and words at the start of a sentence."""
+    from lmstats.ngram.cluster_scoring import open_sharded, score_on_cluster
+    from lmstats.text.ranges import Reading
+
+    paths = write_corpus(tmp_path, zipf_lines(5, 1500), 2)
+    fit_on_cluster(client, paths, tmp_path / "model", order=4, target=3000, range_bytes=1 << 29)
+    held_out = tmp_path / "held.txt"
+    held = zipf_lines(6, 300) + [["never", "seen", "w1"], ["w2"]]
+    held_out.write_text("".join(" ".join(s) + "\n" for s in held) + "\n", encoding="utf-8")
+    model = open_sharded(tmp_path / "model")
+    assert len(model.first_keys[4]) >= 4
+    got = score_on_cluster(client, model, [str(held_out)], Reading())
+    local = NgramLM.load(tmp_path / "model")
+    split = EncodedSplit("held", Lines.from_seqs([local.vocab.encode(s) for s in held if s]), local.vocab)
+    expected = evaluate(local, split)
+    assert (got.n_units, got.n_tokens, got.n_oov, got.n_zero) == (expected.n_units, expected.n_tokens, expected.n_oov, expected.n_zero)
+    assert got.nll_sum == pytest.approx(expected.nll_sum, rel=1e-12)
+    assert got.nll_sum_no_oov == pytest.approx(expected.nll_sum_no_oov, rel=1e-12)
+    text = held_out.read_text(encoding="utf-8")
+    assert got.n_chars == len("".join(line + "\n" for line in text.split("\n") if line.split()))  # sentences and their breaks
+    assert got.n_oov > 0

@@ -12,6 +12,7 @@ import click
 from lmstats.cli.ngram_cluster import cluster_refusal, fit_on_cluster_command
 from lmstats.cli.options import (
     Numbers,
+    SchedulerAddress,
     corpus_options,
     corpus_to_score,
     default_output,
@@ -96,19 +97,6 @@ class SplitNames(click.ParamType):
         return list(dict.fromkeys(names))
 
 
-class SchedulerAddress(click.ParamType):
-    """``--scheduler``: an address of the forms distributed reads (checked before the corpus is read; nothing is connected)."""
-
-    name = "ADDRESS"
-
-    def convert(self, value, param, ctx):
-        from lmstats.ngram.distributed import scheduler_address
-
-        try:
-            scheduler_address(value)
-        except LmstatsError as exc:
-            self.fail(str(exc), param, ctx)
-        return str(value).strip()
 
 
 @click.command("ngram")
@@ -182,13 +170,13 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
     check_outputs({"--out": out, "--arpa": arpa}, inputs=[*files, load_path], folders=folders)
     if out:
         (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
+    why_here = None  # why a fit on the cluster reads the corpus here (said once the cluster is reached)
     if engine == "dask" and recipe is not None:
         found = resolve(corpus.source, data_dir=data_dir)
-        why = cluster_refusal(found, corpus, recipe, out, pruned=bool(recipe.prune or prune_entropy),
-                              outputs=bool(arpa or compact or query_only), splits_to_score=splits_to_score)
-        if why is None:
+        why_here = cluster_refusal(found, corpus, recipe, out, pruned=bool(recipe.prune or prune_entropy),
+                                   outputs=bool(arpa or compact or query_only))
+        if why_here is None:
             return fit_on_cluster_command(found, corpus, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json)
-        click.echo(f"reading the corpus here, not on the workers: {why}", err=True)
     with text_spill(corpus, memory, tmp, files) as spill:  # a corpus large for --memory is kept on disk while the command runs
         loaded = load_corpus(corpus, data_dir=data_dir, spill=spill, tokenizer=tokenizer)
         refuse_unused_seed(loaded.predefined)
@@ -197,7 +185,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         trained_on = loaded.trained_on(vocab_spec, data_dir) if recipe is not None else getattr(model, "trained_on_", None)
         del loaded  # its type ids (4 bytes a token) are not needed once the splits are encoded
         drop_spilled(spill, *(splits[s].lines.ids for s in SPLIT_NAMES))  # nor their files
-        model, tuning, fit_seconds = fit_with_progress(recipe, splits, prune_entropy, memory=memory, tmp=tmp, engine=engine,
+        model, tuning, fit_seconds = fit_with_progress(recipe, splits, prune_entropy, why_here, memory=memory, tmp=tmp, engine=engine,
                                                        scheduler=scheduler) if recipe is not None else \
             (model or open_arpa(load_path, splits.vocab), None, 0.0)
         model = write_outputs(model, out, arpa, compact, quantize, trained_on=trained_on, query_only=query_only)
@@ -305,13 +293,13 @@ def open_arpa(path, vocab) -> NgramLM:
     return open_model(path, vocab=vocab).model
 
 
-def fit_with_progress(recipe, splits, theta=None, **fit_options):
+def fit_with_progress(recipe, splits, theta=None, why_here: str | None = None, **fit_options):
     """The fitted model (pruned by relative entropy at ``theta`` > 0, after any eps tuning), the eps tuning (or None)
     and the seconds taken, with a bar per order and the counting report."""
     started = time.perf_counter()
     with progress_bar(total=recipe.order, desc="counting n-grams", unit="order", leave=False) as bar, \
          progress_bar(desc="tuning eps on valid", unit="trial", leave=False, delay=0.5) as trials:
-        passes = CountingReport(bar, fit_options["engine"], fit_options["scheduler"])
+        passes = CountingReport(bar, fit_options["engine"], fit_options["scheduler"], why_here)
         model, tuning = fit_recipe(recipe, splits, on_order=passes.order, on_plan=passes.plan,
                                    on_trial=lambda k, e, ppl: trials.update(1), **fit_options)
     if theta:

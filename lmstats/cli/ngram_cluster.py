@@ -4,8 +4,8 @@ Taken when the corpus has train/valid/test files and the fit is one the cluster 
 (:func:`cluster_refusal` says why not otherwise, and the command then reads the corpus here and
 counts and smooths on the cluster).  The workers read the train files (:mod:`lmstats.ngram.cluster_fit`)
 and write ``--out`` as a sharded model (:mod:`lmstats.ngram.shards`); this process reads no training
-text and holds no table.  The valid and test files are then read here and scored with the model
-opened here (its shards joined); ``--eval none`` skips that, and this process stays small.
+text and holds no table.  The valid and test files are then read and scored on the workers against
+the shards (:mod:`lmstats.ngram.cluster_scoring`): this process never holds the model either.
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ from __future__ import annotations
 import time
 
 import click
-import numpy as np
 
 from lmstats.cli.output import echo
-from lmstats.encoded import EncodedSplit, Lines
-from lmstats.evaluation import evaluate_splits
 from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS
-from lmstats.ngram.model import NgramLM, describe_fit
+from lmstats.ngram.model import describe_fit
 from lmstats.text.spec import CorpusSpec
 from lmstats.trained_on import TrainedOn
 
 
-def cluster_refusal(found, corpus: CorpusSpec, recipe, out, *, pruned: bool, outputs: bool, splits_to_score) -> str | None:
+def cluster_refusal(found, corpus: CorpusSpec, recipe, out, *, pruned: bool, outputs: bool) -> str | None:
     """Why the cluster cannot do this fit whole (None when it can)."""
     level = corpus.level or found.level
     reasons = [
@@ -38,22 +35,14 @@ def cluster_refusal(found, corpus: CorpusSpec, recipe, out, *, pruned: bool, out
         (pruned, "pruning drops n-grams across key ranges, which the cluster does not do yet"),
         (outputs, "--arpa, --compact, --quantize and --query-only are written from a model held here"),
         (str(out).endswith(".npz"), "a sharded model is a folder, not an .npz file"),
-        ("train" in splits_to_score, "scoring the train split would read it here"),
     ]
     return next((why for refused, why in reasons if refused), None)
-
-
-def encoded_files(paths: list[str], reading, vocab, name: str) -> EncodedSplit:
-    """The files ``paths`` read here as the workers read the train files, encoded under ``vocab``."""
-    from lmstats.text.ranges import byte_ranges, encode_range, read_range
-
-    parts = [encode_range(read_range(r, reading), vocab) for r in byte_ranges(paths, target=1 << 62)]
-    return EncodedSplit(name, Lines.from_lengths(*(np.concatenate(column) for column in zip(*parts, strict=True))), vocab)
 
 
 def fit_on_cluster_command(found, corpus: CorpusSpec, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp,
                            as_json: bool) -> None:
     from lmstats.ngram.cluster_fit import fit_on_cluster
+    from lmstats.ngram.cluster_scoring import open_sharded, score_on_cluster
     from lmstats.ngram.distributed import dask_client
     from lmstats.resources import work_dir
     from lmstats.text.ranges import Reading
@@ -65,19 +54,22 @@ def fit_on_cluster_command(found, corpus: CorpusSpec, vocab_spec, data_dir, reci
     say(f"fitting on the Dask cluster {scheduler or '(a LocalCluster of this machine)'}: the workers read "
         f"{len(found.of_split('train'))} train file(s) and write the model in shards")
     started = time.perf_counter()
+    results: dict = {}
     with work_dir(tmp) as work, dask_client(scheduler, local_directory=work) as client:
         meta = fit_on_cluster(client, [str(src.path) for src in found.of_split("train")], out, order=recipe.order,
                               smoothing=recipe.smoothing, reading=reading, min_count=vocab_spec.min_count, max_size=vocab_spec.max_size,
                               trained_on=TrainedOn.of(spec, vocab_spec, data_dir),
                               on_stage=lambda what: say(f"{what} ({time.perf_counter() - started:.1f} s)"))
-    fit_seconds = time.perf_counter() - started
+        fit_seconds = time.perf_counter() - started
+        if splits_to_score:
+            model = open_sharded(out)
+        for name in splits_to_score:  # scored on the workers against the shards: this process never holds the model
+            at = time.perf_counter()
+            result = score_on_cluster(client, model, [str(src.path) for src in found.of_split(name)], reading, name)
+            seconds = time.perf_counter() - at
+            results[name] = {recipe.mode: result.to_dict() | {"seconds": seconds, "tokens_per_s": result.n_tokens / max(seconds, 1e-9)}}
+            say(f"scored {name} on the workers ({time.perf_counter() - started:.1f} s)")
     order = meta["params"]["order"]
-    results = {}
-    if splits_to_score:
-        model = NgramLM.load(out)
-        splits = {name: encoded_files([str(src.path) for src in found.of_split(name)], reading, model.vocab, name)
-                  for name in splits_to_score}
-        results = evaluate_splits(model, splits, splits_to_score, (recipe.mode,))
     info = {"corpus": found.name, "vocab_size": len(meta["vocab"]["tokens"]), "mode": recipe.mode,
             "model": describe_fit(meta["params"], [meta["arrays"][f"keys{k}"][1] for k in range(1, order + 1)],
                                   meta["discounts"], meta["is_distribution"], meta["warnings"]),

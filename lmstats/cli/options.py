@@ -266,3 +266,18 @@ def default_output(kind: str, corpus: CorpusSpec, suffix: str) -> Path:
     """``lmstats-out/KIND-CORPUS-SUFFIX``: where a command writes when no path is given."""
     name = corpus.name.replace("/", "_").replace("*", "_")
     return Path("lmstats-out") / f"{kind}-{name}-{suffix}"
+
+
+class SchedulerAddress(click.ParamType):
+    """``--scheduler``: an address of the forms distributed reads (checked before the corpus is read; nothing is connected)."""
+
+    name = "ADDRESS"
+
+    def convert(self, value, param, ctx):
+        from lmstats.ngram.distributed import scheduler_address
+
+        try:
+            scheduler_address(value)
+        except LmstatsError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value).strip()

@@ -55,8 +55,8 @@ class CountingReport:
 
     LOUD_BYTES = 1 << 30
 
-    def __init__(self, bar, engine: str = "local", scheduler: str | None = None):
-        self.bar, self.engine, self.scheduler = bar, engine, scheduler
+    def __init__(self, bar, engine: str = "local", scheduler: str | None = None, why_here: str | None = None):
+        self.bar, self.engine, self.scheduler, self.why_here = bar, engine, scheduler, why_here
         self.loud, self.positions = False, 0
         self.last = time.perf_counter()
 
@@ -65,7 +65,8 @@ class CountingReport:
         self.positions, self.last = plan.positions, time.perf_counter()
         if self.engine == "dask":
             self.say(f"counting {plan.positions:,} positions up to order {plan.order} on the Dask cluster "
-                     f"{self.scheduler or '(a LocalCluster of this machine)'}")
+                     f"{self.scheduler or '(a LocalCluster of this machine)'}"
+                     + (f"; the corpus was read here, not on the workers: {self.why_here}" if self.why_here else ""))
         elif self.loud:
             self.say(plan.describe())
 

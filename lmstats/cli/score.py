@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from lmstats.cli.options import device_option, given, json_option, refuse, threads_option
+from lmstats.cli.options import SchedulerAddress, device_option, given, json_option, refuse, threads_option
 from lmstats.cli.output import echo
 from lmstats.errors import LmstatsError
 from lmstats.heap import Trimmer, one_arena
@@ -43,11 +43,15 @@ def text_options(f):
                                                "(the summary goes to stderr).")
 @click.option("--per-token", is_flag=True, help="query's rows: token=id n-gram-length log10p for every token, a total per "
                                                 "line (n-gram models; the summary goes to stderr).")
+@click.option("--scheduler", type=SchedulerAddress(), default=None,
+              help="Score on the Dask cluster at ADDRESS (tcp://HOST:PORT): MODEL a sharded model (lmstats ngram --engine dask "
+                   "writes one) and TEXT files, on paths every worker reaches; the workers read the text and look its n-grams up "
+                   "in the shards, and the summary is printed.")
 @threads_option
 @device_option
 @json_option
 @text_options
-def score_command(model_path, texts, mode, per_line, per_token, threads, device, as_json, **_text_options):
+def score_command(model_path, texts, mode, per_line, per_token, scheduler, threads, device, as_json, **_text_options):
     """Score TEXT (files, compressed too; '-' or none: standard input) with MODEL: an n-gram model folder or .npz,
     an ARPA file, an RNN checkpoint .pt or a mixture .json.
 
@@ -64,6 +68,8 @@ def score_command(model_path, texts, mode, per_line, per_token, threads, device,
     one_arena()  # (lmstats.heap: the peak memory of a long text)
     refuse(TEXT_OPTIONS, "score reads TEXT as MODEL was trained, under its vocabulary (its level, lower-casing, letters only "
                          "and subword pieces, as the model records them), so it takes no text or vocabulary options; drop it")
+    if scheduler:
+        return score_on_workers(model_path, texts, mode, per_line or per_token, scheduler, as_json)
     kind = model_kind(model_path)
     check_asked(per_line, per_token, as_json, kind, model_path)
     sources = text_sources(texts)
@@ -138,6 +144,28 @@ def _stdin():
     except (AttributeError, OSError, ValueError):
         return sys.stdin.buffer
     return io.BufferedReader(io.FileIO(fd, "rb", closefd=False))
+
+
+def score_on_workers(model_path: str, texts: tuple[str, ...], mode: str, rows: bool, scheduler: str, as_json: bool) -> None:
+    """``--scheduler``: the summary of TEXT under a sharded MODEL, computed on the cluster (:mod:`lmstats.ngram.cluster_scoring`)."""
+    from lmstats.ngram.cluster_scoring import open_sharded, score_on_cluster
+    from lmstats.ngram.distributed import dask_client
+    from lmstats.text.ranges import Reading
+    from lmstats.trained_on import TrainedOn
+
+    if rows or mode != "sentence" or not texts or "-" in texts:
+        raise LmstatsError("--scheduler scores files in sentence mode and prints the summary: give TEXT as files (not standard "
+                           "input) and drop --per-line, --per-token and --mode stream, or drop --scheduler to score here")
+    model = open_sharded(model_path)
+    trained = TrainedOn.from_dict(model.meta)
+    corpus = trained.corpus if trained else None
+    reading = Reading(corpus.level or "word", corpus.lower, corpus.letters_only) if corpus else Reading()
+    with dask_client(scheduler) as client:
+        result = score_on_cluster(client, model, list(texts), reading, "text")
+    params = model.meta["params"]
+    info = {"model": model_path, "kind": "ngram", "description": f"{params['order']}-gram {params['smoothing']}, sharded",
+            "texts": list(texts), "reading": f"{reading.level} level, on the workers", **result.to_dict()}
+    echo(info, as_json, lambda i: summary_lines(i, result))
 
 
 def summary_lines(info: dict, result) -> list[str]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.ngram.counts import unique_keys
 from lmstats.ngram.distributed import ClusterOrder, ClusterTables
 from lmstats.ngram.lmplz import shift_counts_of_counts
 from lmstats.ngram.prune import backoff_mass
@@ -88,9 +89,16 @@ def _first_task(table: tuple, V: int, lo: int, *pieces: NDArray) -> NDArray[np.i
     return lower[table[0] // V - lo]
 
 
-def _suffix_counts_task(table: tuple, offsets: NDArray[np.int64]) -> list[tuple[NDArray, NDArray]]:
+def _suffixes_task(table: tuple) -> dict:
+    """A range's distinct suffix rows (sorted), where each n-gram's suffix is among them, and how many n-grams have each:
+    what both of its joins with the order below need (one sort, :func:`~lmstats.ngram.counts.unique_keys`)."""
+    rows, inverse, counts = unique_keys(table[2], inverse=True)
+    return {"rows": rows, "inverse": inverse, "counts": counts}
+
+
+def _suffix_counts_task(suffixes: dict, offsets: NDArray[np.int64]) -> list[tuple[NDArray, NDArray]]:
     """A range of order k+1's suffix rows counted, cut by the ranges of order k (rows local to each range)."""
-    rows, counts = np.unique(table[2], return_counts=True)
+    rows, counts = suffixes["rows"], suffixes["counts"]
     cuts = np.searchsorted(rows, offsets)
     return [(rows[a:b] - offsets[q], counts[a:b]) for q, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
 
@@ -155,11 +163,12 @@ def _prob_by_word(table: tuple, local: dict, lo: int, V: int, prob1: NDArray) ->
     return local["u"] + local["gamma"][keys // V - lo] * prob1[keys % V]
 
 
-def _requests_task(table: tuple, offsets: NDArray[np.int64]) -> dict:
+def _requests_task(suffixes: dict, offsets: NDArray[np.int64]) -> dict:
     """The distinct suffix rows a range needs, cut by the ranges of order k-1 (rows local to each), and where each goes."""
-    rows, inverse = np.unique(table[2], return_inverse=True)
+    rows = suffixes["rows"]
     cuts = np.searchsorted(rows, offsets)
-    return {"inverse": inverse, "pieces": [rows[a:b] - offsets[q] for q, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]}
+    return {"inverse": suffixes["inverse"],
+            "pieces": [rows[a:b] - offsets[q] for q, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]}
 
 
 def _request_piece(requests: dict, q: int) -> NDArray[np.int64]:
@@ -204,14 +213,14 @@ def estimate_on_cluster(client, tables: ClusterTables, spec: SmoothingSpec, mask
         lower = tables.table(k - 1)
         first[k] = [submit(_first_task, t, V, int(lo), *_slices_of(client, first[k - 1], lower, int(lo), int(hi)))
                     for t, (lo, hi) in zip(order.ranges, order.contexts, strict=True)]
+    suffixes = {k: [submit(_suffixes_task, t) for t in tables.table(k).ranges] for k in range(2, N + 1) if k >= 3 or kneser_ney}
     adjusted: dict[int, list] = {}
     a1 = tables.unigram.astype(np.float64)
     for k in range(1, N):
         if not kneser_ney:
             break
-        up = tables.table(k + 1)
         offsets = np.asarray([0, V], dtype=np.int64) if k == 1 else tables.table(k).offsets
-        counted = [submit(_suffix_counts_task, t, offsets) for t in up.ranges]
+        counted = [submit(_suffix_counts_task, x, offsets) for x in suffixes[k + 1]]
         if k == 1:
             cont = _continuation(V, [pieces[0] for pieces in client.gather(counted)])
             a1 = np.where(np.arange(V) == tables.bos_id, a1, cont.astype(np.float64))
@@ -269,7 +278,7 @@ def estimate_on_cluster(client, tables: ClusterTables, spec: SmoothingSpec, mask
                                                                                                    strict=True)]
             continue
         lower = tables.table(k - 1)
-        requests = [submit(_requests_task, t, lower.offsets) for t in order.ranges]
+        requests = [submit(_requests_task, x, lower.offsets) for x in suffixes[k]]
         answers = [submit(_answer_task, probs[k - 1][q], *[submit(_request_piece, req, q) for req in requests])
                    for q in range(len(lower.ranges))]
         probs[k] = [submit(_prob_task, t, x, int(lo), V, req, *[submit(_pick, ans, r) for ans in answers])

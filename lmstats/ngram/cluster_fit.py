@@ -37,7 +37,7 @@ DEFAULT_RANGE_BYTES = 256 << 20  # when the workers have no memory_limit
 
 
 # -- the tasks -------------------------------------------------------------------------------------
-def _sentences(part: tuple, eos_id: int) -> tuple:
+def sentence_part(part: tuple, eos_id: int) -> tuple:
     """A partition of lines as sentence-mode units: its non-empty lines, each followed by ``</s>``."""
     units = Lines.from_lengths(*part).nonempty().with_eos(eos_id)
     return np.asarray(units.ids, dtype=np.int32), units.lengths
@@ -93,7 +93,7 @@ def fit_on_cluster(client, urls: list[str], out: str | Path, *, order: int, smoo
     vocab, lines = read_on_cluster(client, urls, reading or Reading(), target=target, min_count=min_count, max_size=max_size,
                                    storage_options=storage_options)
     model = NgramLM(vocab, order, smoothing, discount_fallback=discount_fallback)
-    parts = [client.submit(_sentences, p, vocab.eos_id) for p in lines]
+    parts = [client.submit(sentence_part, p, vocab.eos_id) for p in lines]
     sizes = client.gather([client.submit(_sizes, p) for p in parts])
     n_ids, n_units = (sum(column) for column in zip(*sizes, strict=True)) if sizes else (0, 0)
     if n_ids == 0:

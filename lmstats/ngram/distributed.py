@@ -3,24 +3,28 @@
 The same tables as :func:`lmstats.ngram.counts.count_ngrams` (tested equal, bit for bit) with
 the work spread over the workers of a ``distributed`` cluster: a :class:`distributed.LocalCluster`
 on this machine (one single-threaded worker per core) or an existing cluster given by its
-scheduler's address.  The client encodes the text (the vocabulary needs one pass over all of
-it anyway) and scatters the encoded units in partitions of whole units; from then on the
-partitions, their runs and their rows stay on the workers.  For each order k:
+scheduler's address.  The partitions are read on the workers (:func:`lmstats.text.ranges.read_on_cluster`),
+or scattered from units this process holds (:func:`scatter_units`, for ``NgramLM.fit``); from then
+on the partitions, their runs and their rows stay on the workers.  For each order k
+(:func:`count_on_cluster`):
 
 1. **Count** (one task per partition): the key of the k-gram ending at each position is
    ``row_{k-1}(prefix) * V + w``, as in the local engines; the partition's sorted distinct keys
    with their counts and suffix rows form its *run*.
 2. **Cut** (one task per partition): the runs are cut at common key boundaries, quantiles of a
-   sample of every run, so that range r of every partition holds the same key interval.
+   sample of every run moved down to the first key of their context (so a context's n-grams lie
+   in one range), so that range r of every partition holds the same key interval.
 3. **Reduce** (one task per range): the pieces of one range are merged (counts of equal keys
    summed).  The ranges are contiguous intervals of the key space, so the reduced ranges laid
    end to end are the sorted table: partitioning by key range rather than by a hash of the key
-   spares a global sort afterwards (Dask's own ``sort_values`` partitions the same way).
-4. **Gather**: the client appends range after range to the order's ``.npy`` files in
-   ``tables_dir`` (it holds one range at a time), and the first word of each n-gram is looked up
-   in the order below.
-5. **Rows** (one task per partition, below the top order): each position's row in the new table,
+   spares a global sort afterwards (Dask's own ``sort_values`` partitions the same way).  The
+   ranges stay on the workers (:class:`ClusterTables`); only their lengths come back.
+4. **Rows** (one task per partition, below the top order): each position's row in the new table,
    from the offset of its range and its index in the reduced range, for the next order's keys.
+
+The smoothing then runs where the ranges lie (:mod:`lmstats.ngram.cluster_estimate`); for the
+smoothers it does not do, :func:`gather_tables` appends the ranges in order to ``.npy`` tables here
+(one range at a time) and the first word of each n-gram is looked up in the order below.
 
 :func:`dask_client` opens the cluster (or connects to one) and turns a missing ``distributed``
 package or a lost worker into one clear error.  :func:`connect_scheduler` reaches a scheduler by

@@ -15,12 +15,10 @@ the cluster); the vocabulary is :meth:`lmstats.vocab.Vocab.from_counts` of the m
 one ranking rule (ties broken by the string, so the order the ranges merge in changes nothing),
 and each range's type ids become vocabulary ids through one gather (:func:`encode_range`).
 
-What is here: plain and compressed files are read whole when compressed (a compressed file has
-no byte ranges: one range); word and char level with ``--lower`` and ``--letters-only``.  Not yet:
-subword levels (a tokenizer trained on the cluster), corpora split by ratio, and ``--engine dask``
-reading this way: :func:`lmstats.ngram.distributed.count_partitions_dask` counts these partitions
-where they were read (tested equal to the local tables), but the command still reads and encodes
-on the client, and the tables are still gathered to it.
+What is here: plain and compressed files (a compressed file is read whole: it has no byte ranges, one
+range); word and char level with ``--lower`` and ``--letters-only``.  ``lmstats ngram DIR --engine dask``
+reads the train files this way (:mod:`lmstats.ngram.cluster_fit`).  Not yet: subword levels (a
+tokenizer trained on the cluster) and corpora split by ratio (the command reads those on the client).
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ from lmstats.text.ingest import TypeIds, TypeTable, ingest_texts, vocab_ids
 from lmstats.text.reader import CHUNK_BYTES, decoded_chunks
 from lmstats.vocab import Vocab
 
-TARGET_BYTES = 64 << 20  # bytes per range, about
+TARGET_BYTES = 16 << 20  # bytes per range, about (some 4M tokens: a worker counts them in about 0.5 GB)
 MIN_TARGET_BYTES = 1 << 20  # smaller ranges cost more in tasks than they give in parallel reading
 RANGES_PER_WORKER = 2
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
@@ -185,13 +183,43 @@ def encode_range(part: RangeTypes, vocab: Vocab) -> tuple[NDArray[np.int32], NDA
 
 
 def read_on_cluster(client, urls: list[str], reading: Reading, *, target: int = TARGET_BYTES, min_count: int = 1,
-                    max_size: int | None = None, storage_options: dict | None = None):
-    """Read ``urls`` on the workers of ``client``: the vocabulary (merged as a tree of reductions, built on a worker)
-    and one future per range of its encoded partition (ids, lengths); the client reads no text."""
-    ranges = byte_ranges(urls, target, storage_options)
-    parts = [client.submit(read_range, r, reading, storage_options=storage_options, pure=False) for r in ranges]
+                    max_size: int | None = None, storage_options: dict | None = None, vocab: Vocab | None = None):
+    """Read ``urls`` on the workers of ``client``: the vocabulary (merged as a tree of reductions, built on a worker;
+    or ``vocab``, given) and one future per range of its encoded partition (ids, lengths); the client reads no text."""
+    parts = read_ranges_on_cluster(client, urls, reading, target=target, storage_options=storage_options)
     from lmstats.ngram.distributed import tree_reduce
 
-    merged = tree_reduce(client, [client.submit(type_counts, p) for p in parts], merge_counts)
-    vocab = client.submit(vocab_of, merged, min_count=min_count, max_size=max_size)  # a task's result, not scattered data: a
-    return vocab.result(), [client.submit(encode_range, p, vocab) for p in parts]  # worker that dies loses nothing Dask cannot redo
+    if vocab is None:
+        merged = tree_reduce(client, [client.submit(type_counts, p) for p in parts], merge_counts)
+        built = client.submit(vocab_of, merged, min_count=min_count, max_size=max_size)
+    else:
+        built = as_task(client, vocab)
+    # (a task's result, not scattered data: a worker that dies loses nothing Dask cannot redo)
+    return built.result(), [client.submit(encode_range, p, built) for p in parts]
+
+
+def _given(value):
+    return value
+
+
+def as_task(client, value):
+    """A future of ``value`` that a task computes (Dask rebuilds it when its worker dies; scattered data a client has let go
+    of it cannot)."""
+    return client.submit(_given, value)
+
+
+def read_ranges_on_cluster(client, urls: list[str], reading: Reading, *, target: int = TARGET_BYTES,
+                           storage_options: dict | None = None) -> list:
+    """One future per byte range of ``urls`` of its :class:`RangeTypes`, read on a worker."""
+    return [client.submit(read_range, r, reading, storage_options=storage_options, pure=False)
+            for r in byte_ranges(urls, target, storage_options)]
+
+
+def text_size(part: RangeTypes) -> tuple[int | None, int | None]:
+    """The characters and UTF-8 bytes a range's sentences cover (:func:`lmstats.units.scored_text_size`)."""
+    from lmstats.encoded import EncodedSplit, Lines
+    from lmstats.units import scored_text_size
+
+    text = part.text
+    return scored_text_size(EncodedSplit("range", Lines.from_lengths(text.ids, text.lengths), None, text.line_chars, text.line_bytes),
+                            "sentence")
