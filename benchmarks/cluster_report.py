@@ -32,19 +32,19 @@ BYTES_PER_NGRAM = 48
 
 
 def load(folder: Path) -> dict:
-    """The newest result of each section."""
-    out: dict = {}
+    """Every result: identity and memory rows and speed runs of all files, the newest of the other sections."""
+    out: dict = {"_runs": {}}
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
+        out["_runs"][path.stem] = {"command": data["command"], "started": data["started"], "machine": data["machine"]}
         for key, value in data.items():
             if key in ("identity", "memory"):  # rows of several sizes, one run each
                 out[key] = out.get(key, []) + value
             elif key == "speed":  # every run of the section, oldest first
-                out.setdefault("speed_runs", []).append({"started": data["started"], "speed": value, "tokens": data["speed_tokens"]})
-            elif key not in ("started", "machine", "command"):
+                out.setdefault("speed_runs", []).append({"started": data["started"], "speed": value, "tokens": data["speed_tokens"],
+                                                         "note": data.get("note")})
+            elif key not in ("started", "machine", "command", "note"):
                 out[key] = value
-                out.setdefault("_runs", {})[f"{key} ({data['started']})"] = {"command": data["command"], "started": data["started"],
-                                                                            "machine": data["machine"]}
     return out
 
 
@@ -84,9 +84,9 @@ def render(data: dict) -> str:
     lines = ["# The fit done by the cluster (issue 25)", "",
              "Written by `benchmarks/cluster_report.py` from `reports/cluster_benchmark/*.json` (`benchmarks/bench_cluster.py`). "
              "Corpora: `lmstats corpus synth --order 2 --seed 0` of the size named, split 80/10/10 into train/valid/test files.", ""]
-    for section, run in data.get("_runs", {}).items():
+    for stem, run in data["_runs"].items():
         m = run["machine"]
-        lines.append(f"- {section}: `{run['command']}` ({run['started']}; {m['cpu']}, {m['cores']} cores, Python {m['python']})")
+        lines.append(f"- `{stem}.json`: `{run['command']}` ({m['cpu']}, {m['cores']} cores, Python {m['python']})")
     if "identity" in data:
         lines += ["", "## Identity: `--engine dask` (read, counted, smoothed, written by the workers) against the local engine", "",
                   "| corpus | order | smoothing | n-grams | count tables equal | largest relative difference (probabilities, backoffs) |",
@@ -115,6 +115,7 @@ def render(data: dict) -> str:
                   f"{r['child_gb']:.2f} GB | {r['wall'] / ref:.2f}x |" for name, r in run["speed"].items()]
         lines += ["", "Every run is listed, in order (the tools interleaved); the medians are of all of them. Commands:", ""]
         lines += [f"- {name}: `{r['command']}`" for name, r in run["speed"].items()]
+        lines += ["", f"Note: {run['note']}"] if run["note"] else []
     if "scaling" in data:
         rows = data["scaling"]
         lines += ["", f"## Scaling: {data['scaling_tokens'] / 1e6:.0f}M tokens, 5-gram MKN, 1, 2 and 4 workers started beforehand "

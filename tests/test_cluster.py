@@ -21,7 +21,7 @@ from helpers import assert_same_tables
 distributed = pytest.importorskip("distributed", reason="the Dask engine needs the dask extra: pip install -e '.[test]' installs it")
 
 from lmstats.ngram.cluster_fit import fit_on_cluster  # noqa: E402
-from lmstats.ngram.distributed import dask_client  # noqa: E402
+from lmstats.ngram.dask_cluster import dask_client  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(60)]
 
@@ -37,7 +37,8 @@ def many_ranges(monkeypatch):
     """Key ranges of a few hundred n-grams, so that every join crosses ranges."""
     import lmstats.ngram.distributed as engine
 
-    monkeypatch.setattr(engine, "BYTES_PER_ENTRY", 1 << 19)
+    monkeypatch.setattr(engine, "BYTES_PER_ENTRY", 1 << 16)  # against a client budget of 64 MB, whatever this process holds
+    monkeypatch.setattr(engine, "working_memory", lambda memory: 64 << 20)
 
 
 def zipf_lines(seed: int, n_lines: int) -> list[list[str]]:
@@ -69,9 +70,9 @@ def test_smoothed_on_the_workers_the_model_is_the_local_engines(client, tmp_path
     monkeypatch.setattr(shards, "join_shards", lambda folder, dest: (written.append(read_meta(folder)["shards"]), join(folder, dest)))
     split = split_of(zipf_lines(0, 1500))
     local = NgramLM(split.vocab, order, smoothing).fit(split)
-    dask = NgramLM(split.vocab, order, smoothing).fit(split, engine="dask", scheduler=client, memory=400 << 20, tmp=tmp_path)
+    dask = NgramLM(split.vocab, order, smoothing).fit(split, engine="dask", scheduler=client, tmp=tmp_path)
     assert_same_model(local, dask)
-    assert order == 1 or len(written[0][f"prob{order}"]) >= 4  # the workers wrote it in key ranges
+    assert order == 1 or len(written[0][f"prob{order}"]) >= 3  # the workers wrote it in key ranges
     a, b = evaluate(local, split), evaluate(dask, split)
     assert a.nll_sum == b.nll_sum
 
@@ -224,7 +225,7 @@ def test_a_text_scored_on_the_workers_against_the_shards_gives_the_evaluators_su
     from lmstats.text.ranges import Reading
 
     paths = write_corpus(tmp_path, zipf_lines(5, 1500), 2)
-    fit_on_cluster(client, paths, tmp_path / "model", order=4, target=3000, range_bytes=1 << 29)
+    fit_on_cluster(client, paths, tmp_path / "model", order=4, target=3000, range_bytes=1 << 26)
     held_out = tmp_path / "held.txt"
     held = zipf_lines(6, 300) + [["never", "seen", "w1"], ["w2"]]
     held_out.write_text("".join(" ".join(s) + "\n" for s in held) + "\n", encoding="utf-8")

@@ -17,7 +17,8 @@ from lmstats import CorpusSpec, EncodedSplit, Lines, LmstatsError, Vocab, evalua
 from lmstats.cli import main
 from lmstats.ngram import NgramLM
 from lmstats.ngram.counts import count_ngrams
-from lmstats.ngram.distributed import connect_scheduler, count_ngrams_dask, dask_client, partition_units
+from lmstats.ngram.dask_cluster import connect_scheduler, dask_client
+from lmstats.ngram.distributed import count_ngrams_dask, partition_units
 
 from helpers import assert_one_line_error, assert_same_tables, shared_corpus
 
@@ -115,9 +116,9 @@ def corpus_file(tmp_path):
 @pytest.fixture
 def one_second(monkeypatch):
     """The connection's time limit, at 1 s: the error names the limit the code used."""
-    import lmstats.ngram.distributed as engine
+    import lmstats.ngram.dask_cluster as cluster
 
-    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
 
 
 @contextlib.contextmanager
@@ -146,7 +147,7 @@ def free_port() -> int:
     ("http://host:8786", None), ("inproc://", None), ("tcp://host:8786/path", None),
 ])
 def test_scheduler_addresses_are_checked_before_any_connection(address, accepted):
-    from lmstats.ngram.distributed import scheduler_address
+    from lmstats.ngram.dask_cluster import scheduler_address
 
     if accepted:
         assert scheduler_address(address) == accepted

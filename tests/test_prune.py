@@ -198,7 +198,7 @@ def test_out_of_core_pruning_gives_the_in_memory_model(tmp_path, monkeypatch, sm
 @pytest.mark.parametrize("tight", [False, True])
 def test_the_dask_engine_prunes_to_the_local_model(tmp_path, monkeypatch, tight):
     pytest.importorskip("distributed", reason="the Dask engine needs the dask extra: pip install -e '.[test]' installs it")
-    from lmstats.ngram.distributed import dask_client
+    from lmstats.ngram.dask_cluster import dask_client
 
     train = encoded(fixture_text())
     local = NgramLM(train.vocab, 4, prune=(0, 1, 1, 2)).fit(train)

@@ -118,7 +118,7 @@ def test_missing_files_unknown_schemes_and_levels_are_errors(tmp_path):
 def test_the_workers_read_the_ranges(tmp_path):
     """On a LocalCluster of 2 worker processes: the vocabulary and the partitions of reading the file whole."""
     pytest.importorskip("distributed", reason="the Dask engine needs the dask extra: pip install -e '.[test]' installs it")
-    from lmstats.ngram.distributed import dask_client
+    from lmstats.ngram.dask_cluster import dask_client
 
     path = write(tmp_path, "t.txt", "".join(random_text(s) + "\n" for s in range(20)))
     vocab, ids, text = local(path, Reading())
@@ -138,7 +138,8 @@ def test_counted_where_they_were_read_the_tables_are_the_local_engines(tmp_path)
     pytest.importorskip("distributed", reason="the Dask engine needs the dask extra: pip install -e '.[test]' installs it")
     from lmstats.encoded import Lines
     from lmstats.ngram.counts import count_ngrams
-    from lmstats.ngram.distributed import count_partitions_dask, dask_client
+    from lmstats.ngram.dask_cluster import dask_client
+    from lmstats.ngram.distributed import count_partitions_dask
 
     from helpers import assert_same_tables
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lmstats.cli.ngram_cluster import cluster_refusal, fit_on_cluster_command
+from lmstats.cli.ngram_cluster import fit_whole_on_cluster
 from lmstats.cli.options import (
     Numbers,
     SchedulerAddress,
@@ -36,7 +36,6 @@ from lmstats.ngram.recipe import NgramRecipe, fit_recipe
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, EPS_VARIANTS, SMOOTHERS
 from lmstats.ngram.storage import check_model_folder, check_npz_output
 from lmstats.text.corpus import load_corpus
-from lmstats.text.sources import resolve
 from lmstats.text.spec import SPLIT_NAMES
 from lmstats.text.spill import drop_spilled, text_spill
 from lmstats.units import EVAL_MODES
@@ -152,9 +151,7 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
     --compact, the compact model is written and scored (an --arpa file holds the exact values).
     """
     compact = check_compact(compact or quantize is not None, out)
-    if scheduler and engine == "local":
-        raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
-    engine = engine or ("dask" if scheduler else "local")
+    engine = engine_of(engine, scheduler)
     model, tokenizer, recipe = None, None, None
     if load_path:
         model, corpus, vocab_spec, data_dir, tokenizer, mode = open_saved(load_path, out, query_only or compact, corpus,
@@ -165,18 +162,13 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         out = out or default_output("ngram", corpus, recipe.label + ("" if not compact else f"-q{quantize}" if quantize else "-compact"))
     if recipe is not None or model is not None:  # (an ARPA file read with --load is ARPA already)
         check_arpa(arpa, *((recipe.smoothing, recipe.variant) if recipe else (model.smoothing, model.eps_variant)))
-    folders = () if str(out).endswith(".npz") else ("--out",)  # an .npz model is one file, replaced when it is a model
     files = corpus.local_files()
-    check_outputs({"--out": out, "--arpa": arpa}, inputs=[*files, load_path], folders=folders)
-    if out:
-        (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
-    why_here = None  # why a fit on the cluster reads the corpus here (said once the cluster is reached)
-    if engine == "dask" and recipe is not None:
-        found = resolve(corpus.source, data_dir=data_dir)
-        why_here = cluster_refusal(found, corpus, recipe, out, pruned=bool(recipe.prune or prune_entropy),
-                                   outputs=bool(arpa or compact or query_only))
-        if why_here is None:
-            return fit_on_cluster_command(found, corpus, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json)
+    check_ngram_outputs(out, arpa, [*files, load_path])
+    ran, why_here = fit_whole_on_cluster(corpus, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json,
+                                         pruned=bool(recipe.prune or prune_entropy), outputs=bool(arpa or compact or query_only)) \
+        if engine == "dask" and recipe is not None else (False, None)  # (why_here: why the corpus is read here, said later)
+    if ran:
+        return
     with text_spill(corpus, memory, tmp, files) as spill:  # a corpus large for --memory is kept on disk while the command runs
         loaded = load_corpus(corpus, data_dir=data_dir, spill=spill, tokenizer=tokenizer)
         refuse_unused_seed(loaded.predefined)
@@ -197,6 +189,21 @@ def ngram_command(corpus, vocab_spec, data_dir, order, smoothing, eps, eps_varia
         for w in info["model"]["warnings"]:
             click.echo(f"warning: {w}", err=True)
         echo(info, as_json, format_ngram)
+
+
+def engine_of(engine: str | None, scheduler: str | None) -> str:
+    """The engine asked for: ``--engine``, else dask when ``--scheduler`` names a cluster, else local."""
+    if scheduler and engine == "local":
+        raise LmstatsError("--scheduler names a Dask cluster, but --engine local counts in this process; drop one of them")
+    return engine or ("dask" if scheduler else "local")
+
+
+def check_ngram_outputs(out, arpa, inputs: list) -> None:
+    """``--out`` and ``--arpa`` refused before any work when they would overwrite an input or a file not ours."""
+    folders = () if str(out).endswith(".npz") else ("--out",)  # an .npz model is one file, replaced when it is a model
+    check_outputs({"--out": out, "--arpa": arpa}, inputs=inputs, folders=folders)
+    if out:
+        (check_npz_output if str(out).endswith(".npz") else check_model_folder)(Path(out))
 
 
 def check_arpa(arpa, smoothing: str, eps_variant: str) -> None:

@@ -39,11 +39,23 @@ def cluster_refusal(found, corpus: CorpusSpec, recipe, out, *, pruned: bool, out
     return next((why for refused, why in reasons if refused), None)
 
 
+def fit_whole_on_cluster(corpus: CorpusSpec, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json: bool, *,
+                         pruned: bool, outputs: bool) -> tuple[bool, str | None]:
+    """Run the fit on the cluster whole when it can be (True, None); else (False, why it cannot)."""
+    from lmstats.text.sources import resolve
+
+    found = resolve(corpus.source, data_dir=data_dir)
+    why = cluster_refusal(found, corpus, recipe, out, pruned=pruned, outputs=outputs)
+    if why is None:
+        fit_on_cluster_command(found, corpus, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp, as_json)
+    return why is None, why
+
+
 def fit_on_cluster_command(found, corpus: CorpusSpec, vocab_spec, data_dir, recipe, out, splits_to_score, scheduler, tmp,
                            as_json: bool) -> None:
     from lmstats.ngram.cluster_fit import fit_on_cluster
     from lmstats.ngram.cluster_scoring import open_sharded, score_on_cluster
-    from lmstats.ngram.distributed import dask_client
+    from lmstats.ngram.dask_cluster import dask_client
     from lmstats.resources import work_dir
     from lmstats.text.ranges import Reading
 

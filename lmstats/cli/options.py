@@ -274,7 +274,7 @@ class SchedulerAddress(click.ParamType):
     name = "ADDRESS"
 
     def convert(self, value, param, ctx):
-        from lmstats.ngram.distributed import scheduler_address
+        from lmstats.ngram.dask_cluster import scheduler_address
 
         try:
             scheduler_address(value)

@@ -149,7 +149,7 @@ def _stdin():
 def score_on_workers(model_path: str, texts: tuple[str, ...], mode: str, rows: bool, scheduler: str, as_json: bool) -> None:
     """``--scheduler``: the summary of TEXT under a sharded MODEL, computed on the cluster (:mod:`lmstats.ngram.cluster_scoring`)."""
     from lmstats.ngram.cluster_scoring import open_sharded, score_on_cluster
-    from lmstats.ngram.distributed import dask_client
+    from lmstats.ngram.dask_cluster import dask_client
     from lmstats.text.ranges import Reading
     from lmstats.trained_on import TrainedOn
 

@@ -27,7 +27,8 @@ import numpy as np
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, estimate_on_cluster
-from lmstats.ngram.distributed import count_on_cluster, tree_reduce, worker_memory
+from lmstats.ngram.dask_cluster import tree_reduce, worker_memory
+from lmstats.ngram.distributed import count_on_cluster
 from lmstats.ngram.lmplz import first_occurrence, kenlm_rank, last_counts, last_word, occurrence_windows
 from lmstats.ngram.shards import write_sharded
 from lmstats.text.ranges import Reading, range_target, read_on_cluster

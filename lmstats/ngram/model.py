@@ -40,7 +40,7 @@ from lmstats.ngram.lmplz import lmplz_last_counts
 from lmstats.ngram.plan import CountingPlan, plan_counting
 from lmstats.ngram.prune import check_thresholds, prune_tables
 from lmstats.ngram.smoothing import DEFAULT_ADD_K, Estimate, SmoothingSpec, estimate
-from lmstats.ngram.storage import read_model, save_model
+from lmstats.ngram.storage import model_meta, read_model, save_model
 from lmstats.ngram.vectorised import vectorised_probs
 from lmstats.npyfile import release
 from lmstats.protocol import LanguageModel
@@ -257,8 +257,8 @@ class NgramLM(LanguageModel):
         ``memory`` (in memory when the tables fit, else on disk).  Every path gives the local engine's estimate."""
         from lmstats.ngram import shards
         from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, estimate_on_cluster
-        from lmstats.ngram.distributed import count_on_cluster, dask_client, gather_tables, scatter_units
-        from lmstats.ngram.storage import model_meta
+        from lmstats.ngram.dask_cluster import dask_client
+        from lmstats.ngram.distributed import count_on_cluster, gather_tables, scatter_units
         from lmstats.resources import parse_memory, work_dir
 
         budget = parse_memory(None) if memory is None else memory

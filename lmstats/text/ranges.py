@@ -187,7 +187,7 @@ def read_on_cluster(client, urls: list[str], reading: Reading, *, target: int = 
     """Read ``urls`` on the workers of ``client``: the vocabulary (merged as a tree of reductions, built on a worker;
     or ``vocab``, given) and one future per range of its encoded partition (ids, lengths); the client reads no text."""
     parts = read_ranges_on_cluster(client, urls, reading, target=target, storage_options=storage_options)
-    from lmstats.ngram.distributed import tree_reduce
+    from lmstats.ngram.dask_cluster import tree_reduce
 
     if vocab is None:
         merged = tree_reduce(client, [client.submit(type_counts, p) for p in parts], merge_counts)
