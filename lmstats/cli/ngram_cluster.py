@@ -61,7 +61,7 @@ def fit_on_cluster_command(found, corpus: CorpusSpec, vocab_spec, data_dir, reci
 
     level = corpus.level or found.level
     spec = CorpusSpec(source=corpus.source, level=level, lower=corpus.lower, letters_only=corpus.letters_only)
-    reading = Reading(level, corpus.lower, corpus.letters_only)
+    reading = Reading.of(spec)
     say = lambda line: click.echo(line, err=True)  # noqa: E731
     say(f"fitting on the Dask cluster {scheduler or '(a LocalCluster of this machine)'}: the workers read "
         f"{len(found.of_split('train'))} train file(s) and write the model in shards")

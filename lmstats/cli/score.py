@@ -158,8 +158,7 @@ def score_on_workers(model_path: str, texts: tuple[str, ...], mode: str, rows: b
                            "input) and drop --per-line, --per-token and --mode stream, or drop --scheduler to score here")
     model = open_sharded(model_path)
     trained = TrainedOn.from_dict(model.meta)
-    corpus = trained.corpus if trained else None
-    reading = Reading(corpus.level or "word", corpus.lower, corpus.letters_only) if corpus else Reading()
+    reading = Reading.of(trained.corpus if trained else None)
     with dask_client(scheduler) as client:
         result = score_on_cluster(client, model, list(texts), reading, "text")
     params = model.meta["params"]

@@ -29,6 +29,7 @@ renumbers rows across ranges; a pruned fit gathers the tables and smooths them o
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,10 +104,6 @@ def _suffix_counts_task(suffixes: dict, offsets: NDArray[np.int64]) -> list[tupl
     return [(rows[a:b] - offsets[q], counts[a:b]) for q, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
 
 
-def _pick(values: list, i: int):
-    return values[i]
-
-
 def _continuation(n: int, pieces) -> NDArray[np.int64]:
     cont = np.zeros(n, dtype=np.int64)
     for rows, counts in pieces:
@@ -171,8 +168,16 @@ def _requests_task(suffixes: dict, offsets: NDArray[np.int64]) -> dict:
             "pieces": [rows[a:b] - offsets[q] for q, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]}
 
 
-def _request_piece(requests: dict, q: int) -> NDArray[np.int64]:
+def request_piece(requests: dict, q: int) -> NDArray[np.int64]:
+    """Piece ``q`` of a join's requests (the values bound for range or shard ``q``)."""
     return requests["pieces"][q]
+
+
+def exchange(client, requests: list, ranges: int, answer, assemble) -> list:
+    """A batched join: piece q of each partition's requests (futures of records with ``pieces``) goes to range q, whose one
+    task ``answer(q, *pieces)`` answers them all; ``assemble(p, requests, *answers)`` puts partition p's answers in place."""
+    answers = [answer(q, *[client.submit(request_piece, req, q) for req in requests]) for q in range(ranges)]
+    return [assemble(p, req, *[client.submit(operator.getitem, ans, p) for ans in answers]) for p, req in enumerate(requests)]
 
 
 def _answer_task(prob: NDArray, *requests: NDArray) -> list[NDArray[np.float64]]:
@@ -225,7 +230,7 @@ def estimate_on_cluster(client, tables: ClusterTables, spec: SmoothingSpec, mask
             cont = _continuation(V, [pieces[0] for pieces in client.gather(counted)])
             a1 = np.where(np.arange(V) == tables.bos_id, a1, cont.astype(np.float64))
             continue
-        adjusted[k] = [submit(_adjusted_task, t, f, tables.bos_id, *[submit(_pick, c, q) for c in counted])
+        adjusted[k] = [submit(_adjusted_task, t, f, tables.bos_id, *[submit(operator.getitem, c, q) for c in counted])
                        for q, (t, f) in enumerate(zip(tables.table(k).ranges, first[k], strict=True))]
     for k in range(2, N + 1):
         if k not in adjusted and kind != "wb":
@@ -279,8 +284,8 @@ def estimate_on_cluster(client, tables: ClusterTables, spec: SmoothingSpec, mask
             continue
         lower = tables.table(k - 1)
         requests = [submit(_requests_task, x, lower.offsets) for x in suffixes[k]]
-        answers = [submit(_answer_task, probs[k - 1][q], *[submit(_request_piece, req, q) for req in requests])
-                   for q in range(len(lower.ranges))]
-        probs[k] = [submit(_prob_task, t, x, int(lo), V, req, *[submit(_pick, ans, r) for ans in answers])
-                    for r, (t, x, (lo, _), req) in enumerate(zip(order.ranges, local[k], order.contexts, requests, strict=True))]
+        probs[k] = exchange(client, requests, len(lower.ranges),
+                            lambda q, *pieces, k=k: submit(_answer_task, probs[k - 1][q], *pieces),
+                            lambda r, req, *answers, k=k, order=order: submit(_prob_task, order.ranges[r], local[k][r],
+                                                                               int(order.contexts[r][0]), V, req, *answers))
     return ClusterEstimate(tables, prob1, backoff1, first, probs, backoffs, discounts, tuple(warnings), [shared])

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import EvalResult
+from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, exchange
 from lmstats.ngram.cluster_fit import sentence_part
 from lmstats.ngram.counts import layout, unique_keys
 from lmstats.ngram.storage import read_meta, shard_file
@@ -60,8 +61,9 @@ def open_sharded(folder: str | Path) -> ShardedModel:
     meta = read_meta(folder)
     if meta is None or "shards" not in meta:
         raise LmstatsError(f"{folder}: not a sharded lmstats model (a fit on the cluster writes one); score it with lmstats score")
-    if meta["params"]["smoothing"] not in ("abs", "kn", "mkn", "wb") or meta["low"] != "lower":
-        raise LmstatsError(f"{folder}: the cluster scores the interpolated smoothers it fits (abs, kn, mkn, wb)")
+    if meta["params"]["smoothing"] not in CLUSTER_SMOOTHERS:
+        raise LmstatsError(f"{folder}: the cluster scores the smoothers it fits ({', '.join(CLUSTER_SMOOTHERS)}), "
+                           f"not {meta['params']['smoothing']}")
     order = int(meta["params"]["order"])
     offsets, first_keys = {}, {}
     for k in range(2, order + 1):
@@ -100,10 +102,6 @@ def _key_requests(pos, prev: NDArray[np.int64], k: int, V: int, first_keys: NDAr
     return _cut(prev[cand - 1] * V + pos.ids[cand], first_keys) | {"cand": cand, "n": len(pos.ids)}
 
 
-def _piece(requests: dict, q: int) -> NDArray[np.int64]:
-    return requests["pieces"][q]
-
-
 def _find_task(folder: str, k: int, q: int, offset: int, *requests: NDArray[np.int64]) -> list[NDArray[np.int64]]:
     """The global row of each requested key in shard ``q`` of order ``k`` (-1 when the model lacks it)."""
     keys = _shard(folder, f"keys{k}", q)
@@ -114,10 +112,6 @@ def _find_task(folder: str, k: int, q: int, offset: int, *requests: NDArray[np.i
         found[found] = keys[at[found]] == wanted[found]
         out.append(np.where(found, offset + at, -1))
     return out
-
-
-def _pick(values: list, i: int):
-    return values[i]
 
 
 def _rows_task(requests: dict, *answers: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -172,11 +166,12 @@ def _sums_task(pos, prob1: NDArray, backoff1: NDArray | None, mask: NDArray[np.b
 
 # -- the driver ----------------------------------------------------------------------------------------
 def _key_join(client, model: ShardedModel, positions: list, prev: list, k: int) -> list:
-    V = len(model.vocab)
+    """The rows of the k-grams ending at each position (-1 where the model lacks one), per partition."""
+    V, offsets = len(model.vocab), model.offsets[k]
     requests = [client.submit(_key_requests, pos, rows, k, V, model.first_keys[k]) for pos, rows in zip(positions, prev, strict=True)]
-    answers = [client.submit(_find_task, model.folder, k, q, int(model.offsets[k][q]), *[client.submit(_piece, req, q) for req in requests])
-               for q in range(len(model.first_keys[k]))]
-    return [client.submit(_rows_task, req, *[client.submit(_pick, ans, p) for ans in answers]) for p, req in enumerate(requests)]
+    return exchange(client, requests, len(offsets) - 1,
+                     lambda q, *pieces: client.submit(_find_task, model.folder, k, q, int(offsets[q]), *pieces),
+                     lambda p, req, *answers: client.submit(_rows_task, req, *answers))
 
 
 def _value_join(client, model: ShardedModel, positions: list, rows: list, name: str, of: int, k: int, shift: int,
@@ -184,9 +179,9 @@ def _value_join(client, model: ShardedModel, positions: list, rows: list, name: 
     """The values of array ``name`` (of order ``of``) at ``rows[at - shift]`` for the positions of depth >= k-1, per partition."""
     offsets = model.offsets[of]
     requests = [client.submit(_row_requests, pos, r, k, shift, offsets) for pos, r in zip(positions, rows, strict=True)]
-    answers = [client.submit(_take_task, model.folder, name, q, int(offsets[q]), *[client.submit(_piece, req, q) for req in requests])
-               for q in range(len(offsets) - 1)]
-    return [client.submit(_values_task, req, missing, *[client.submit(_pick, ans, p) for ans in answers]) for p, req in enumerate(requests)]
+    return exchange(client, requests, len(offsets) - 1,
+                     lambda q, *pieces: client.submit(_take_task, model.folder, name, q, int(offsets[q]), *pieces),
+                     lambda p, req, *answers: client.submit(_values_task, req, missing, *answers))
 
 
 def score_on_cluster(client, model: ShardedModel, urls: list[str], reading: Reading, name: str = "text") -> EvalResult:

@@ -13,21 +13,20 @@ writes it as a plain folder with them).
 The folder is a path every worker can reach (a LocalCluster's workers share this machine's disk;
 a cluster's, a shared filesystem).  It is written beside its target and renamed into place once
 ``meta.json`` is in, as a plain model folder is: an interrupted or failed run leaves what was
-there.  Each shard is written to a temporary name and renamed, so a task that Dask reruns (its
-worker died) writes the same bytes again.
+there.  Each shard is written to a temporary name and renamed (:func:`lmstats.fileio.atomic_write`), so a
+task that Dask reruns (its worker died) writes the same bytes again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lmstats.fileio import atomic_write
 from lmstats.ngram.cluster_estimate import ClusterEstimate
-from lmstats.ngram.storage import META, SHARDED_VERSION, VERSION, publish_folder, read_meta, shard_file
+from lmstats.ngram.storage import META, SHARDED_VERSION, VERSION, array_dtype, publish_folder, read_meta, shard_arrays, shard_file
 from lmstats.npyfile import NpyAppender, release
 
 ARRAYS = ("keys", "counts", "suffix", "first", "prob", "backoff")
@@ -40,12 +39,9 @@ def write_shard(folder: str, k: int, r: int, table: tuple, first, prob, backoff=
     for name, array in values.items():
         if array is None:
             continue
-        dest = Path(folder) / shard_file(f"{name}{k}", r)
-        array = np.ascontiguousarray(array, dtype=np.float64 if name in ("prob", "backoff") else np.int64)
-        part = dest.with_name(f".{dest.name}.{os.getpid()}")
-        with open(part, "wb") as fh:
+        array = np.ascontiguousarray(array, dtype=array_dtype(name))
+        with atomic_write(Path(folder) / shard_file(f"{name}{k}", r), "wb") as fh:
             np.lib.format.write_array(fh, array, allow_pickle=False)
-        os.replace(part, dest)
         lengths.append(len(array))
     return lengths
 
@@ -71,9 +67,8 @@ def write_sharded(client, est: ClusterEstimate, path: str | Path, meta: dict) ->
                                      enumerate(zip(order.ranges, est.first[k], est.probs[k], backoffs, strict=True))])
             for i, name in enumerate(ARRAYS[: 6 if k < N else 5]):
                 shards[f"{name}{k}"] = [lengths[i] for lengths in written]
-        dtypes = {"prob": "<f8", "backoff": "<f8"}
         record.update(version=SHARDED_VERSION, shards=shards, arrays={
-            name: [dtypes.get(name.rstrip("0123456789"), "<i8"), sum(lengths)] for name, lengths in shards.items()})
+            name: [array_dtype(name).str, sum(lengths)] for name, lengths in shards.items()})
         with atomic_write(staging / META) as fh:
             json.dump(record, fh)
 
@@ -86,10 +81,9 @@ def join_shards(folder: Path, dest: Path) -> None:
     other (one shard in memory at a time): what a fit on the cluster hands a model object in this process."""
     meta = read_meta(folder)
     dest.mkdir()
-    for name, lengths in meta.pop("shards").items():
-        out = NpyAppender(dest / f"{name}.npy", np.float64 if name.startswith(("prob", "backoff")) else np.int64)
-        for r in range(len(lengths)):
-            part = np.load(folder / shard_file(name, r), mmap_mode="r")
+    for name, parts in shard_arrays(folder, meta.pop("shards")):
+        out = NpyAppender(dest / f"{name}.npy", array_dtype(name))
+        for part in parts:
             out.append(part)
             release(part)
         out.close()

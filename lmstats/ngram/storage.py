@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +120,11 @@ def model_meta(model, est: Estimate, n_units: int, lmplz_last: dict, *, query_on
         "n_units": n_units, "n_train_tokens": model.n_train_tokens_,
         "lmplz_last": {str(k): list(v) for k, v in lmplz_last.items()},
     } | (trained_on.to_dict() if trained_on else {})
+
+
+def array_dtype(name: str) -> np.dtype:
+    """The dtype of a model's array ``name`` (``prob3``, ``keys1``, ...)."""
+    return np.dtype(_DTYPES[name.rstrip("0123456789")])
 
 
 def shard_file(name: str, r: int) -> str:
@@ -281,9 +286,15 @@ def read_model_folder(path: Path) -> tuple[dict, dict]:
 
 def _joined_shards(path: Path, shards, opened) -> dict:
     """Every array of a sharded model: its one shard memory-mapped, or its shards read and joined end to end."""
+    return {name: parts[0] if len(parts) == 1 else np.concatenate(parts) for name, parts in shard_arrays(path, shards, opened)}
+
+
+def shard_arrays(path: Path, shards, opened=None) -> Iterator[tuple[str, list]]:
+    """``(name, its shards memory-mapped, in order)`` for every array of the sharded model at ``path`` (``shards``: its
+    meta.json's record), each shard checked: present, a complete ``.npy`` file (``opened``), as long as recorded."""
     if not isinstance(shards, dict) or not all(isinstance(v, list) and all(isinstance(n, int) for n in v) for v in shards.values()):
         raise LmstatsError(f"{_damaged(path)} (meta.json's shards are not lists of row counts)")
-    arrays = {}
+    opened = opened or (lambda file: np.load(file, mmap_mode="r"))
     for name, lengths in shards.items():
         parts = []
         for r, n in enumerate(lengths):
@@ -294,8 +305,7 @@ def _joined_shards(path: Path, shards, opened) -> dict:
             if len(part) != n:
                 raise LmstatsError(f"{_damaged(path)} ({file.name} holds {len(part):,} values, expected {n:,})")
             parts.append(part)
-        arrays[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return arrays
+        yield name, parts
 
 
 def check_model_folder(path: Path, option: str = "--out") -> None:

@@ -57,6 +57,13 @@ class Reading:
     lower: bool = False
     letters_only: bool = False
 
+    @classmethod
+    def of(cls, corpus) -> Reading:
+        """The reading of a :class:`~lmstats.text.spec.CorpusSpec` (None: words as they are; a spec without a level: word)."""
+        if corpus is None:
+            return cls()
+        return cls(corpus.level or "word", corpus.lower, corpus.letters_only)
+
     def __post_init__(self):
         if self.level not in ("word", "char"):
             raise LmstatsError(f"reading byte ranges on the workers takes word or char level, not {self.level!r}; "
@@ -100,7 +107,6 @@ def byte_ranges(urls: list[str], target: int = TARGET_BYTES, storage_options: di
     out = []
     for url in urls:
         size = _size(url, storage_options)
-        fs, path = _fs(url, storage_options)
         if url.lower().endswith(_COMPRESSED):
             out.append(ByteRange(url, 0, None))
             continue
