@@ -15,6 +15,8 @@ into train/valid/test files, so that the workers read the train file).  Sections
   ``lmplz -o 5`` (its default -S 80%) on the same sentences; medians of ``--repeats``.
 * ``faults``: on 2 workers started beforehand, the fit once whole, then with one worker process killed (SIGKILL) in the
   middle of counting order 3, then in the middle of smoothing; each model compared with the whole run's, array by array.
+* ``load``: ``lmstats score MODEL test.txt`` of the sharded model (every shard memory-mapped, never joined) against the
+  same command on the local engine's plain model, interleaved (the speed section's 5-gram, fitted when absent).
 * ``scaling``: the same fit on a cluster of 1, 2 and 4 workers started beforehand; tokens per second per worker, and the
   stage times the command prints; then the analytic model of ``cluster_model`` for larger clusters.
 
@@ -48,6 +50,7 @@ from bench_scale import LMSTATS, kenlm_text, log, synthetic_splits
 from timing import run_measured
 
 GB = 1e9
+CHUNK = 1 << 24  # rows compared at a time
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -137,14 +140,16 @@ def model_difference(a: Path, b: Path) -> dict:
     from lmstats.ngram import NgramLM
 
     ma, mb = NgramLM.load(a), NgramLM.load(b)
-    tables = all(np.array_equal(getattr(x, f), getattr(y, f)) for x, y in zip(ma.counts_.tables, mb.counts_.tables, strict=True)
-                 for f in ("keys", "counts", "suffix", "first"))
+    tables = all(len(getattr(x, f)) == len(getattr(y, f)) and
+                 all(np.array_equal(getattr(x, f)[at : at + CHUNK], getattr(y, f)[at : at + CHUNK]) for at in range(0, len(x), CHUNK))
+                 for x, y in zip(ma.counts_.tables, mb.counts_.tables, strict=True) for f in ("keys", "counts", "suffix", "first"))
     worst = 0.0
     for xs, ys in ((ma.estimate_.probs, mb.estimate_.probs), (ma.estimate_.backoffs, mb.estimate_.backoffs)):
         for x, y in zip(xs, ys, strict=True):
-            x, y = np.asarray(x), np.asarray(y)
-            if len(x):
-                worst = max(worst, float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-300))))
+            assert len(x) == len(y)
+            for at in range(0, len(x), CHUNK):  # a chunk at a time: a 300M-token model's arrays are GBs each
+                a, b = np.asarray(x[at : at + CHUNK]), np.asarray(y[at : at + CHUNK])
+                worst = max(worst, float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))))
     return {"tables_equal": tables, "max_rel_diff": worst, "ngrams": [len(t) for t in ma.counts_.tables]}
 
 
@@ -207,6 +212,26 @@ def section_speed(folder: Path, kenlm_bin: Path, data: Path, work: Path, repeats
     return {name: {"command": " ".join(tools[name]), "walls": [x["wall"] for x in rs], "wall": statistics.median(x["wall"] for x in rs),
                    "client_gb": statistics.median(x["client_gb"] for x in rs), "child_gb": statistics.median(x["worker_gb"] for x in rs),
                    "stages": stages(rs[-1]["stderr"])} for name, rs in runs.items()}
+
+
+def section_load(folder: Path, work: Path, repeats: int) -> dict:
+    """``lmstats score MODEL test.txt`` of the sharded model (opened shard by shard, scored by numpy) against the same
+    command on the local engine's plain model (the compiled kernel), interleaved; the 5-gram of the speed section."""
+    models = {"sharded (--engine dask)": work / "speed-dask", "plain (local engine)": work / "speed-local"}
+    for name, model in models.items():
+        if not model.exists():
+            run_measured(fit_cmd(folder, model, 5, extra=("--engine", "dask") if "sharded" in name else ()))
+    runs: dict[str, list] = {name: [] for name in models}
+    perplexity = {}
+    for _ in range(repeats):
+        for name, model in models.items():
+            run = run_measured([*LMSTATS, "score", str(model), str(folder / "test.txt"), "--json"])
+            runs[name].append({"wall": run.wall_s, "peak_gb": run.peak_gb})
+            perplexity[name] = json.loads(run.stdout)["ppl"]
+            log(f"  load {name}: {run.wall_s:.1f} s, {run.peak_gb:.2f} GB")
+    return {"corpus": folder.name, "text": "test.txt", "perplexity": perplexity, "runs": runs,
+            "median_s": {name: statistics.median(r["wall"] for r in rs) for name, rs in runs.items()},
+            "model_gb": {name: folder_bytes(model) / GB for name, model in models.items()}}
 
 
 def section_scaling(folder: Path, work: Path, counts, n_tokens: int) -> list[dict]:
@@ -317,6 +342,9 @@ def main() -> None:
         log("scaling")
         result["scaling"] = section_scaling(synthetic_splits(args.scaling_size, args.data), work, (1, 2, 4), int(args.scaling_size))
         result["scaling_tokens"] = args.scaling_size
+    if "load" in sections:
+        log("load")
+        result["load"] = section_load(synthetic_splits(args.speed_size, args.data), work, args.repeats)
     if "faults" in sections:
         log("faults")
         result["faults"] = section_faults(synthetic_splits(args.speed_size, args.data), work)

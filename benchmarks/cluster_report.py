@@ -106,6 +106,16 @@ def render(data: dict) -> str:
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['corpus']} | {r['killed']} | {r['kills']} | {r['wall']:.1f} s | {r['tables_equal']} | {r['max_rel_diff']:.3g} |"
                   for r in data["faults"]]
+    if "load" in data:
+        r = data["load"]
+        lines += ["", f"## A sharded model opened on one machine: `lmstats score MODEL test.txt`, {r['corpus']}, the 5-gram, interleaved",
+                  "", "The sharded model opens with every shard memory-mapped (`lmstats/ngram/sharded_array.py`), nothing joined, "
+                  "and is scored by the numpy scorer with sorted search; the plain model by the compiled kernel with its stored "
+                  "indexes.", "",
+                  "| model | median wall | runs | peak RSS | perplexity | on disk |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {name} | {r['median_s'][name]:.1f} s | {', '.join(format(x['wall'], '.1f') for x in runs)} | "
+                  f"{max(x['peak_gb'] for x in runs):.2f} GB | {r['perplexity'][name]:.4f} | {r['model_gb'][name]:.2f} GB |"
+                  for name, runs in r["runs"].items()]
     for run in data.get("speed_runs", []):
         lines += ["", f"## Speed ({run['started']}): {run['tokens'] / 1e6:.0f}M tokens, 5-gram, the whole commands, interleaved", "",
                   "| tool | median wall | runs | own peak RSS | largest child peak | ratio to lmplz -S 4G |",

@@ -124,6 +124,9 @@ def release(*arrays) -> None:
     """Drop the pages of large memory-mapped arrays from this process (they stay in the page cache):
     the resident memory of random reads from a large model stays bounded."""
     for values in arrays:
+        if hasattr(values, "parts"):  # a sharded model's array (lmstats.ngram.sharded_array): each shard
+            release(*values.parts)
+            continue
         mm = getattr(values, "_mmap", None)
         if mm is not None and values.nbytes > RELEASE_ABOVE:
             with contextlib.suppress(OSError, ValueError):

@@ -14,6 +14,7 @@ import pytest
 
 from lmstats import EncodedSplit, Lines, LmstatsError, Vocab, evaluate
 from lmstats.ngram import NgramLM
+from lmstats.ngram.sharded_array import ShardedArray
 from lmstats.ngram.storage import model_files, read_meta
 
 from helpers import assert_same_tables
@@ -77,7 +78,7 @@ def test_smoothed_on_the_workers_the_model_is_the_local_engines(client, tmp_path
     assert a.nll_sum == b.nll_sum
 
 
-def test_a_sharded_model_opens_as_the_plain_one_and_names_a_missing_shard(client, tmp_path, many_ranges):
+def test_a_sharded_model_opens_as_the_plain_one_and_names_a_missing_shard(client, tmp_path, many_ranges, monkeypatch):
     paths = write_corpus(tmp_path, zipf_lines(1, 800), 2)
     folder = tmp_path / "model"
     fit_on_cluster(client, paths, folder, order=3, target=3000)
@@ -85,16 +86,39 @@ def test_a_sharded_model_opens_as_the_plain_one_and_names_a_missing_shard(client
     assert meta["version"] == 5 and {p.name for p in folder.iterdir()} == model_files(meta)
     assert len(meta["shards"]["prob3"]) >= 2
     loaded = NgramLM.load(folder)
+    sharded = [loaded.counts_.tables[2].keys, loaded.estimate_.probs[2], loaded.estimate_.backoffs[1]]
+    assert loaded.is_sharded() and all(isinstance(a, ShardedArray) and len(a.parts) >= 2 for a in sharded)
+    assert all(isinstance(p, np.memmap) for a in sharded for p in a.parts)  # every shard memory-mapped, none joined
     plain = tmp_path / "plain"
-    loaded.save(plain)  # a plain folder, with its indexes
+    loaded.save(plain)  # a plain folder, with its indexes, written shard after shard
+    assert not NgramLM.load(plain).is_sharded()
     assert_same_model(loaded, NgramLM.load(plain))
+    text = zipf_lines(2, 300) + [["unseen", "w1", "w2"]]
+    units = Lines.from_seqs([loaded.vocab.encode(s) for s in text])
+    opened = NgramLM.load(folder)
+    with monkeypatch.context() as m:  # scoring reads the shards in place: a join would fail here
+        m.setattr(ShardedArray, "__array__", lambda *args, **kwargs: pytest.fail("a shard array was joined to score"))
+        scored = [evaluate(opened, EncodedSplit("test", units, opened.vocab), mode=mode) for mode in ("sentence", "stream")]
+    for mode, a in zip(("sentence", "stream"), scored, strict=True):
+        b = evaluate(NgramLM.load(plain), EncodedSplit("test", units, loaded.vocab), mode=mode)
+        assert a.nll_sum == b.nll_sum and a.n_tokens == b.n_tokens  # the numpy scorer on the shards, the kernel on the plain
     assert_same_model(local_fit(paths, 3, "mkn"), loaded)
     fit_on_cluster(client, paths, folder, order=2, target=3000)  # a model folder is replaced whole
     assert read_meta(folder)["params"]["order"] == 2 and {p.name for p in folder.iterdir()} == model_files(read_meta(folder))
+    from lmstats.ngram.cluster_scoring import open_sharded
+
+    cut = folder / "keys2.part00000.npy"
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[:-8])
+    for opening in (NgramLM.load, open_sharded):  # here, and before scoring on the workers
+        with pytest.raises(LmstatsError, match="keys2.part00000.npy is truncated"):
+            opening(folder)
+    cut.write_bytes(whole)
     victim = folder / "prob2.part00001.npy"
     victim.unlink()
-    with pytest.raises(LmstatsError, match="lacks the shard prob2.part00001.npy"):
-        NgramLM.load(folder)
+    for opening in (NgramLM.load, open_sharded):
+        with pytest.raises(LmstatsError, match="lacks the shard prob2.part00001.npy"):
+            opening(folder)
 
 
 def write_corpus(tmp_path, lines: list[list[str]], files: int) -> list[str]:

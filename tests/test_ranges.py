@@ -4,6 +4,7 @@ them whole (issue 25, step 1)."""
 from __future__ import annotations
 
 import gzip
+import importlib.util
 
 import numpy as np
 import pytest
@@ -111,6 +112,10 @@ def test_missing_files_unknown_schemes_and_levels_are_errors(tmp_path):
         byte_ranges([str(tmp_path / "none.txt")])
     with pytest.raises(LmstatsError, match="cannot open it"):
         byte_ranges(["nosuchscheme://bucket/x.txt"])
+    for scheme, package in (("s3", "s3fs"), ("gs", "gcsfs")):  # a scheme fsspec knows, without its package: named, no traceback
+        if importlib.util.find_spec(package) is None:
+            with pytest.raises(LmstatsError, match=rf"(?i){scheme}://bucket/x.txt: cannot open it \(.*install {package}"):
+                byte_ranges([f"{scheme}://bucket/x.txt"])
     with pytest.raises(LmstatsError, match="word or char level"):
         Reading("bpe")
 

@@ -35,7 +35,7 @@ from lmstats.evaluation import EvalResult
 from lmstats.ngram.cluster_estimate import CLUSTER_SMOOTHERS, exchange
 from lmstats.ngram.cluster_fit import sentence_part
 from lmstats.ngram.counts import layout, unique_keys
-from lmstats.ngram.storage import read_meta, shard_file
+from lmstats.ngram.storage import open_array, read_meta, shard_arrays, shard_file
 from lmstats.text.ranges import Reading, as_task, encode_range, read_ranges_on_cluster, text_size
 from lmstats.vocab import Vocab
 
@@ -65,18 +65,18 @@ def open_sharded(folder: str | Path) -> ShardedModel:
         raise LmstatsError(f"{folder}: the cluster scores the smoothers it fits ({', '.join(CLUSTER_SMOOTHERS)}), "
                            f"not {meta['params']['smoothing']}")
     order = int(meta["params"]["order"])
+    shards = dict(shard_arrays(folder, meta["shards"]))  # every shard present, complete and as long as recorded
     offsets, first_keys = {}, {}
     for k in range(2, order + 1):
-        lengths = meta["shards"][f"keys{k}"]
-        offsets[k] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        first_keys[k] = np.asarray([int(np.load(folder / shard_file(f"keys{k}", r), mmap_mode="r")[0]) if n else -1
-                                    for r, n in enumerate(lengths)], dtype=np.int64)
+        parts = shards[f"keys{k}"]
+        offsets[k] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        first_keys[k] = np.asarray([int(p[0]) if len(p) else -1 for p in parts], dtype=np.int64)
     return ShardedModel(str(folder), meta, Vocab.from_dict(meta["vocab"], source=str(folder)), offsets, first_keys)
 
 
 # -- the tasks ---------------------------------------------------------------------------------------
 def _shard(folder: str, name: str, r: int):
-    return np.load(Path(folder) / shard_file(name, r), mmap_mode="r")
+    return open_array(Path(folder), Path(folder) / shard_file(name, r))  # a shard gone mid-run: one error naming it
 
 
 def _layout(part: tuple, bos_id: int):

@@ -243,8 +243,9 @@ HASH_LIMIT = 8_000_000  # keys up to which a table gets a hash index (about 10 b
 
 def build_indexes(counts: NgramCounts) -> list[KeyIndex | SortedIndex | None]:
     """Indexes of the tables of orders 2..N (order 1 is dense: row = word id): hashed up to
-    :data:`HASH_LIMIT` keys, sorted search beyond."""
-    return [None] + [KeyIndex(t.keys) if len(t) <= HASH_LIMIT else SortedIndex(t.keys) for t in counts.tables[1:]]
+    :data:`HASH_LIMIT` keys, sorted search beyond and in the shards of a sharded model (:mod:`lmstats.ngram.sharded_array`)."""
+    return [None] + [KeyIndex(t.keys) if len(t) <= HASH_LIMIT and isinstance(t.keys, np.ndarray) else SortedIndex(t.keys)
+                     for t in counts.tables[1:]]
 
 
 def open_indexes(counts: NgramCounts, slots: dict[int, NDArray]) -> list[KeyIndex | SortedIndex | None]:

@@ -40,7 +40,8 @@ def dask_client(scheduler=None, *, workers: int | None = None, local_directory: 
     from distributed.comm import CommClosedError
 
     with contextlib.ExitStack() as stack:
-        if isinstance(scheduler, distributed.Client):
+        stack.enter_context(_quiet("distributed.client"))  # a lost scheduler's reconnection logs tracebacks up to the close;
+        if isinstance(scheduler, distributed.Client):     # the error below says what happened
             client = scheduler
         elif scheduler is not None:
             client = connect_scheduler(scheduler)
@@ -56,9 +57,33 @@ def dask_client(scheduler=None, *, workers: int | None = None, local_directory: 
             client = stack.enter_context(distributed.Client(cluster, set_as_default=False))
         try:
             yield client
-        except (distributed.KilledWorker, distributed.CancelledError, CommClosedError) as exc:
-            raise LmstatsError(f"the Dask cluster lost work in progress ({_reason(exc)}): a worker died, most often for want of "
-                               "memory; give the workers more memory or add workers, or count here with --engine local") from None
+        except LmstatsError:
+            raise
+        except Exception as exc:
+            if _scheduler_lost(client, exc):
+                raise LmstatsError(f"the Dask scheduler {client.scheduler.address} went away mid-run ({_reason(exc)}); no output "
+                                   "was written and any that existed is as it was: restart the scheduler and its workers, "
+                                   "and run again") from None
+            if isinstance(exc, (distributed.KilledWorker, distributed.CancelledError, CommClosedError)):
+                raise LmstatsError(f"the Dask cluster lost work in progress ({_reason(exc)}): a worker died, most often for want "
+                                   "of memory; give the workers more memory or add workers, or count here with --engine local") from None
+            raise
+
+
+def _scheduler_lost(client, exc: BaseException) -> bool:
+    """Whether ``exc`` came from losing the scheduler (the client no longer connected to it)."""
+    return "scheduler-connection-lost" in _reason(exc) or getattr(client, "status", "running") not in ("running", "newly-created")
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _distributed():

@@ -16,9 +16,8 @@ Two scorers apply the rule, with bit-identical results: whole-array numpy
 (:mod:`lmstats.ngram.vectorised`) for a model's first :data:`SHORT_POSITIONS` positions, and the
 compiled kernel (:mod:`lmstats.ngram.kernel`) beyond, whose start (0.35-0.6 s in a fresh process:
 :mod:`lmstats.jit`) only a long text repays; where the install built the kernel's loop in C
-(:mod:`lmstats.native`), it scores everything, with nothing to start.  A saved model stores its indexes and its vocabulary's text table
-(:mod:`lmstats.ngram.storage`), so a short run opens and scores with nothing built or compiled.
-"""
+(:mod:`lmstats.native`), it scores everything, with nothing to start; numpy scores a model opened from shards.  A
+saved model stores its indexes and text table (:mod:`lmstats.ngram.storage`): a short run builds and compiles nothing."""
 
 from __future__ import annotations
 
@@ -140,11 +139,9 @@ class NgramLM(LanguageModel):
     def params(self) -> dict:
         """The constructor's keyword arguments (JSON-ready)."""
         eps = list(self.eps) if isinstance(self.eps, tuple) else self.eps
-        return {
-            "order": self.order, "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant,
-            "k": self.k, "mode": self.mode, "discount_fallback": self.discount_fallback,
-            "prune": None if self.prune is None else list(self.prune), "prune_entropy": self.prune_entropy,
-        }
+        return {"order": self.order, "smoothing": self.smoothing, "eps": eps, "eps_variant": self.eps_variant, "k": self.k,
+                "mode": self.mode, "discount_fallback": self.discount_fallback,
+                "prune": None if self.prune is None else list(self.prune), "prune_entropy": self.prune_entropy}
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, on_order: Callable[[int], None] | None = None, *,
@@ -370,6 +367,9 @@ class NgramLM(LanguageModel):
             self._encoder = TextEncoder(self.vocab)
         return self._encoder
 
+    def is_sharded(self) -> bool:  # opened from shards (lmstats.ngram.sharded_array): the kernel takes whole tables
+        return any(not isinstance(a, np.ndarray) for a in (*(t.keys for t in self.counts_.tables), *self.estimate_.probs))
+
     def _scorer(self):
         """The compiled :class:`~lmstats.ngram.kernel.Scorer` of this model, made once per set of indexes."""
         from lmstats.ngram.kernel import Scorer  # numba is imported when the kernel first runs
@@ -396,7 +396,7 @@ class NgramLM(LanguageModel):
             raise LmstatsError("token ids outside the model's vocabulary; encode the text with the model's vocab")
         positions = units.n_tokens + len(units)
         self._numpy_positions = getattr(self, "_numpy_positions", 0) + positions
-        if self._numpy_positions <= SHORT_POSITIONS and not native.available():  # the C loop starts at once
+        if self._numpy_positions <= SHORT_POSITIONS and not native.available() or self.is_sharded():  # the C loop starts at once
             p = vectorised_probs(self.counts_, self.indexes(), self.estimate_, units, self.vocab.bos_id, self.vocab.predictable_mask,
                                  SCORE_CHUNK)
         else:

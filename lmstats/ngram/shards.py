@@ -6,9 +6,10 @@ written by the client as part 0).  ``meta.json`` is the model's record as for a 
 (:mod:`lmstats.ngram.storage`), version :data:`~lmstats.ngram.storage.SHARDED_VERSION`, plus
 ``shards``: each array's row counts, shard by shard.  Laid end to end, the shards of an array are
 the array of the plain model, so :func:`~lmstats.ngram.storage.read_model` opens a sharded model
-as any other (an array of one shard memory-mapped, one of several read and joined), with the same
-probabilities; the hash indexes are built when it first scores (``lmstats.load`` then ``save``
-writes it as a plain folder with them).
+as any other, every shard memory-mapped (an array of several shards as a
+:class:`~lmstats.ngram.sharded_array.ShardedArray`, read shard by shard and never joined to score), with the
+same probabilities; numpy scores it by sorted search (``NgramLM.load`` then ``save`` writes a plain folder,
+with hash indexes, for the compiled kernel).
 
 The folder is a path every worker can reach (a LocalCluster's workers share this machine's disk;
 a cluster's, a shared filesystem).  It is written beside its target and renamed into place once

@@ -38,8 +38,9 @@ from lmstats.errors import LmstatsError
 from lmstats.fileio import atomic_write, check_own_folder, umask
 from lmstats.hashtable import hash_bits, stored_bits
 from lmstats.ngram.counts import KEY_SPREAD, KeyIndex, NgramCounts, OrderTable, SortedIndex, open_indexes
+from lmstats.ngram.sharded_array import ShardedArray
 from lmstats.ngram.smoothing import Estimate
-from lmstats.npyfile import is_complete, whole_file
+from lmstats.npyfile import is_complete, release, whole_file
 from lmstats.text.scan import TABLES as TEXT_TABLES
 from lmstats.text.scan import TextEncoder
 from lmstats.trained_on import TrainedOn
@@ -272,36 +273,43 @@ def read_model_folder(path: Path) -> tuple[dict, dict]:
     meta = read_meta(path)
     if meta is None:
         raise LmstatsError(f"{path}: not an lmstats n-gram model folder (no readable meta.json); refit and save it again")
-    def opened(file: Path):
-        if not is_complete(file):
-            raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
-                               "the model is damaged — refit and save it again")
-        return np.load(file, mmap_mode="r")
-
     shards = meta.get("shards")
     if shards is not None:
-        return meta, _joined_shards(path, shards, opened)
-    return meta, {file.stem: opened(file) for file in sorted(path.glob("*.npy"))}
+        return meta, _opened_shards(path, shards)
+    return meta, {file.stem: open_array(path, file) for file in sorted(path.glob("*.npy"))}
 
 
-def _joined_shards(path: Path, shards, opened) -> dict:
-    """Every array of a sharded model: its one shard memory-mapped, or its shards read and joined end to end."""
-    return {name: parts[0] if len(parts) == 1 else np.concatenate(parts) for name, parts in shard_arrays(path, shards, opened)}
+def open_array(path: Path, file: Path):
+    """The array ``file`` of the model folder ``path``, memory-mapped, or an error naming it when it is missing or truncated."""
+    if not file.exists():
+        raise LmstatsError(f"{path}: the model lacks {file.name}; it is truncated — refit it")
+    if not is_complete(file):
+        raise LmstatsError(f"{path}: the array {file.name} is truncated or not an .npy file; "
+                           "the model is damaged — refit and save it again")
+    try:
+        return np.load(file, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise LmstatsError(f"{path}: cannot read {file.name} ({exc}); check its permissions, or refit the model") from None
 
 
-def shard_arrays(path: Path, shards, opened=None) -> Iterator[tuple[str, list]]:
+def _opened_shards(path: Path, shards) -> dict:
+    """Every array of a sharded model: its one shard memory-mapped, or a :class:`ShardedArray` of its shards, each
+    memory-mapped (nothing joined)."""
+    return {name: parts[0] if len(parts) == 1 else ShardedArray(parts) for name, parts in shard_arrays(path, shards)}
+
+
+def shard_arrays(path: Path, shards) -> Iterator[tuple[str, list]]:
     """``(name, its shards memory-mapped, in order)`` for every array of the sharded model at ``path`` (``shards``: its
-    meta.json's record), each shard checked: present, a complete ``.npy`` file (``opened``), as long as recorded."""
+    meta.json's record), each shard checked: present, a complete ``.npy`` file (:func:`open_array`), as long as recorded."""
     if not isinstance(shards, dict) or not all(isinstance(v, list) and all(isinstance(n, int) for n in v) for v in shards.values()):
         raise LmstatsError(f"{_damaged(path)} (meta.json's shards are not lists of row counts)")
-    opened = opened or (lambda file: np.load(file, mmap_mode="r"))
     for name, lengths in shards.items():
         parts = []
         for r, n in enumerate(lengths):
             file = path / shard_file(name, r)
             if not file.exists():
                 raise LmstatsError(f"{path}: the model lacks the shard {file.name}; it is truncated — refit it")
-            part = opened(file)
+            part = open_array(path, file)
             if len(part) != n:
                 raise LmstatsError(f"{_damaged(path)} ({file.name} holds {len(part):,} values, expected {n:,})")
             parts.append(part)
@@ -385,6 +393,14 @@ def _place(values, dest: Path) -> None:
             os.link(values.filename, dest)
         except OSError:
             shutil.copyfile(values.filename, dest)
+        return
+    if isinstance(values, ShardedArray):  # the shards one after the other, never all in memory
+        with open(dest, "wb") as fh:
+            fmt = np.lib.format
+            fmt.write_array_header_1_0(fh, {"descr": fmt.dtype_to_descr(values.dtype), "fortran_order": False, "shape": values.shape})
+            for part in values.parts:
+                fh.write(np.ascontiguousarray(part).data)
+                release(part)
         return
     values = np.ascontiguousarray(values)
     with open(dest, "wb") as fh:  # header, then the bytes through fh.write: a full disk is an OSError with ENOSPC
