@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.bootstrap import UnitSums, grouped, paired_bootstrap, perplexity_interval, unit_sums
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import EvalResult, reduce_logprobs, token_logprobs
@@ -163,11 +164,23 @@ class MixScore:
     fit: MixWeights | None  # None: fixed weights
     results: dict[str, EvalResult]
     components: dict[str, list[EvalResult]]
+    units: dict[str, list[UnitSums]]  # per split, the per-unit sums of the mixture, then of each component (lmstats.bootstrap)
 
     def gain_pct(self, split: str) -> float:
         """How much lower the mixture's perplexity is than its best component's, in percent."""
         best = min(r.ppl for r in self.components[split])
         return 100.0 * (1.0 - self.results[split].ppl / best)
+
+    def statistics(self, split: str, seed: int = 0) -> dict:
+        """The bootstrap interval of the mixture's perplexity on ``split``, and the paired bootstrap of its best component
+        against it (the difference best − mixture, its interval and p-value); {} when a perplexity is infinite."""
+        mixture, *parts = self.units[split]
+        ppls = [r.ppl for r in self.components[split]]
+        if not all(np.isfinite([self.results[split].ppl, *ppls])) or len(mixture.n) < 2:
+            return {}
+        best = parts[int(np.argmin(ppls))]
+        return {"ppl_interval": perplexity_interval(grouped(mixture), seed=seed).to_dict(),
+                "best_vs_mixture": paired_bootstrap(grouped(best), grouped(mixture), seed=seed).to_dict()}
 
 
 def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights: Sequence[float] | None = None,
@@ -189,8 +202,10 @@ def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights
         fit = tune_weights(scored["valid"][1], tol=tol, max_iter=max_iter, on_iteration=on_iteration)
         weights = fit.weights
     w = tuple(float(x) for x in check_weights(weights, len(models)))
-    results, components = {}, {}
+    results, components, per_unit = {}, {}, {}
     for name, (units, lp) in scored.items():
-        results[name] = reduce_logprobs(units, mix_logprobs(lp, np.asarray(w)), splits[name], mode)
+        mixed = mix_logprobs(lp, np.asarray(w))
+        results[name] = reduce_logprobs(units, mixed, splits[name], mode)
         components[name] = [reduce_logprobs(units, row, splits[name], mode) for row in lp]
-    return MixScore(mode, w, fit, results, components)
+        per_unit[name] = [unit_sums(units, row, mode) for row in (mixed, *lp)]
+    return MixScore(mode, w, fit, results, components, per_unit)

@@ -265,6 +265,8 @@ class TextScorer:
         self.open_line = np.zeros(3)  # its ln P, tokens, OOVs so far
         self.lines_done = 0
         self.sums = dict.fromkeys(("n_units", "n_tokens", "n_oov", "n_zero", "nll_sum", "nll_sum_no_oov", "n_chars", "n_bytes"), 0)
+        self.units: list[tuple[NDArray, NDArray]] = []  # per scored unit, its -ln P and tokens (lmstats.bootstrap)
+        self.stream_rest = np.zeros(0)  # stream mode: ln P of the tokens after the last whole base block
 
     def pieces(self, sources: Iterable[TextSource | Iterable[str]], *, chunk_bytes: int = PIECE_BYTES) -> Iterator[ScoredPiece]:
         """Each piece of the texts of ``sources`` (see :func:`lmstats.text.reading.read_pieces`), scored."""
@@ -287,6 +289,33 @@ class TextScorer:
             raise LmstatsError(f"{name}: no tokens to score: the text is empty{blank}; give a text with words")
         units = self.sums["n_units"] if self.mode == "sentence" else 1
         return EvalResult(split=name, mode=self.mode, **(self.sums | {"n_units": units}))
+
+    def unit_sums(self):
+        """The per-unit sums of everything scored so far (:class:`lmstats.bootstrap.UnitSums`): each line that was scored
+        in sentence mode; in stream mode, blocks of :func:`~lmstats.bootstrap.stream_block` tokens (the last shorter),
+        made of the sums of :data:`~lmstats.bootstrap.BASE_BLOCK` tokens kept as the text was scored."""
+        from lmstats.bootstrap import BASE_BLOCK, UnitSums, stream_block
+
+        parts = self.units + ([(np.array([-self.stream_rest.sum()]), np.array([len(self.stream_rest)]))] if len(self.stream_rest) else [])
+        nll = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        n = np.concatenate([p[1] for p in parts]).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+        if self.mode == "sentence" or len(n) == 0:
+            return UnitSums(nll, n, "line")
+        block = stream_block(int(n.sum()))
+        starts = np.arange(0, len(n), block // BASE_BLOCK)
+        return UnitSums(np.add.reduceat(nll, starts), np.add.reduceat(n, starts), f"block of {block} tokens")
+
+    def _add_units(self, lp: NDArray, per_line: NDArray, scored: NDArray) -> None:
+        from lmstats.bootstrap import BASE_BLOCK
+
+        if self.mode == "sentence":
+            self.units.append((-per_line[0, : len(scored)][scored], per_line[1, : len(scored)][scored]))
+            return
+        stream = np.concatenate([self.stream_rest, lp])
+        whole = len(stream) // BASE_BLOCK * BASE_BLOCK
+        if whole:
+            self.units.append((-stream[:whole].reshape(-1, BASE_BLOCK).sum(axis=1), np.full(whole // BASE_BLOCK, BASE_BLOCK)))
+        self.stream_rest = stream[whole:]
 
     def _inner_lines(self, piece: TextPiece) -> NDArray[np.float64] | None:
         """Sentence mode: ln P of the tokens of the lines the piece holds whole whatever came before it (each line that
@@ -319,6 +348,7 @@ class TextScorer:
         per_line = np.stack([np.bincount(which, weights=lp, minlength=len(seg)), np.diff(bounds),
                              np.bincount(which, weights=oov, minlength=len(seg))]).astype(np.float64)  # (3, lines)
         per_line[:, 0] += self.open_line
+        self._add_units(lp, per_line, whole[:ended] > 0)
         self.open_line = per_line[:, ended] if ended else per_line[:, 0]
         self.open_tokens = int(whole[ended]) if ended else int(whole[0])
         first, self.lines_done = self.lines_done, self.lines_done + ended

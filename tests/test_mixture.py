@@ -221,6 +221,13 @@ def test_mix_tunes_weights_and_beats_its_components_on_valid(saved):
     # the components' figures are the evaluator's figures for each model alone
     alone = json.loads(run(["ngram", "--load", paths["mkn"], "--json"]).stdout)["results"]["test"]["sentence"]
     assert data["results"]["test"]["sentence"]["components"][0]["ppl"] == pytest.approx(alone["ppl"], rel=1e-12)
+    for mode, unit in (("sentence", "line"), ("stream", "block of 16 tokens")):  # the statistics a paper cites (a short text)
+        test = data["results"]["test"][mode]
+        ci, vs = test["ppl_interval"], test["best_vs_mixture"]
+        assert ci["low"] < test["ppl"] < ci["high"] and ci["unit"] == unit
+        assert vs["ppl_b"] == pytest.approx(test["ppl"]) and vs["ppl_a"] == pytest.approx(test["best_component_ppl"])
+        assert vs["low"] <= vs["difference"] <= vs["high"] and 0 <= vs["p_value"] <= 1
+    assert data["results"]["test"]["sentence"]["ppl_interval"]["units"] == alone["n_units"]
 
 
 def test_fixed_weights_one_and_zero_give_the_first_model(saved):
@@ -255,6 +262,7 @@ def test_text_output_names_models_weights_and_gain(saved):
     result = run(["mix", paths["mkn"], paths["add"], "--mode", "stream"])
     assert result.exit_code == 0, result.output
     assert "weights tuned on valid (stream mode)" in result.stdout and "gain" in result.stdout
+    assert "test stream: mixture" in result.stdout and "best model minus mixture" in result.stdout
     assert "iteration 1: weights" in result.stderr  # EM prints each iteration
 
 

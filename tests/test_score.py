@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import lmstats
 from lmstats import CorpusSpec, LanguageModel, LmstatsError, Mixture, UniformLM, evaluate, load_corpus
+from lmstats.bootstrap import stream_block, unit_sums
 from lmstats.cli import main
 from lmstats.ngram.model import NgramLM
 from lmstats.saved import open_model, save_mixture
@@ -165,6 +166,24 @@ def test_an_ngram_model_in_tiny_pieces_gives_the_numbers_of_the_whole_text(saved
         for field in ("n_units", "n_tokens", "n_oov", "n_zero", "n_chars", "n_bytes"):
             assert getattr(got, field) == getattr(expected, field), field
         assert got.ppl == pytest.approx(expected.ppl, rel=1e-12) and got.ppl_no_oov == pytest.approx(expected.ppl_no_oov, rel=1e-12)
+        units = scorer.unit_sums()  # the bootstrap's units: each scored line, or blocks of 256 tokens of the stream
+        expected_units = unit_sums(scored_units(splits.test, mode), whole, mode)
+        assert np.array_equal(units.n, expected_units.n) and units.unit == expected_units.unit
+        np.testing.assert_allclose(units.nll, expected_units.nll, rtol=1e-12)
+        assert len(units.n) == (expected.n_units if mode == "sentence" else -(-expected.n_tokens // stream_block(expected.n_tokens)))
+
+
+def test_score_prints_the_perplexitys_interval_seeded(saved, corpus_dir):
+    folder, _, _ = saved
+    args = ["score", folder / "m3", corpus_dir / "test.txt", "--json"]
+    a, b, c = (json.loads(run([*args, *extra]).stdout) for extra in ([], [], ["--seed", "1"]))
+    ci = a["ppl_interval"]
+    assert ci["low"] < a["ppl"] < ci["high"] and (ci["units"], ci["unit"], ci["replicates"]) == (a["n_units"], "line", 1000)
+    assert a["ppl_interval"] == b["ppl_interval"] and c["ppl_interval"] != a["ppl_interval"]
+    assert "ppl_interval" not in json.loads(run([*args, "--bootstrap", "0"]).stdout)
+    summary = run(["score", folder / "m3", corpus_dir / "test.txt"]).stdout
+    line = f"Perplexity 95% interval:\t{ci['low']:.4f} to {ci['high']:.4f} (bootstrap, 1,000 replicates over {a['n_units']} lines"
+    assert line in summary
 
 
 @pytest.mark.slow

@@ -87,11 +87,13 @@ def results_dict(scores, names: list[str]) -> dict:
                 "weights": list(s.weights),
                 "components": [{"model": n, "ppl": p["ppl"], "bits_per_token": p["bits_per_token"], "bits_per_char": p["bits_per_char"]}
                                for n, p in zip(names, parts, strict=True)],
-                "best_component_ppl": min(r.ppl for r in s.components[split]), "gain_pct": s.gain_pct(split)}
+                "best_component_ppl": min(r.ppl for r in s.components[split]), "gain_pct": s.gain_pct(split)} | s.statistics(split)
     return out
 
 
 def format_mix(info: dict) -> list[str]:
+    from lmstats.bootstrap import plural
+
     lines = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types; {len(info['models'])} models"]
     for i, m in enumerate(info["models"], 1):
         lines.append(f"  {i}. {m['model']} ({m['path']})")
@@ -105,6 +107,14 @@ def format_mix(info: dict) -> list[str]:
             parts = ", ".join(f"{c['ppl']:.3f}" if c["ppl"] is not None else "inf" for c in r["components"])
             lines.append(f"{split:<6} {m:<9} {r['n_tokens']:>10,} {r['ppl']:>12.3f} {r['best_component_ppl']:>11.3f} "
                          f"{percent(r['gain_pct'], 2):>7}   {parts}")
+    for split, by_mode in info["results"].items():
+        for m, r in by_mode.items():
+            if "ppl_interval" in r:
+                ci, vs = r["ppl_interval"], r["best_vs_mixture"]
+                lines.append(f"{split} {m}: mixture {r['ppl']:.3f}, 95% interval {ci['low']:.3f} to {ci['high']:.3f}; best model "
+                             f"minus mixture {vs['difference']:.3f} ({vs['low']:.3f} to {vs['high']:.3f}), p = {vs['p_value']:.3g} "
+                             f"(paired bootstrap, {ci['replicates']:,} replicates over {plural(ci['units'], ci['unit'])}, "
+                             f"seed {ci['seed']})")
     if info["out"]:
         lines.append(f"mixture written to {info['out']}")
     return lines

@@ -47,11 +47,16 @@ def text_options(f):
               help="Score on the Dask cluster at ADDRESS (tcp://HOST:PORT): MODEL a sharded model (lmstats ngram --engine dask "
                    "writes one) and TEXT files, on paths every worker reaches; the workers read the text and look its n-grams up "
                    "in the shards, and the summary is printed.")
+@click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Replicates of the 95% interval of the perplexity, a bootstrap over the scored lines (stream mode: blocks of "
+                   "256 tokens); 0: none.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap's draws.")
 @threads_option
 @device_option
 @json_option
 @text_options
-def score_command(model_path, texts, mode, per_line, per_token, scheduler, threads, device, as_json, **_text_options):
+def score_command(model_path, texts, mode, per_line, per_token, scheduler, replicates, seed, threads, device, as_json,
+                  **_text_options):
     """Score TEXT (files, compressed too; '-' or none: standard input) with MODEL: an n-gram model folder or .npz,
     an ARPA file, an RNN checkpoint .pt or a mixture .json.
 
@@ -88,12 +93,23 @@ def score_command(model_path, texts, mode, per_line, per_token, scheduler, threa
             write_rows(getattr(piece, rows)())
     result = scorer.result(", ".join(s.label for s in sources))
     info = {"model": saved.path, "kind": saved.kind, "description": saved.description, "texts": [s.label for s in sources],
-            "reading": reading.describe(), **result.to_dict()}
+            "reading": reading.describe(), **result.to_dict(), **interval_of(scorer, result, replicates, seed)}
     if rows:
         for line in summary_lines(info, result):
             click.echo(line, err=True)
     else:
         echo(info, as_json, lambda i: summary_lines(i, result))
+
+
+def interval_of(scorer, result, replicates: int, seed: int) -> dict:
+    """``{"ppl_interval": ...}``: the bootstrap interval of the perplexity (:mod:`lmstats.bootstrap`), or nothing when
+    none is asked, the perplexity is infinite, or fewer than 2 units were scored."""
+    from lmstats.bootstrap import grouped, perplexity_interval
+
+    sums = scorer.unit_sums()
+    if replicates == 0 or result.n_zero or len(sums.n) < 2:
+        return {}
+    return {"ppl_interval": perplexity_interval(grouped(sums), replicates=replicates, seed=seed).to_dict()}
 
 
 def write_rows(text: str) -> None:
@@ -168,14 +184,19 @@ def score_on_workers(model_path: str, texts: tuple[str, ...], mode: str, rows: b
 
 
 def summary_lines(info: dict, result) -> list[str]:
-    """The summary: the model and text, ``query``'s four lines, then bits per token, character and byte."""
+    """The summary: the model and text, ``query``'s four lines (and the perplexity's interval), then bits per token,
+    character and byte."""
+    from lmstats.bootstrap import plural
+
     units = ("line" if result.mode == "sentence" else "stream") + ("s" if result.n_units != 1 else "")
     lines = [f"Model:\t{info['model']} ({info['description']})",
              f"Text:\t{', '.join(info['texts'])}: {result.n_units:,} {units} scored in {result.mode} mode, read at {info['reading']}",
              f"Perplexity including OOVs:\t{result.ppl:.4f}",
              f"Perplexity excluding OOVs:\t{result.ppl_no_oov:.4f}",
              f"OOVs:\t{result.n_oov}",
-             f"Tokens:\t{result.n_tokens}"]
+             f"Tokens:\t{result.n_tokens}",
+             *([f"Perplexity 95% interval:\t{ci['low']:.4f} to {ci['high']:.4f} (bootstrap, {ci['replicates']:,} replicates over "
+                f"{plural(ci['units'], ci['unit'])}, seed {ci['seed']})"] if (ci := info.get("ppl_interval")) else [])]
     if result.n_zero:
         lines.append(f"Tokens of probability 0:\t{result.n_zero}")
     return lines + [f"Bits per {what}:\t{getattr(result, f'bits_per_{what}'):.4f}" for what in ("token", "char", "byte")]
