@@ -10,7 +10,9 @@ The kind is told by the path:
   ours), read under a vocabulary given to it (of the corpus, or of the other models), or alone
   under its own (its unigrams, as KenLM's ``query`` reads it);
 * a ``.pt`` file: a checkpoint of ``lmstats rnn train`` (torch is imported only then);
-* a ``.json`` file: a mixture written by ``lmstats mix --out`` (its components open the same way).
+* a ``.json`` file: a mixture written by ``lmstats mix --out`` (its components open the same way);
+* ``cache:W`` (not a path): a unigram cache over the last ``W`` tokens (:class:`~lmstats.cache.CacheLM`), under the
+  vocabulary of the other models; a component of a mixture (``lmstats mix MODEL cache:500``).
 
 Every kind but ARPA records what it was trained on (:class:`~lmstats.trained_on.TrainedOn`:
 the corpus, its options, the folder its files were in and its subword pieces), so a command
@@ -32,6 +34,8 @@ from lmstats.text.reader import read_text
 from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab
 
+CACHE = "cache:"  # a model named, not saved: cache:W
+NEEDS_VOCAB = ("arpa", "cache")  # kinds opened under the vocabulary of another model
 MIXTURE_FORMAT = "lmstats-mixture"
 MIXTURE_VERSION = 1
 
@@ -41,13 +45,15 @@ class SavedModel:
     """A model opened from ``path``, what it is, and what it was trained on (None when the file does not say)."""
 
     path: str
-    kind: str  # ngram | arpa | rnn | mixture
+    kind: str  # ngram | arpa | rnn | mixture | cache
     model: LanguageModel
     description: str
     trained_on: TrainedOn | None
 
 
 def model_kind(path: str | Path) -> str:
+    if str(path).startswith(CACHE):
+        return "cache"
     path = Path(path)
     name = path.name.lower()
     for suffix in (".gz", ".bz2", ".xz"):
@@ -67,8 +73,10 @@ def model_kind(path: str | Path) -> str:
 def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> SavedModel:
     """The model saved at ``path`` (see the module docstring).  ``vocab``: the vocabulary an ARPA file is
     read under (None: its own unigrams; the other kinds carry their own)."""
-    path = Path(path)
     kind = model_kind(path)
+    if kind == "cache":
+        return _open_cache(str(path), vocab)
+    path = Path(path)
     if not path.exists():
         raise LmstatsError(f"{path}: no such model file or folder; check the path")
     if kind == "ngram":
@@ -92,6 +100,19 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
         description = f"{config.cell.upper()} {config.num_layers}×{config.hidden_size}"
         return SavedModel(str(path), kind, RNNLM(net, net_vocab, device=device), description, trained_on(ckpt))
     return _open_mixture(path, vocab=vocab, device=device, opening=_opening)
+
+
+def _open_cache(name: str, vocab: Vocab | None) -> SavedModel:
+    from lmstats.cache import CacheLM
+
+    window = name[len(CACHE):]
+    if not window.isdigit():
+        raise LmstatsError(f"{name}: a cache is named cache:W, W its window in tokens (a whole number), like cache:500")
+    if vocab is None:
+        raise LmstatsError(f"{name}: a cache predicts the words of another model's vocabulary; mix it with a saved model "
+                           "(lmstats mix MODEL cache:500)")
+    model = CacheLM(vocab, int(window))
+    return SavedModel(name, "cache", model, model.describe(), None)
 
 
 def open_ngram(path: str | Path):
@@ -121,13 +142,13 @@ def open_models(paths, *, device: str = "cpu", _opening: tuple[Path, ...] = ()) 
     """Every model of ``paths``; ARPA files are read under the vocabulary of the first model that has one."""
     kinds = [model_kind(p) for p in paths]
     pairs = list(enumerate(zip(paths, kinds, strict=True)))
-    opened = {i: open_model(p, device=device, _opening=_opening) for i, (p, k) in pairs if k != "arpa"}
+    opened = {i: open_model(p, device=device, _opening=_opening) for i, (p, k) in pairs if k not in NEEDS_VOCAB}
     if len(opened) < len(paths):
         if not opened:
-            raise LmstatsError("ARPA files alone carry no corpus vocabulary; add the n-gram folder or RNN checkpoint they were made "
-                               "with (or one trained on the same corpus)")
+            raise LmstatsError("ARPA files and caches alone carry no corpus vocabulary; add the n-gram folder or RNN checkpoint "
+                               "of the corpus (for ARPA files, the one they were made with)")
         vocab = next(iter(opened.values())).model.vocab
-        opened |= {i: open_model(p, vocab=vocab) for i, (p, k) in pairs if k == "arpa"}
+        opened |= {i: open_model(p, vocab=vocab) for i, (p, k) in pairs if k in NEEDS_VOCAB}
     return [opened[i] for i in range(len(paths))]
 
 
@@ -155,7 +176,7 @@ def save_mixture(path: str | Path, models: list[SavedModel], weights, *, tuned: 
     for m, w in zip(models, weights, strict=True):
         target = Path(m.path).resolve()
         try:
-            stored = str(target.relative_to(folder))
+            stored = m.path if m.kind == "cache" else str(target.relative_to(folder))
         except ValueError:
             stored = str(target)
         components.append({"path": stored, "kind": m.kind, "description": m.description, "weight": float(w)})
@@ -187,7 +208,7 @@ def _open_mixture(path: Path, *, vocab: Vocab | None, device: str, opening: tupl
         raise LmstatsError(f"{path}: a mixture file lists its components, each with a \"path\" and a \"weight\"; "
                            "write it again with 'lmstats mix ... --out'")
     folder = path.resolve().parent
-    paths = [folder / c["path"] for c in components]
+    paths = [c["path"] if c["path"].startswith(CACHE) else folder / c["path"] for c in components]
     opened = open_models(paths, device=device, _opening=opening) if vocab is None else [
         open_model(p, vocab=vocab, device=device, _opening=opening) for p in paths]
     mixture = Mixture([m.model for m in opened], [c["weight"] for c in components], names=[m.description for m in opened])

@@ -279,7 +279,7 @@ def test_a_broken_mixture_file_is_one_error_line(saved, tmp_path):
     (["{mkn}", "{add}", "--weights", "a,b"], "one number per model"),
     (["{mkn}", "{folder}/missing.npz"], "no such model"),
     (["{mkn}", "{folder}/small.txt"], "not a model lmstats can open"),
-    (["{arpa}", "{arpa}"], "ARPA files alone"),
+    (["{arpa}", "{arpa}"], "ARPA files and caches alone"),
     (["{mkn}", "{folder}/other2"], "different corpora"),
     (["{mkn}", "{add}", "--out", "{folder}/small.txt"], "is an input"),
 ])
@@ -305,3 +305,29 @@ def test_an_rnn_checkpoint_mixes_with_an_ngram_model(saved, tmp_path):
         test = data["results"]["test"][mode]
         assert test["components"][0]["ppl"] == pytest.approx(alone[mode]["ppl"], rel=1e-9)  # the evaluator's figure
         assert test["bits_per_char"] is not None and test["n_chars"] == alone[mode]["n_chars"]
+
+
+def test_a_cache_mixes_with_a_model_and_is_saved_with_the_mixture(tmp_path):
+    """Lines that repeat their own topic's words: the unigram cache (cache:W, lmstats.cache) takes weight from EM on valid and
+    lowers the trigram's test perplexity; a mixture with a cache is written and opens again, the cache by name."""
+    gen = np.random.default_rng(4)
+    topics = [[f"t{i}w{j}" for j in range(6)] for i in range(40)]
+    common = "the a of and to in is was".split()
+    lines = []
+    for _ in range(400):
+        topic = topics[gen.integers(len(topics))]
+        lines.append(" ".join(gen.choice(topic if gen.random() < 0.5 else common) for _ in range(gen.integers(10, 25))))
+    corpus = tmp_path / "bursty.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    assert run(["ngram", corpus, "--n", "3", "--out", tmp_path / "m3"]).exit_code == 0
+    data = mix_json(tmp_path / "m3", "cache:30", "--mode", "sentence", "--out", tmp_path / "mix.json")
+    assert data["models"][1] == {"path": "cache:30", "kind": "cache", "model": "unigram cache, window 30"}
+    test = data["results"]["test"]["sentence"]
+    assert data["tuned"]["sentence"]["weights"][1] > 0.05 and test["ppl"] < test["components"][0]["ppl"] * 0.95
+    stored = json.loads((tmp_path / "mix.json").read_text())["components"][1]
+    assert stored["path"] == "cache:30"
+    again = json.loads(run(["score", tmp_path / "mix.json", tmp_path / "bursty.txt", "--json"]).stdout)
+    assert again["description"].startswith("mixture of") and "unigram cache, window 30" in again["description"]
+    for bad, pattern in (("cache:0", "window"), ("cache:x", "cache:W")):
+        assert_one_line_error(CliRunner().invoke(main, ["mix", str(tmp_path / "m3"), bad]), pattern)
+    assert_one_line_error(CliRunner().invoke(main, ["mix", "cache:5", "cache:9"]), "caches alone")
