@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 BANDWIDTH = 1.25e9  # bytes/s a worker (10 Gb/s Ethernet)
@@ -80,6 +81,11 @@ def predict(n_tokens: float, workers: int, s_per_token: float, laws: list[tuple[
             "total_s": compute + network + scheduler}
 
 
+def by_size(rows: list[dict]) -> list[dict]:
+    """Rows in the order of their corpus's size (synth3m, synth30m, synth100m, ...), each size's in the order run."""
+    return sorted(rows, key=lambda r: int(re.sub(r"\D", "", r["corpus"]) or 0))
+
+
 def render(data: dict) -> str:
     lines = ["# The fit done by the cluster (issue 25)", "",
              "Written by `benchmarks/cluster_report.py` from `reports/cluster_benchmark/*.json` (`benchmarks/bench_cluster.py`). "
@@ -92,14 +98,14 @@ def render(data: dict) -> str:
                   "| corpus | order | smoothing | n-grams | count tables equal | largest relative difference (probabilities, backoffs) |",
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['corpus']} | {r['order']} | {r['smoothing']} | {sum(r['ngrams']):,} | {r['tables_equal']} | "
-                  f"{r['max_rel_diff']:.3g} |" for r in data["identity"]]
+                  f"{r['max_rel_diff']:.3g} |" for r in by_size(data["identity"])]
     if "memory" in data:
         lines += ["", "## Memory: 4 workers started beforehand (`dask worker --nworkers 4 --nthreads 1 --memory-limit L`), the fit "
                       "given `--scheduler`", "",
                   "| corpus | wall | client peak (VmHWM) | largest worker peak | worker memory_limit | model on disk |",
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {r['corpus']} | {r['wall']:.1f} s | {r['client_gb']:.3f} GB | {r['worker_peak_gb']:.2f} GB | {r['memory_limit']} | "
-                  f"{r['model_gb']:.2f} GB |" for r in data["memory"]]
+                  f"{r['model_gb']:.2f} GB |" for r in by_size(data["memory"])]
     if "faults" in data:
         lines += ["", "## Faults: a worker process killed (SIGKILL) mid-run, 2 workers started beforehand", "",
                   "| corpus | killed | workers killed | wall | count tables equal | largest relative difference |",

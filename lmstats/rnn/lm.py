@@ -68,10 +68,21 @@ class RNNLM(LanguageModel):
         """``logprobs`` of ``ids`` continuing a sequence whose earlier tokens left ``state`` (None: from ``<s>``), and the
         state after ``ids``: (the last token, the hidden state), for the next call.  Scoring a sequence in pieces this
         way gives the numbers of one piece (:mod:`lmstats.scoring` streams a text so)."""
+        out, state, _ = self._forward(ids, state)
+        return out, state
+
+    def features(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``logprobs(ids)`` and the network's top output before each token's softmax, shape (T, D): the hidden state that
+        predicts ``ids[t]`` (the neural cache of :mod:`lmstats.neural_cache` keys on it)."""
+        out, _, feats = self._forward(ids, None, keep=True)
+        return out, feats
+
+    def _forward(self, ids: NDArray[np.int64], state, keep: bool = False):
         ids = np.asarray(ids, dtype=np.int64)
         out = np.zeros(len(ids), dtype=np.float64)
+        kept = []
         if len(ids) == 0:
-            return out, state
+            return out, state, np.zeros((0, 0))
         last, hidden = (self.vocab.bos_id, None) if state is None else state
         inputs = np.concatenate([[last], ids[:-1]]).astype(np.int64)
         with inference(self.net):
@@ -80,7 +91,9 @@ class RNNLM(LanguageModel):
                 y = torch.from_numpy(ids[start : start + self.chunk_len]).to(self.device)  # (t,)
                 feats, hidden = self.net(x, hidden)  # (1, t, D)
                 out[start : start + len(y)] = -self._nll(feats[0], y).double().cpu().numpy()
-        return out, (int(ids[-1]), hidden)
+                if keep:
+                    kept.append(feats[0].double().cpu().numpy())
+        return out, (int(ids[-1]), hidden), (np.concatenate(kept) if keep else None)
 
     def logprobs_lines(self, lines: Lines) -> NDArray[np.float64]:
         """The values of ``logprobs`` on each line, concatenated; short lines are batched."""
