@@ -99,6 +99,14 @@ def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence
     return reduce_logprobs(units, lp, split, mode)
 
 
+def evaluate_units(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence"):
+    """:func:`evaluate`, and the per-unit sums its bootstrap intervals resample (:func:`lmstats.bootstrap.unit_sums`)."""
+    from lmstats.bootstrap import unit_sums
+
+    units, lp = token_logprobs(model, split, mode)
+    return reduce_logprobs(units, lp, split, mode), unit_sums(units, lp, mode)
+
+
 def reduce_logprobs(units: Lines, lp: NDArray[np.float64], split: EncodedSplit, mode: str) -> EvalResult:
     """The sums of :func:`evaluate` from the scored ``units`` of ``split`` and their ln P ``lp``
     (for callers that keep the per-token values, such as the mixture tuner)."""

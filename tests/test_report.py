@@ -109,6 +109,15 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
         assert mixed["gain_pct"] == pytest.approx(100 * (1 - mixed["ppl"] / min(mixed["component_ppl"])))
         assert mixed["n_tokens"] == lstm_mode["n_tokens"] and mixed["bits_per_char"] > 0
     assert "mixture of the best n-gram and the best RNN" in md and "below its best part" in md
+    for r in rows:  # every test perplexity of the word level with its bootstrap interval; the mixture against its best part
+        if r["family"] in ("baseline", "ngram", "rnn", "mixture") and r["ppl"] is not None:
+            ci = r["ppl_interval"]
+            assert ci["low"] <= r["ppl"] * (1 + 1e-9) and ci["high"] >= r["ppl"] * (1 - 1e-9) and ci["seed"] == 0
+            assert ci["unit"] == "line" if r["mode"] == "sentence" else ci["unit"].startswith("block of")
+    for r in (r for r in rows if r["family"] == "mixture"):
+        vs = r["best_vs_mixture"]
+        assert vs["difference"] == pytest.approx(min(r["component_ppl"]) - r["ppl"]) and 0 <= vs["p_value"] <= 1
+    assert "Brackets: the 95% interval of the test perplexity" in md and "best part − mixture" in md
     assert "## Mixture: the best n-gram model and the best RNN" in md and "## Bits per character (test)" in md
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")

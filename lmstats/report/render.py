@@ -83,6 +83,25 @@ def _fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
+def _ppl(r: dict) -> str:
+    """A row's test perplexity with its 95% bootstrap interval, when the row has one."""
+    ci = r.get("ppl_interval")
+    return _fmt(r["ppl"]) + (f" [{_fmt(ci['low'])}, {_fmt(ci['high'])}]" if ci else "")
+
+
+def _vs(r: dict) -> str:
+    """The paired bootstrap of a mixture's best part against it: the difference, its interval, the p-value."""
+    vs = r.get("best_vs_mixture")
+    return "" if not vs else (f"; best part − mixture {_fmt(vs['difference'])} [{_fmt(vs['low'])}, {_fmt(vs['high'])}], "
+                              f"p = {vs['p_value']:.3g}")
+
+
+INTERVALS = ("Brackets: the 95% interval of the test perplexity, a percentile bootstrap over the scored units (lines in "
+             "sentence mode, blocks of up to 256 consecutive tokens in stream mode), 1,000 replicates, seed 0, from per-unit "
+             "sums (lmstats/bootstrap.py). The mixture's best part is compared with it by the paired bootstrap "
+             "(Berg-Kirkpatrick et al. 2012: p is the share of replicates whose difference exceeds twice the observed one).")
+
+
 def headline_rows(state: ReportState, value=None) -> list[list[str]]:
     """One row per model: test perplexity in each mode, the order per smoother chosen on valid (as the run
     recorded it in the rows: ``best_order_on_valid``), and the mixture with its gain over its best component.
@@ -104,7 +123,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
                 if best is None:
                     cells.append("–")
                     continue
-                figure = _fmt(best["ppl"]) if value is None else value(best)
+                figure = _ppl(best) if value is None else value(best)
                 cells.append(figure + (f" (n={best['order']})" if family == "ngram" and len(modes) > 1 else ""))
             out.append([label] + cells)
     mixed = {r["mode"]: r for r in state.rows if r["family"] == "mixture"}
@@ -115,7 +134,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
             if r is None:
                 cells.append("–")
             elif value is None:
-                cells.append(f"{_fmt(r['ppl'])} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part)")
+                cells.append(f"{_ppl(r)} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part{_vs(r)})")
             else:
                 cells.append(f"{value(r)} ({r['model']})")
         out.append(["mixture of the best n-gram and the best RNN (weights tuned on valid)"] + cells)
@@ -183,7 +202,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                     "Fix the cause and run the report again."))
     out.append(("Headline: test perplexity", ["model"] + [f"{m} mode" for m in modes], headline_rows(state),
                 "One vocabulary (the training split's), the same test tokens, the one evaluator. "
-                "For n-gram smoothers the order is chosen by validation perplexity."))
+                "For n-gram smoothers the order is chosen by validation perplexity. " + INTERVALS))
     mixed = [r for r in state.rows if r["family"] == "mixture"]
     if mixed:
         rows = [[r["mode"], r["model"], ", ".join(f"{w:.3f}" for w in r["params"]["weights"]), str(r["params"]["em_iterations"]),
@@ -258,7 +277,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
         for r in rnn:
             hist = next((s.data["history"] for s in state.stages if s.name == f"rnn-{r['model']}"), None)
             epochs = len(hist["epochs"]) if hist else 0
-            rows.append([r["model"], r["mode"], _fmt(r["ppl"]), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0),
+            rows.append([r["model"], r["mode"], _ppl(r), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0),
                          _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
         c = rnn[0]["params"]  # the recipe as run (the cells share it but for the cell, its layers and its budget)
         layers = "1 layer" if c["num_layers"] == 1 else f"{c['num_layers']} layers"

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from lmstats.bootstrap import grouped, perplexity_interval
 from lmstats.errors import LmstatsError
-from lmstats.evaluation import evaluate
+from lmstats.evaluation import evaluate, evaluate_units
 from lmstats.mixture import score_mixture
 from lmstats.report.config import ReportConfig
 from lmstats.report.provenance import machine_info
@@ -65,8 +66,17 @@ class ReportState:
         return next((s for s in self.stages if s.name == name and s.error is None), None)
 
 
-def _row(family: str, model: str, mode: str, result, **extra) -> dict:
-    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict()
+def _row(family: str, model: str, mode: str, result, units=None, **extra) -> dict:
+    """A result row; with the per-unit sums ``units``, the 95% bootstrap interval of its test perplexity (seed 0)."""
+    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | interval(result, units)
+
+
+def interval(result, units) -> dict:
+    """``ppl_interval`` (:func:`lmstats.bootstrap.perplexity_interval`) of a finite perplexity over 2 units or more."""
+    if units is None or not math.isfinite(result.ppl) or len(units.n) < 2:
+        return {}
+    return {"ppl_interval": perplexity_interval(grouped(units), seed=0).to_dict()}
+
 
 
 @contextmanager
@@ -109,7 +119,7 @@ def run_comparison(
 
     with attempt("uniform", on_stage) as stage:
         uniform = UniformLM(vocab)
-        stage.rows = [_row("baseline", "uniform", mode, evaluate(uniform, splits.test, mode=mode), order=0, smoothing="uniform")
+        stage.rows = [_row("baseline", "uniform", mode, *evaluate_units(uniform, splits.test, mode=mode), order=0, smoothing="uniform")
                       for mode in config.modes]
 
     best_ngram = {}  # mode -> (name, model) of the lowest validation perplexity
@@ -216,10 +226,10 @@ def ngram_grid(config: ReportConfig, splits: Splits, mode: str, say) -> tuple[li
             elif smoothing == "lidstone":
                 params = {"k": model.k}
             fit_seconds = time.perf_counter() - t
-            result = evaluate(model, splits.test, mode=mode)
+            result, units = evaluate_units(model, splits.test, mode=mode)
             valid = evaluate(model, splits.valid, mode=mode)
             rows.append(_row(
-                "ngram", f"{smoothing}-{order}", mode, result, order=order, smoothing=smoothing,
+                "ngram", f"{smoothing}-{order}", mode, result, units, order=order, smoothing=smoothing,
                 valid_ppl=valid.ppl if math.isfinite(valid.ppl) else None, params=params,
                 fit_seconds=fit_seconds + count_seconds, warnings=list(model.estimate_.warnings),
             ))
@@ -267,8 +277,8 @@ def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, 
     rows = []
     for mode in modes:
         t = time.perf_counter()
-        result = evaluate(lm, splits.test, mode=mode)
-        rows.append(_row(family, model, mode, result, order=None, smoothing=None, **extra, params=rnn_config.to_dict(),
+        result, units = evaluate_units(lm, splits.test, mode=mode)
+        rows.append(_row(family, model, mode, result, units, order=None, smoothing=None, **extra, params=rnn_config.to_dict(),
                          fit_seconds=train_seconds, score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
                          valid_ppl=best_valid))
     return rows, history.to_dict() | {"best_valid_ppl": best_valid}, lm
@@ -283,4 +293,4 @@ def mixture_row(names: tuple[str, str], models: tuple, splits: Splits, mode: str
     return _row("mixture", " + ".join(names), mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
                 params={"components": list(names), "weights": list(score.weights), "em_iterations": score.fit.iterations},
                 component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
-                fit_seconds=time.perf_counter() - t)
+                fit_seconds=time.perf_counter() - t, **score.statistics("test"))
