@@ -172,15 +172,19 @@ class MixScore:
         return 100.0 * (1.0 - self.results[split].ppl / best)
 
     def statistics(self, split: str, seed: int = 0) -> dict:
-        """The bootstrap interval of the mixture's perplexity on ``split``, and the paired bootstrap of its best component
-        against it (the difference best − mixture, its interval and p-value); {} when a perplexity is infinite."""
+        """The bootstrap interval of the mixture's perplexity on ``split``, the paired bootstrap of its best component
+        against it (the difference best − mixture, its interval and p-value) and, for two components, of the first against
+        the second; {} when a perplexity is infinite."""
         mixture, *parts = self.units[split]
         ppls = [r.ppl for r in self.components[split]]
         if not all(np.isfinite([self.results[split].ppl, *ppls])) or len(mixture.n) < 2:
             return {}
         best = parts[int(np.argmin(ppls))]
-        return {"ppl_interval": perplexity_interval(grouped(mixture), seed=seed).to_dict(),
-                "best_vs_mixture": paired_bootstrap(grouped(best), grouped(mixture), seed=seed).to_dict()}
+        out = {"ppl_interval": perplexity_interval(grouped(mixture), seed=seed).to_dict(),
+               "best_vs_mixture": paired_bootstrap(grouped(best), grouped(mixture), seed=seed).to_dict()}
+        if len(parts) == 2:  # the two parts against each other (the first minus the second), on the same draws
+            out["first_vs_second"] = paired_bootstrap(grouped(parts[0]), grouped(parts[1]), seed=seed).to_dict()
+        return out
 
 
 def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights: Sequence[float] | None = None,

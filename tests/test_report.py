@@ -117,7 +117,10 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     for r in (r for r in rows if r["family"] == "mixture"):
         vs = r["best_vs_mixture"]
         assert vs["difference"] == pytest.approx(min(r["component_ppl"]) - r["ppl"]) and 0 <= vs["p_value"] <= 1
+        parts = r["first_vs_second"]  # the best n-gram against the best RNN, on the same draws
+        assert parts["difference"] == pytest.approx(r["component_ppl"][0] - r["component_ppl"][1]) and 0 <= parts["p_value"] <= 1
     assert "Brackets: the 95% interval of the test perplexity" in md and "best part − mixture" in md
+    assert "Sentence mode, the best n-gram minus the best RNN (paired bootstrap): " in md
     assert "## Mixture: the best n-gram model and the best RNN" in md and "## Bits per character (test)" in md
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")

@@ -96,6 +96,14 @@ def _vs(r: dict) -> str:
                               f"p = {vs['p_value']:.3g}")
 
 
+def _parts_compared(r: dict) -> str:
+    """The best n-gram against the best RNN (the mixture's two parts), by the paired bootstrap, in one sentence."""
+    vs = r.get("first_vs_second")
+    return "" if not vs else (f" {r['mode'].capitalize()} mode, the best n-gram minus the best RNN (paired bootstrap): "
+                              f"{_fmt(vs['difference'])} [{_fmt(vs['low'])}, {_fmt(vs['high'])}], "
+                              f"p = {vs['p_value']:.3g}.")
+
+
 INTERVALS = ("Brackets: the 95% interval of the test perplexity, a percentile bootstrap over the scored units (lines in "
              "sentence mode, blocks of up to 256 consecutive tokens in stream mode), 1,000 replicates, seed 0, from per-unit "
              "sums (lmstats/bootstrap.py). The mixture's best part is compared with it by the paired bootstrap "
@@ -211,7 +219,8 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                                                                         "valid ppl", "test ppl, n-gram", "test ppl, RNN",
                                                                         "test ppl, mixture", "gain over the better part"], rows,
                     "P(w|h) = λ P_ngram(w|h) + (1 − λ) P_rnn(w|h); λ maximises the validation likelihood (EM, as SRILM's "
-                    "compute-best-mix). The n-gram model is the one with the lowest validation perplexity; the RNN likewise."))
+                    "compute-best-mix). The n-gram model is the one with the lowest validation perplexity; the RNN likewise."
+                    + "".join(_parts_compared(r) for r in mixed)))
     if any(r.get("bits_per_char") is not None for r in state.rows):
         out.append(("Bits per character (test)", ["model"] + [f"{m} mode" for m in modes],
                     headline_rows(state, _bits_per_char) + level_rows(state, _bits_per_char),
