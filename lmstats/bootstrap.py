@@ -92,6 +92,20 @@ def grouped(sums: UnitSums, max_units: int = MAX_UNITS) -> UnitSums:
     return UnitSums(np.add.reduceat(sums.nll, starts), np.add.reduceat(sums.n, starts), f"run of {size} {sums.unit}s")
 
 
+def resamplable(*sums: UnitSums) -> bool:
+    """Whether intervals of ``sums`` can be given: every perplexity finite (no token of probability 0) and 2 units or
+    more (one unit resampled is always itself)."""
+    return all(len(s.n) >= 2 and np.isfinite(s.ppl) for s in sums)
+
+
+def interval_of(sums: UnitSums, *, replicates: int = REPLICATES, seed: int = 0) -> dict:
+    """``{"ppl_interval": ...}`` (:func:`perplexity_interval` of :func:`grouped` ``sums``), or ``{}`` when ``sums`` is not
+    :func:`resamplable`: the one rule of ``lmstats score``, ``lmstats mix`` and the report."""
+    if not resamplable(sums):
+        return {}
+    return {"ppl_interval": perplexity_interval(grouped(sums), replicates=replicates, seed=seed).to_dict()}
+
+
 def _replicates(columns: list[NDArray], n: NDArray[np.int64], replicates: int, seed: int) -> list[NDArray[np.float64]]:
     """For each ``columns[i]`` (per-unit nll), the perplexity of every replicate: ``exp(Σ col[idx] / Σ n[idx])`` with
     ``idx`` the same draw of units for every column."""

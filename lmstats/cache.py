@@ -33,12 +33,17 @@ from lmstats.vocab import Vocab
 DEFAULT_ALPHA = 1.0
 
 
+def check_window(window, example: str = "cache:500") -> None:
+    """A cache window (this cache's, the neural cache's): a whole number of tokens >= 1."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise LmstatsError(f"a cache window is a whole number of tokens >= 1, got {window!r}; e.g. {example}")
+
+
 class CacheLM(LanguageModel):
     """The unigram cache over the last ``window`` tokens of each unit (see the module docstring)."""
 
     def __init__(self, vocab: Vocab, window: int = 500, alpha: float = DEFAULT_ALPHA):
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise LmstatsError(f"a cache window is a whole number of tokens >= 1, got {window!r}; e.g. cache:500")
+        check_window(window)
         if not (isinstance(alpha, (int, float)) and np.isfinite(alpha) and alpha > 0):
             raise LmstatsError(f"the cache's smoothing alpha must be a number > 0, got {alpha!r}")
         self._vocab, self.window, self.alpha = vocab, int(window), float(alpha)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from lmstats.bootstrap import UnitSums, grouped, paired_bootstrap, perplexity_interval, unit_sums
+from lmstats.bootstrap import UnitSums, grouped, interval_of, paired_bootstrap, resamplable, unit_sums
 from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import EvalResult, reduce_logprobs, token_logprobs
@@ -176,11 +176,10 @@ class MixScore:
         against it (the difference best − mixture, its interval and p-value) and, for two components, of the first against
         the second; {} when a perplexity is infinite."""
         mixture, *parts = self.units[split]
-        ppls = [r.ppl for r in self.components[split]]
-        if not all(np.isfinite([self.results[split].ppl, *ppls])) or len(mixture.n) < 2:
+        if not resamplable(mixture, *parts):
             return {}
-        best = parts[int(np.argmin(ppls))]
-        out = {"ppl_interval": perplexity_interval(grouped(mixture), seed=seed).to_dict(),
+        best = parts[int(np.argmin([r.ppl for r in self.components[split]]))]
+        out = interval_of(mixture, seed=seed) | {
                "best_vs_mixture": paired_bootstrap(grouped(best), grouped(mixture), seed=seed).to_dict()}
         if len(parts) == 2:  # the two parts against each other (the first minus the second), on the same draws
             out["first_vs_second"] = paired_bootstrap(grouped(parts[0]), grouped(parts[1]), seed=seed).to_dict()

@@ -23,6 +23,7 @@ import itertools
 import numpy as np
 from numpy.typing import NDArray
 
+from lmstats.cache import check_window
 from lmstats.encoded import EncodedSplit, Lines
 from lmstats.errors import LmstatsError
 from lmstats.protocol import LanguageModel
@@ -43,8 +44,7 @@ class NeuralCacheLM(LanguageModel):
         if not isinstance(rnn, RNNLM):
             raise LmstatsError(f"a neural cache keys on an RNN's hidden states, and a {type(rnn).__name__} has none; give an RNN "
                                "checkpoint (for an n-gram model, use the unigram cache: cache:W)")
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise LmstatsError(f"a cache window is a whole number of tokens >= 1, got {window!r}")
+        check_window(window, "window=500")
         if not (isinstance(theta, (int, float)) and np.isfinite(theta) and theta >= 0):
             raise LmstatsError(f"the neural cache's theta (the flatness of its softmax) must be a number >= 0, got {theta!r}")
         if not (isinstance(lam, (int, float)) and 0 <= lam < 1):
@@ -72,10 +72,14 @@ class NeuralCacheLM(LanguageModel):
 
     def mix(self, ids: NDArray[np.int64], lp: NDArray[np.float64], feats: NDArray[np.float64]) -> NDArray[np.float64]:
         """ln P of the unit ``ids`` from the RNN's ln P ``lp`` and its features ``feats`` (T, D)."""
-        p_cache, seen = cache_probs(ids, feats, self.window, self.theta)
-        p = np.exp(lp)
-        with np.errstate(divide="ignore"):
-            return np.log(np.where(seen, (1 - self.lam) * p + self.lam * p_cache, p))
+        return combined(lp, *cache_probs(ids, feats, self.window, self.theta), self.lam)
+
+
+def combined(lp: NDArray[np.float64], p_cache: NDArray[np.float64], seen: NDArray[np.bool_], lam: float) -> NDArray[np.float64]:
+    """ln((1 − λ) P_rnn + λ P_cache) where the window held something (``seen``), ln P_rnn before."""
+    p = np.exp(lp)
+    with np.errstate(divide="ignore"):
+        return np.log(np.where(seen, (1 - lam) * p + lam * p_cache, p))
 
 
 def cache_probs(ids: NDArray[np.int64], feats: NDArray[np.float64], window: int,
@@ -112,8 +116,7 @@ def tune_neural_cache(rnn, valid: EncodedSplit, mode: str, *, windows=WINDOWS, t
     for window, theta in itertools.product(windows, thetas):
         caches = [cache_probs(ids, feats, window, theta) for ids, _, feats in pieces]
         for lam in lambdas:
-            nll = -sum(np.log(np.where(seen, (1 - lam) * np.exp(lp) + lam * pc, np.exp(lp))).sum()
-                       for (_, lp, _), (pc, seen) in zip(pieces, caches, strict=True))
+            nll = -sum(combined(lp, pc, seen, lam).sum() for (_, lp, _), (pc, seen) in zip(pieces, caches, strict=True))
             ppl = float(np.exp(nll / n))
             if best is None or ppl < best[1]:
                 best = ((window, theta, lam), ppl)

@@ -76,6 +76,12 @@ def test_many_units_are_merged_into_runs_of_consecutive_ones():
     assert bootstrap.plural(4, g.unit) == "4 runs of 3 lines" and bootstrap.plural(1, "line") == "1 line"
 
 
+def test_no_interval_for_one_unit_or_an_infinite_perplexity():
+    assert bootstrap.interval_of(sums(1.0)) == {} and bootstrap.interval_of(sums(1.0, math.inf)) == {}
+    assert not bootstrap.resamplable(sums(1.0, 2.0), sums(1.0, math.inf)) and bootstrap.resamplable(sums(1.0, 2.0))
+    assert bootstrap.interval_of(sums(1.0, 2.0), seed=3)["ppl_interval"] == perplexity_interval(sums(1.0, 2.0), seed=3).to_dict()
+
+
 def test_bad_inputs_are_errors():
     with pytest.raises(LmstatsError, match="at least 2 scored units"):
         perplexity_interval(sums(1.0))

@@ -49,7 +49,7 @@ def text_options(f):
                    "in the shards, and the summary is printed.")
 @click.option("--bootstrap", "replicates", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Replicates of the 95% interval of the perplexity, a bootstrap over the scored lines (stream mode: blocks of "
-                   "256 tokens); 0: none.")
+                   "up to 256 tokens); 0: none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap's draws.")
 @threads_option
 @device_option
@@ -93,7 +93,7 @@ def score_command(model_path, texts, mode, per_line, per_token, scheduler, repli
             write_rows(getattr(piece, rows)())
     result = scorer.result(", ".join(s.label for s in sources))
     info = {"model": saved.path, "kind": saved.kind, "description": saved.description, "texts": [s.label for s in sources],
-            "reading": reading.describe(), **result.to_dict(), **interval_of(scorer, result, replicates, seed)}
+            "reading": reading.describe(), **result.to_dict(), **interval_of(scorer, replicates, seed)}
     if rows:
         for line in summary_lines(info, result):
             click.echo(line, err=True)
@@ -101,15 +101,12 @@ def score_command(model_path, texts, mode, per_line, per_token, scheduler, repli
         echo(info, as_json, lambda i: summary_lines(i, result))
 
 
-def interval_of(scorer, result, replicates: int, seed: int) -> dict:
+def interval_of(scorer, replicates: int, seed: int) -> dict:
     """``{"ppl_interval": ...}``: the bootstrap interval of the perplexity (:mod:`lmstats.bootstrap`), or nothing when
     none is asked, the perplexity is infinite, or fewer than 2 units were scored."""
-    from lmstats.bootstrap import grouped, perplexity_interval
+    from lmstats import bootstrap
 
-    sums = scorer.unit_sums()
-    if replicates == 0 or result.n_zero or len(sums.n) < 2:
-        return {}
-    return {"ppl_interval": perplexity_interval(grouped(sums), replicates=replicates, seed=seed).to_dict()}
+    return {} if replicates == 0 else bootstrap.interval_of(scorer.unit_sums(), replicates=replicates, seed=seed)
 
 
 def write_rows(text: str) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from lmstats.bootstrap import grouped, perplexity_interval
+from lmstats.bootstrap import interval_of
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate, evaluate_units
 from lmstats.mixture import score_mixture
@@ -68,14 +68,7 @@ class ReportState:
 
 def _row(family: str, model: str, mode: str, result, units=None, **extra) -> dict:
     """A result row; with the per-unit sums ``units``, the 95% bootstrap interval of its test perplexity (seed 0)."""
-    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | interval(result, units)
-
-
-def interval(result, units) -> dict:
-    """``ppl_interval`` (:func:`lmstats.bootstrap.perplexity_interval`) of a finite perplexity over 2 units or more."""
-    if units is None or not math.isfinite(result.ppl) or len(units.n) < 2:
-        return {}
-    return {"ppl_interval": perplexity_interval(grouped(units), seed=0).to_dict()}
+    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | ({} if units is None else interval_of(units))
 
 
 
