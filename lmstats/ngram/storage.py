@@ -394,16 +394,12 @@ def _place(values, dest: Path) -> None:
         except OSError:
             shutil.copyfile(values.filename, dest)
         return
-    if isinstance(values, ShardedArray):  # the shards one after the other, never all in memory
-        with open(dest, "wb") as fh:
-            fmt = np.lib.format
-            fmt.write_array_header_1_0(fh, {"descr": fmt.dtype_to_descr(values.dtype), "fortran_order": False, "shape": values.shape})
-            for part in values.parts:
-                fh.write(np.ascontiguousarray(part).data)
-                release(part)
-        return
-    values = np.ascontiguousarray(values)
+    sharded = isinstance(values, ShardedArray)  # its shards are written one after the other, never all in memory
+    parts = values.parts if sharded else [np.ascontiguousarray(values)]
     with open(dest, "wb") as fh:  # header, then the bytes through fh.write: a full disk is an OSError with ENOSPC
-        fmt = np.lib.format
-        fmt.write_array_header_1_0(fh, fmt.header_data_from_array_1_0(values))  # (np.save's tofile reports no errno)
-        fh.write(values.data)
+        fmt = np.lib.format  # (np.save's tofile reports no errno)
+        fmt.write_array_header_1_0(fh, {"descr": fmt.dtype_to_descr(values.dtype), "fortran_order": False, "shape": values.shape})
+        for part in parts:
+            fh.write(np.ascontiguousarray(part).data)
+            if sharded:
+                release(part)
