@@ -31,6 +31,7 @@ from lmstats.protocol import LanguageModel
 from lmstats.vocab import Vocab
 
 DEFAULT_ALPHA = 1.0
+WINDOWS = (100, 300, 1000, 3000, 10000)  # the windows ChosenCache tries on valid
 
 
 def check_window(window, example: str = "cache:500") -> None:
@@ -78,3 +79,30 @@ class CacheLM(LanguageModel):
         mask = self.vocab.predictable_mask
         u = mask[ids] / int(mask.sum())
         return np.log((count + self.alpha * u) / (held + self.alpha))
+
+
+class ChosenCache:
+    """A unigram cache whose window is chosen on valid (``lmstats mix MODEL cache``): :meth:`settle` gives the
+    :class:`CacheLM` of :data:`WINDOWS` whose mixture with the other components (weights by EM) has the lowest valid
+    perplexity, never looking at test.  Not a model until settled."""
+
+    def __init__(self, vocab: Vocab, windows=WINDOWS):
+        self._vocab, self.windows = vocab, tuple(windows)
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._vocab
+
+    def describe(self) -> str:
+        return "unigram cache, window chosen on valid"
+
+    def settle(self, valid, mode: str, others: NDArray[np.float64]) -> CacheLM:
+        """The cache of the best window for a mixture with ``others`` (their ln P of valid's tokens in ``mode``)."""
+        from lmstats.evaluation import token_logprobs
+        from lmstats.mixture import tune_weights
+
+        def mixed_ppl(window: int) -> float:
+            own = token_logprobs(CacheLM(self.vocab, window), valid, mode)[1]
+            return tune_weights(np.vstack([others, own[None]])).ppl if len(others) else float(np.exp(-own.mean()))
+
+        return CacheLM(self.vocab, min(self.windows, key=mixed_ppl))

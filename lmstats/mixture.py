@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +28,7 @@ from lmstats.encoded import Lines
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import EvalResult, reduce_logprobs, token_logprobs
 from lmstats.protocol import LanguageModel
+from lmstats.units import scored_units
 from lmstats.vocab import Vocab, check_same_vocab
 
 
@@ -165,6 +166,7 @@ class MixScore:
     results: dict[str, EvalResult]
     components: dict[str, list[EvalResult]]
     units: dict[str, list[UnitSums]]  # per split, the per-unit sums of the mixture, then of each component (lmstats.bootstrap)
+    chosen: dict[int, LanguageModel] = field(default_factory=dict)  # component index -> the model valid chose for it (settle)
 
     def gain_pct(self, split: str) -> float:
         """How much lower the mixture's perplexity is than its best component's, in percent."""
@@ -186,15 +188,42 @@ class MixScore:
         return out
 
 
+def settle(models: Sequence, valid, mode: str, scored: dict[int, NDArray[np.float64]]) -> tuple[list[LanguageModel], dict[int, str]]:
+    """The components with settings of their own chosen on ``valid`` in ``mode`` (a component with a ``settle`` method:
+    the caches of :class:`~lmstats.cache.ChosenCache` and :class:`~lmstats.neural_cache.ChosenNeuralCache`), each against
+    the others' ln P of valid (``scored``: index -> ln P, filled here for the fixed ones).  Returns the models and those
+    chosen (index -> model)."""
+    fixed = [i for i, m in enumerate(models) if not hasattr(m, "settle")]
+    for i in fixed:
+        if i not in scored:
+            scored[i] = token_logprobs(models[i], valid, mode)[1]
+    others = np.stack([scored[i] for i in fixed]) if fixed else np.zeros((0, 0))
+    out, chosen = list(models), {}
+    for i, m in enumerate(models):
+        if hasattr(m, "settle"):
+            out[i] = m.settle(valid, mode, others)
+            chosen[i] = out[i]
+    return out, chosen
+
+
 def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights: Sequence[float] | None = None,
                   names: Sequence[str] = ("valid", "test"), tol: float = 1e-5, max_iter: int = 1000,
                   on_iteration: Callable[[int, NDArray[np.float64], float], None] | None = None,
                   on_split: Callable[[str], None] | None = None) -> MixScore:
     """Score every model once on each split of ``names`` (``splits[name]``) in ``mode``, tune the
     weights by EM on ``valid`` (unless ``weights`` are given), and mix: the components'
-    log-probabilities are computed once and reused for the tuning and every figure."""
-    scored = {}
+    log-probabilities are computed once and reused for the tuning and every figure.  Components whose own settings are
+    chosen on valid (caches, :func:`settle`) are settled first, against the others."""
+    scored, chosen, valid_lp = {}, {}, {}
+    if any(hasattr(m, "settle") for m in models):
+        if on_split is not None:
+            on_split("valid")
+        models, chosen = settle(models, splits["valid"], mode, valid_lp)
     for name in names:
+        if name == "valid" and chosen:  # the fixed components' ln P of valid are known from settling
+            lp = [valid_lp[i] if i in valid_lp else token_logprobs(m, splits[name], mode)[1] for i, m in enumerate(models)]
+            scored[name] = scored_units(splits[name], mode), np.stack(lp)
+            continue
         if on_split is not None:
             on_split(name)
         scored[name] = component_logprobs(models, splits[name], mode)
@@ -211,4 +240,4 @@ def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights
         results[name] = reduce_logprobs(units, mixed, splits[name], mode)
         components[name] = [reduce_logprobs(units, row, splits[name], mode) for row in lp]
         per_unit[name] = [unit_sums(units, row, mode) for row in (mixed, *lp)]
-    return MixScore(mode, w, fit, results, components, per_unit)
+    return MixScore(mode, w, fit, results, components, per_unit, chosen)

@@ -122,3 +122,22 @@ def tune_neural_cache(rnn, valid: EncodedSplit, mode: str, *, windows=WINDOWS, t
                 best = ((window, theta, lam), ppl)
     (window, theta, lam), ppl = best
     return NeuralCacheLM(rnn, window, theta, lam), ppl
+
+
+class ChosenNeuralCache:
+    """The neural cache of an RNN with W, θ and λ chosen on valid (``lmstats mix ... neural-cache:CKPT``): :meth:`settle`
+    gives :func:`tune_neural_cache`'s model for the mode.  Not a model until settled."""
+
+    def __init__(self, rnn):
+        NeuralCacheLM(rnn)  # the same checks (an RNN, not an n-gram model)
+        self.rnn = rnn
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.rnn.vocab
+
+    def describe(self) -> str:
+        return "neural cache, settings chosen on valid"
+
+    def settle(self, valid: EncodedSplit, mode: str, others=None) -> NeuralCacheLM:
+        return tune_neural_cache(self.rnn, valid, mode)[0]

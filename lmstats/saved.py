@@ -12,7 +12,10 @@ The kind is told by the path:
 * a ``.pt`` file: a checkpoint of ``lmstats rnn train`` (torch is imported only then);
 * a ``.json`` file: a mixture written by ``lmstats mix --out`` (its components open the same way);
 * ``cache:W`` (not a path): a unigram cache over the last ``W`` tokens (:class:`~lmstats.cache.CacheLM`), under the
-  vocabulary of the other models; a component of a mixture (``lmstats mix MODEL cache:500``).
+  vocabulary of the other models; a component of a mixture (``lmstats mix MODEL cache:500``); ``cache`` alone: its
+  window chosen on valid (:class:`~lmstats.cache.ChosenCache`);
+* ``neural-cache:CKPT``: the neural cache over the RNN checkpoint ``CKPT``'s hidden states, its window, θ and λ
+  chosen on valid (:class:`~lmstats.neural_cache.ChosenNeuralCache`); a saved mixture stores the chosen ones.
 
 Every kind but ARPA records what it was trained on (:class:`~lmstats.trained_on.TrainedOn`:
 the corpus, its options, the folder its files were in and its subword pieces), so a command
@@ -34,7 +37,8 @@ from lmstats.text.reader import read_text
 from lmstats.trained_on import TrainedOn
 from lmstats.vocab import Vocab
 
-CACHE = "cache:"  # a model named, not saved: cache:W
+CACHE = "cache:"  # a model named, not saved: cache:W (or "cache": W chosen on valid)
+NEURAL_CACHE = "neural-cache:"  # neural-cache:CKPT, the neural cache over an RNN checkpoint
 NEEDS_VOCAB = ("arpa", "cache")  # kinds opened under the vocabulary of another model
 MIXTURE_FORMAT = "lmstats-mixture"
 MIXTURE_VERSION = 1
@@ -45,15 +49,17 @@ class SavedModel:
     """A model opened from ``path``, what it is, and what it was trained on (None when the file does not say)."""
 
     path: str
-    kind: str  # ngram | arpa | rnn | mixture | cache
+    kind: str  # ngram | arpa | rnn | mixture | cache | neural-cache
     model: LanguageModel
     description: str
     trained_on: TrainedOn | None
 
 
 def model_kind(path: str | Path) -> str:
-    if str(path).startswith(CACHE):
+    if str(path).startswith(CACHE) or str(path) == CACHE[:-1]:
         return "cache"
+    if str(path).startswith(NEURAL_CACHE):
+        return "neural-cache"
     path = Path(path)
     name = path.name.lower()
     for suffix in (".gz", ".bz2", ".xz"):
@@ -70,12 +76,15 @@ def model_kind(path: str | Path) -> str:
                        "an .arpa file, an RNN checkpoint .pt (lmstats rnn train) or a mixture .json (lmstats mix --out)")
 
 
-def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> SavedModel:
+def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "cpu", _opening: tuple[Path, ...] = (),
+               settings: dict | None = None) -> SavedModel:
     """The model saved at ``path`` (see the module docstring).  ``vocab``: the vocabulary an ARPA file is
-    read under (None: its own unigrams; the other kinds carry their own)."""
+    read under (None: its own unigrams; the other kinds carry their own); ``settings``: a neural cache's stored ones."""
     kind = model_kind(path)
     if kind == "cache":
         return _open_cache(str(path), vocab)
+    if kind == "neural-cache":
+        return _open_neural_cache(str(path)[len(NEURAL_CACHE):], device, settings)
     path = Path(path)
     if not path.exists():
         raise LmstatsError(f"{path}: no such model file or folder; check the path")
@@ -102,10 +111,25 @@ def open_model(path: str | Path, *, vocab: Vocab | None = None, device: str = "c
     return _open_mixture(path, vocab=vocab, device=device, opening=_opening)
 
 
+def _open_neural_cache(ckpt: str, device: str, settings: dict | None = None) -> SavedModel:
+    """The neural cache over the RNN of ``ckpt``: chosen on valid, or with the stored ``settings`` of a saved mixture."""
+    from lmstats.neural_cache import ChosenNeuralCache, NeuralCacheLM
+
+    if model_kind(ckpt) != "rnn":
+        raise LmstatsError(f"{NEURAL_CACHE}{ckpt}: a neural cache keys on an RNN's hidden states; give an RNN checkpoint "
+                           f"(.pt, lmstats rnn train), like {NEURAL_CACHE}rnn.pt (for an n-gram model, use the unigram cache: cache)")
+    rnn = open_model(ckpt, device=device)
+    model = NeuralCacheLM(rnn.model, **settings) if settings else ChosenNeuralCache(rnn.model)
+    return SavedModel(ckpt, "neural-cache", model, f"{rnn.description} + {model.describe()}", rnn.trained_on)
+
+
 def _open_cache(name: str, vocab: Vocab | None) -> SavedModel:
-    from lmstats.cache import CacheLM
+    from lmstats.cache import CacheLM, ChosenCache
 
     window = name[len(CACHE):]
+    if vocab is not None and name == CACHE[:-1]:
+        model = ChosenCache(vocab)
+        return SavedModel(name, "cache", model, model.describe(), None)
     if not window.isdigit():
         raise LmstatsError(f"{name}: a cache is named cache:W, W its window in tokens (a whole number), like cache:500")
     if vocab is None:
@@ -113,6 +137,16 @@ def _open_cache(name: str, vocab: Vocab | None) -> SavedModel:
                            "(lmstats mix MODEL cache:500)")
     model = CacheLM(vocab, int(window))
     return SavedModel(name, "cache", model, model.describe(), None)
+
+
+def settled(saved: SavedModel, model: LanguageModel) -> SavedModel:
+    """``saved`` (a cache of :func:`~lmstats.mixture.settle`) with the model chosen on valid, named as it is stored."""
+    from dataclasses import replace
+
+    if saved.kind == "cache":
+        return replace(saved, path=f"{CACHE}{model.window}", model=model, description=model.describe())
+    rnn = saved.description.split(" + ")[0]
+    return replace(saved, model=model, description=f"{rnn} + {model.describe()}")
 
 
 def open_ngram(path: str | Path):
@@ -138,11 +172,13 @@ def load(path: str | Path, *, device: str = "cpu") -> LanguageModel:
     return saved.model
 
 
-def open_models(paths, *, device: str = "cpu", _opening: tuple[Path, ...] = ()) -> list[SavedModel]:
-    """Every model of ``paths``; ARPA files are read under the vocabulary of the first model that has one."""
+def open_models(paths, *, device: str = "cpu", _opening: tuple[Path, ...] = (), settings: dict | None = None) -> list[SavedModel]:
+    """Every model of ``paths``; ARPA files are read under the vocabulary of the first model that has one (``settings``:
+    index -> the stored settings of a neural cache)."""
     kinds = [model_kind(p) for p in paths]
     pairs = list(enumerate(zip(paths, kinds, strict=True)))
-    opened = {i: open_model(p, device=device, _opening=_opening) for i, (p, k) in pairs if k not in NEEDS_VOCAB}
+    opened = {i: open_model(p, device=device, _opening=_opening, settings=(settings or {}).get(i)) for i, (p, k) in pairs
+              if k not in NEEDS_VOCAB}
     if len(opened) < len(paths):
         if not opened:
             raise LmstatsError("ARPA files and caches alone carry no corpus vocabulary; add the n-gram folder or RNN checkpoint "
@@ -179,7 +215,10 @@ def save_mixture(path: str | Path, models: list[SavedModel], weights, *, tuned: 
             stored = m.path if m.kind == "cache" else str(target.relative_to(folder))
         except ValueError:
             stored = str(target)
-        components.append({"path": stored, "kind": m.kind, "description": m.description, "weight": float(w)})
+        component = {"path": stored, "kind": m.kind, "description": m.description, "weight": float(w)}
+        if m.kind == "neural-cache":  # the settings chosen on valid
+            component["settings"] = {"window": m.model.window, "theta": m.model.theta, "lam": m.model.lam}
+        components.append(component)
     data = {"format": MIXTURE_FORMAT, "version": MIXTURE_VERSION, "components": components, "tuned": tuned}
     with atomic_write(path) as fh:
         json.dump(data, fh, indent=2)
@@ -209,8 +248,10 @@ def _open_mixture(path: Path, *, vocab: Vocab | None, device: str, opening: tupl
                            "write it again with 'lmstats mix ... --out'")
     folder = path.resolve().parent
     paths = [c["path"] if c["path"].startswith(CACHE) else folder / c["path"] for c in components]
-    opened = open_models(paths, device=device, _opening=opening) if vocab is None else [
-        open_model(p, vocab=vocab, device=device, _opening=opening) for p in paths]
+    neural = {i: c["settings"] for i, c in enumerate(components) if c.get("kind") == "neural-cache" and isinstance(c.get("settings"), dict)}
+    paths = [f"{NEURAL_CACHE}{p}" if i in neural else p for i, p in enumerate(paths)]
+    opened = open_models(paths, device=device, _opening=opening, settings=neural) if vocab is None else [
+        open_model(p, vocab=vocab, device=device, _opening=opening, settings=neural.get(i)) for i, p in enumerate(paths)]
     mixture = Mixture([m.model for m in opened], [c["weight"] for c in components], names=[m.description for m in opened])
     description = "mixture of " + " + ".join(f"{w:.3f}·{m.description}" for m, w in zip(opened, mixture.weights, strict=True))
     return SavedModel(str(path), "mixture", mixture, description, common_training(opened))

@@ -90,3 +90,15 @@ def training_clock(monkeypatch):
         return calls
 
     return install
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """A small repetitive corpus for neural-model training tests: its vocabulary and its encoded splits."""
+    from lmstats import CorpusSpec, load_corpus
+
+    path = tmp_path_factory.mktemp("rnn") / "small.txt"
+    path.write_text("\n".join(f"the cat sat on the mat number {i % 7} and the dog ran" for i in range(60)) + "\n")
+    corpus = load_corpus(CorpusSpec(path))
+    vocab = corpus.build_vocab()
+    return vocab, corpus.encode(vocab)

@@ -307,9 +307,8 @@ def test_an_rnn_checkpoint_mixes_with_an_ngram_model(saved, tmp_path):
         assert test["bits_per_char"] is not None and test["n_chars"] == alone[mode]["n_chars"]
 
 
-def test_a_cache_mixes_with_a_model_and_is_saved_with_the_mixture(tmp_path):
-    """Lines that repeat their own topic's words: the unigram cache (cache:W, lmstats.cache) takes weight from EM on valid and
-    lowers the trigram's test perplexity; a mixture with a cache is written and opens again, the cache by name."""
+def bursty_corpus(tmp_path):
+    """Lines that repeat their own topic's words, and a trigram model of them at tmp_path/m3."""
     gen = np.random.default_rng(4)
     topics = [[f"t{i}w{j}" for j in range(6)] for i in range(40)]
     common = "the a of and to in is was".split()
@@ -320,6 +319,13 @@ def test_a_cache_mixes_with_a_model_and_is_saved_with_the_mixture(tmp_path):
     corpus = tmp_path / "bursty.txt"
     corpus.write_text("\n".join(lines) + "\n")
     assert run(["ngram", corpus, "--n", "3", "--out", tmp_path / "m3"]).exit_code == 0
+    return corpus
+
+
+def test_a_cache_mixes_with_a_model_and_is_saved_with_the_mixture(tmp_path):
+    """The unigram cache (cache:W, lmstats.cache) takes weight from EM on valid and lowers the trigram's test perplexity
+    of a bursty text; a mixture with a cache is written and opens again, the cache by name."""
+    bursty_corpus(tmp_path)
     data = mix_json(tmp_path / "m3", "cache:30", "--mode", "sentence", "--out", tmp_path / "mix.json")
     assert data["models"][1] == {"path": "cache:30", "kind": "cache", "model": "unigram cache, window 30"}
     test = data["results"]["test"]["sentence"]
@@ -331,3 +337,28 @@ def test_a_cache_mixes_with_a_model_and_is_saved_with_the_mixture(tmp_path):
     for bad, pattern in (("cache:0", "window"), ("cache:x", "cache:W")):
         assert_one_line_error(CliRunner().invoke(main, ["mix", str(tmp_path / "m3"), bad]), pattern)
     assert_one_line_error(CliRunner().invoke(main, ["mix", "cache:5", "cache:9"]), "caches alone")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_caches_chosen_on_valid_are_stored_with_the_mixture(tmp_path):
+    """``cache`` (its window chosen on valid for this mixture) and ``neural-cache:CKPT`` (window, θ, λ chosen on valid): the
+    choices are said, the mixture file stores them, and the file scores the test split as the mix command did."""
+    from lmstats.cache import WINDOWS
+
+    corpus = bursty_corpus(tmp_path)
+    ckpt = tmp_path / "tiny.pt"
+    assert run(["rnn", "train", corpus, "--embed-size", "8", "--hidden-size", "8", "--seq-len", "8", "--batch-size", "4",
+                "--layers", "1", "--epochs", "1", "--checkpoint", ckpt]).exit_code == 0
+    data = mix_json(tmp_path / "m3", "cache", f"neural-cache:{ckpt}", "--mode", "sentence", "--out", tmp_path / "mix.json")
+    unigram, neural = data["chosen"]["sentence"]
+    window = int(unigram.removeprefix("unigram cache, window ").replace(",", ""))
+    assert window in WINDOWS and neural.startswith("LSTM 1×8 + neural cache (window ")
+    assert [c["model"] for c in data["results"]["test"]["sentence"]["components"]][1:] == [unigram, neural]
+    stored = json.loads((tmp_path / "mix.json").read_text())["components"]
+    assert stored[1]["path"] == f"cache:{window}" and stored[2]["kind"] == "neural-cache" and set(stored[2]["settings"]) == {
+        "window", "theta", "lam"}
+    again = mix_json(tmp_path / "mix.json", "cache:1", "--weights", "1,0", "--mode", "sentence")  # the stored mixture alone
+    assert again["results"]["test"]["sentence"]["components"][0]["ppl"] == pytest.approx(data["results"]["test"]["sentence"]["ppl"],
+                                                                                        rel=1e-9)
+    assert_one_line_error(CliRunner().invoke(main, ["mix", str(tmp_path / "m3"), f"neural-cache:{tmp_path / 'm3'}"]),
+                          "give an RNN checkpoint")

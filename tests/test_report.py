@@ -30,7 +30,7 @@ cross_rnn_budget = 1.0
 
 [rnn]
 time_budget = 3.0
-epochs = 2
+epochs = 100
 hidden_size = 16
 embed_size = 16
 num_layers = 1
@@ -83,7 +83,7 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     md = (out / "report.md").read_text()
     assert "Headline" in md and "kn" in md and "![zipf](zipf.png)" in md
     assert "## Model size against test perplexity" in md and "![size_vs_perplexity](size_vs_perplexity.png)" in md
-    assert "1 layer (the scratch RNN: 1), hidden 16" in md and "2-layer" not in md  # the config's layer count
+    assert "lstm: 1×16, BPTT 8, dropout 0.2" in md and "2×16" not in md  # the config's recipe, its layer count
     html = (out / "report.html").read_text()
     assert "`" not in html and "<code>lmstats report " in html  # code is marked up, not left as backticks
     with open(out / "results.csv", newline="") as fh:
@@ -122,6 +122,18 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     assert "Brackets: the 95% interval of the test perplexity" in md and "best part − mixture" in md
     assert "Sentence mode, the best n-gram minus the best RNN (paired bootstrap): " in md
     assert "## Mixture: the best n-gram model and the best RNN" in md and "## Bits per character (test)" in md
+    # the neural rows show what they saw; the curve has its points; the caches; what the statistics cost
+    assert lstm["tokens_seen"] == sum(e["train_tokens"] for e in history["epochs"]) and lstm["epochs_done"] > 0
+    assert len(history["curve"]) >= 2 and all(p["valid_ppl"] > 1 for p in history["curve"])
+    for mode in ("sentence", "stream"):
+        cached = next(r for r in rows if r["family"] == "cache" and r["mode"] == mode)
+        assert cached["model"] == "lstm + neural cache" and cached["ppl_interval"] and set(cached["params"]) == {"window", "theta", "lam"}
+        everything = next(r for r in rows if r["family"] == "cache-mixture" and r["mode"] == mode)
+        assert len(everything["params"]["weights"]) == 4 and everything["params"]["components"][2].startswith("unigram cache, window")
+        # more components can only fit valid better (at EM's optimum; its stopping tolerance leaves a little)
+        assert everything["valid_ppl"] <= min(r["valid_ppl"] for r in rows if r["family"] == "mixture" and r["mode"] == mode) * (1 + 1e-4)
+    assert "## Caches" in md and "the best RNN with the neural cache" in md and "The confidence intervals and paired bootstraps took" in md
+    assert all(r["stats_seconds"] >= 0 for r in rows if "ppl_interval" in r)  # every row with an interval says what it cost
     # same seed, same n-gram figures
     again = run_report(corpus, config, tmp_path / "b")
     assert again.exit_code == 0, again.output
@@ -157,7 +169,12 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     ("[rnn]\nhidden_size = 1.5\n", "hidden_size = 1.5 has the wrong type; expected int"),
     ("rnn_hidden = 200\n", "the RNN settings are the table [rnn]"),
     ("[rnn]\nhidden = 200\n", "[rnn]: unknown keys ['hidden']"),
-    ("rnn_cells = ['lstm', 'transformer']\n", "unknown rnn_cells ['transformer']"),
+    ("rnn_cells = ['lstm', 'bert']\n", "unknown rnn_cells ['bert']"),
+    ("rnn_seeds = 0\n", "rnn_seeds must be >= 1"),
+    ("[cell_recipes.transformer]\nwidth = 3\n", "cell_recipes.transformer: unknown keys ['width']"),
+    ("[cell_recipes.transformer]\nembed_size = 10\nheads = 4\n", "must be a multiple of --heads 4"),
+    ("curve_points = 0\n", "curve_points must be >= 1"),
+    ("caches = 'yes'\n", "caches = 'yes' has the wrong type; expected bool"),
     ("[rnn]\ndropout = 1.5\n", "dropout must be in [0, 1)"),
     ("threads = 0\n", "threads must be >= 1"),
     ("[corpus]\nsource = 'ptb'\nlevle = 'char'\n", "[corpus]: unknown keys ['levle']"),
@@ -167,7 +184,7 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     ("corpus = 'ptb'\n", "corpus = 'ptb' has the wrong type; expected table"),
     ("orders = [1,\n", "not a readable TOML file"),
     ("rnn_budgets = 900\n", "rnn_budgets = 900 has the wrong type; expected table of str = float"),
-    ("[rnn_budgets]\ntransformer = 900\n", "rnn_budgets: unknown cells ['transformer']"),
+    ("[rnn_budgets]\nbert = 900\n", "rnn_budgets: unknown cells ['bert']"),
     ("[rnn_budgets]\nlstm = -1\n", "rnn_budgets: lstm = -1 must be a number of seconds > 0"),
     ("[rnn_budgets]\nlstm = 'long'\n", "rnn_budgets = {'lstm': 'long'} has the wrong type; expected table of str = float"),
     ("[rnn]\noptimizer = 'adagrad'\n", "optimizer must be one of"),
@@ -201,12 +218,40 @@ def test_committed_configs_are_valid():
 
     for name in ("ptb", "wikitext-2"):
         config = ReportConfig.from_toml(ROOT / "reports" / "configs" / f"{name}.toml")
-        assert config.corpus.source == name and config.rnn_cells == ("rnn", "gru", "lstm")
+        assert config.corpus.source == name and config.rnn_cells == ("rnn", "gru", "lstm", "transformer")
+        assert config.budget("transformer") == 900.0 and config.rnn_config("transformer", 33_279).optimizer == "adamw"
+        assert (config.rnn_config("rnn", 33_279).optimizer, config.rnn_config("rnn", 33_279).lr) == ("adam", 2e-3)  # TANH_RECIPE
         # the LSTM gets the 15-minute recipe of the RNN baseline issue; GRU and RNN a stated shorter budget
         lstm = config.rnn_config("lstm", vocab_size=33_279)
         assert (lstm.time_budget, lstm.optimizer, lstm.lr, lstm.lr_schedule, lstm.start_share) == (900.0, "sgd", 20.0, "cosine", 0.2)
         assert config.budget("gru") == config.budget("rnn") == 300.0
         assert config.cross_levels == ("char", "bpe") and config.char_order == 10
+
+
+@pytest.mark.slow
+def test_transformer_row_seeds_and_cell_recipes(report_setup, tmp_path):
+    """rnn_cells with the tanh RNN and the Transformer, two seeds each: each cell runs its own recipe, every row gives the
+    seeds' mean and spread and the seed used, and the Transformer is a row like the others."""
+    corpus, _ = report_setup
+    config = tmp_path / "seeds.toml"
+    config.write_text('orders = [1, 2]\nsmoothers = ["kn"]\nmodes = ["stream"]\nrnn_cells = ["rnn", "transformer"]\n'
+                      'rnn_seeds = 2\ncross_levels = []\nsizes = false\nzipf_orders = 1\n\n[rnn]\ntime_budget = 2.0\n'
+                      'hidden_size = 16\nembed_size = 16\nseq_len = 8\nbatch_size = 4\n\n[cell_recipes.transformer]\n'
+                      'embed_size = 16\nhidden_size = 32\nnum_layers = 1\nseq_len = 8\nbatch_size = 4\n')
+    result = run_report(corpus, config, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = {r["model"]: r for r in data["results"] if r["family"] == "rnn"}
+    transformer = rows["transformer"]
+    assert transformer["params"]["optimizer"] == "adamw" and transformer["params"]["warmup"] > 0 and transformer["params"]["tie"]
+    for row in rows.values():
+        seeds = row["seeds"]
+        assert seeds["seeds"] == [0, 1] and seeds["used"] in (0, 1) and len(seeds["test_ppl"]) == 2
+        assert seeds["mean"] == pytest.approx(sum(seeds["test_ppl"]) / 2) and seeds["sd"] >= 0
+        assert row["ppl"] == pytest.approx(seeds["test_ppl"][seeds["used"]])  # the row is the seed used
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert transformer["params"]["embed_size"] == 16 and transformer["params"]["num_layers"] == 1  # [cell_recipes.transformer]
+    assert "over 2 seeds; seed" in md and "transformer: 1 block of 16 (4 heads, feed-forward 32), window 8" in md
 
 
 def test_report_config_budgets_and_cross_level_recipes():
@@ -222,6 +267,9 @@ def test_report_config_budgets_and_cross_level_recipes():
     bpe = config.cross_rnn_config("bpe", 8000)
     assert (bpe.hidden_size, bpe.optimizer, bpe.time_budget) == (config.rnn.hidden_size, config.rnn.optimizer, 7.0)
     assert ReportConfig.from_dict(config.to_dict()) == config  # the TOML round trip
+    transformer = config.rnn_config("transformer", 100, seed=3)
+    assert (transformer.optimizer, transformer.seed, transformer.time_budget) == ("adamw", 3, 30.0)
+    assert transformer.curve_every == pytest.approx(30.0 / config.curve_points)
 
 
 def _chromium():

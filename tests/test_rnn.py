@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmstats import CorpusSpec, EncodedSplit, Lines, LmstatsError, Vocab, evaluate, load_corpus
+from lmstats import EncodedSplit, Lines, LmstatsError, Vocab, evaluate
 from lmstats.rnn import (
     RNNLM,
     AdaptiveSoftmax,
@@ -252,15 +252,6 @@ def test_too_short_stream_is_refused():
 
 
 # -- training -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def small_corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("rnn") / "small.txt"
-    path.write_text("\n".join(f"the cat sat on the mat number {i % 7} and the dog ran" for i in range(60)) + "\n")
-    corpus = load_corpus(CorpusSpec(path))
-    vocab = corpus.build_vocab()
-    return vocab, corpus.encode(vocab)
-
-
 def params_of(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
@@ -635,3 +626,19 @@ def test_history_time_split_and_validation_tokens(small_corpus, tmp_path, traini
                                    "total_s": 0.1 * steps + 0.8 + 0.2 * calls["save"]})
     assert split["total_s"] == history.elapsed
     assert 25 <= history.valid_tokens < splits["valid"].n_tokens
+
+
+def test_validation_curve_every_n_seconds(small_corpus, training_clock):
+    """Steps cost 0.1 s and validations 0.4 s of a fake clock: a curve point on the fixed sample every 0.35 s of the run."""
+    calls = training_clock(step=0.1, validation=0.4)
+    vocab, splits = small_corpus
+    config = RNNConfig(**(TRAIN | dict(epochs=3, curve_every=0.35, curve_tokens=20)))
+    history = train_rnn(build_net(vocab, config), splits["train"], splits["valid"], config)
+    curve = history.curve
+    assert len(curve) == calls["validation"] - 3 >= 4  # the 3 epoch validations aside
+    assert all(b["elapsed"] - a["elapsed"] >= 0.35 + 0.4 - 1e-9 for a, b in zip(curve, curve[1:], strict=False))  # gap + its own cost
+    tokens = [p["tokens"] for p in curve]
+    assert tokens == sorted(set(tokens)) and tokens[-1] <= history.to_dict()["tokens_seen"] == sum(e.train_tokens for e in history.epochs)
+    assert curve[-1]["valid_ppl"] < curve[0]["valid_ppl"] < len(vocab)
+    with pytest.raises(LmstatsError, match="curve_every must be > 0"):
+        RNNConfig(curve_every=0.0)

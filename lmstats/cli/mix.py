@@ -38,8 +38,13 @@ def mix_command(model_paths, weights, modes, tol, max_iter, out, data_dir, threa
     Without --weights, the λ maximise the validation likelihood by EM (as SRILM's
     compute-best-mix), one line per iteration on stderr.  Every component's own perplexity is
     printed beside the mixture's, with the mixture's gain over the best component.
+
+    Caches are MODELs too: cache:W (a unigram cache over the last W tokens), cache (its window
+    chosen on valid for this mixture) and neural-cache:CKPT (the neural cache over an RNN
+    checkpoint's hidden states, its window, θ and λ chosen on valid). Sentence mode empties a
+    cache at every line; stream mode keeps it across lines.
     """
-    from lmstats.saved import common_training, open_models, save_mixture
+    from lmstats.saved import common_training, open_models, save_mixture, settled
 
     started = time.perf_counter()
     if len(model_paths) < 2:
@@ -62,11 +67,14 @@ def mix_command(model_paths, weights, modes, tol, max_iter, out, data_dir, threa
                             on_iteration=lambda i, w, ppl: say(f"  EM iteration {i}: weights {', '.join(f'{x:.4f}' for x in w)}; "
                                                                f"valid ppl {ppl:.4f}"))
               for m in modes]
-    if out:  # the weights of the first mode scored (sentence when both); every mode's are in "tuned"
-        save_mixture(out, models, scores[0].weights, tuned=tuned_dict(scores))
+    chosen = [[settled(m, s.chosen[i]) if i in s.chosen else m for i, m in enumerate(models)] for s in scores]
+    if out:  # the weights (and caches chosen on valid) of the first mode scored (sentence when both); every mode's are in "tuned"
+        save_mixture(out, chosen[0], scores[0].weights, tuned=tuned_dict(scores))
     info = {"corpus": loaded.name, "vocab_size": len(splits.vocab), "models": [{"path": x.path, "kind": x.kind, "model": x.description}
                                                                               for x in models],
-            "tuned": tuned_dict(scores), "results": results_dict(scores, [m.description for m in models]), "out": out,
+            "chosen": {s.mode: [m.description for i, m in enumerate(c) if i in s.chosen] for s, c in zip(scores, chosen, strict=True)
+                       if s.chosen},
+            "tuned": tuned_dict(scores), "results": results_dict(scores, [[m.description for m in c] for c in chosen]), "out": out,
             "seconds": time.perf_counter() - started}
     echo(info, as_json, format_mix)
 
@@ -77,16 +85,17 @@ def tuned_dict(scores) -> dict | None:
                      "valid_ppl_history": list(s.fit.ppl_history)} for s in scores if s.fit is not None} or None
 
 
-def results_dict(scores, names: list[str]) -> dict:
-    """``{split: {mode: the mixture's figures, its weights, every component's perplexity, the gain}}``."""
+def results_dict(scores, names: list[list[str]]) -> dict:
+    """``{split: {mode: the mixture's figures, its weights, every component's perplexity, the gain}}`` (``names``: the
+    components' per mode scored)."""
     out: dict = {}
-    for s in scores:
+    for s, parts_of in zip(scores, names, strict=True):
         for split, result in s.results.items():
             parts = [r.to_dict() for r in s.components[split]]
             out.setdefault(split, {})[s.mode] = result.to_dict() | {
                 "weights": list(s.weights),
                 "components": [{"model": n, "ppl": p["ppl"], "bits_per_token": p["bits_per_token"], "bits_per_char": p["bits_per_char"]}
-                               for n, p in zip(names, parts, strict=True)],
+                               for n, p in zip(parts_of, parts, strict=True)],
                 "best_component_ppl": min(r.ppl for r in s.components[split]), "gain_pct": s.gain_pct(split)} | s.statistics(split)
     return out
 
@@ -97,6 +106,8 @@ def format_mix(info: dict) -> list[str]:
     lines = [f"corpus {info['corpus']}, vocabulary {info['vocab_size']:,} types; {len(info['models'])} models"]
     for i, m in enumerate(info["models"], 1):
         lines.append(f"  {i}. {m['model']} ({m['path']})")
+    for m, chosen in info.get("chosen", {}).items():
+        lines.append(f"chosen on valid ({m} mode): {'; '.join(chosen)}")
     for m, fit in (info["tuned"] or {}).items():
         state = "converged" if fit["converged"] else "stopped at --max-iter"
         lines.append(f"weights tuned on valid ({m} mode): {', '.join(f'{w:.4f}' for w in fit['weights'])} "

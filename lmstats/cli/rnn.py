@@ -19,6 +19,7 @@ from lmstats.cli.options import (
     dataclass_options,
     default_output,
     device_option,
+    given,
     json_option,
     modes_option,
     refuse,
@@ -34,10 +35,13 @@ from lmstats.units import EVAL_MODES
 
 # The options of `rnn train`: one per field of RNNConfig (its defaults are the recipe's; see lmstats/rnn/recipe.py).
 RECIPE_FLAGS = {
-    "cell": dict(flag="--cell", type=click.Choice(CELLS), help="torch's LSTM/GRU/RNN, or the from-scratch one-hot tanh RNN."),
+    "cell": dict(flag="--cell", type=click.Choice(CELLS),
+                 help="torch's LSTM/GRU/RNN, the from-scratch one-hot tanh RNN, or a decoder-only Transformer; a cell with its own "
+                      "recipe (transformer) takes it for every option not typed."),
     "embed_size": dict(flag="--embed-size", type=click.IntRange(min=1)),
     "hidden_size": dict(flag="--hidden-size", type=click.IntRange(min=1)),
     "num_layers": dict(flag="--layers", type=click.IntRange(min=1), help="Recurrent layers [default: 2; 1 for scratch]."),
+    "heads": dict(flag="--heads", type=click.IntRange(min=1), help="Transformer: attention heads (--embed-size a multiple)."),
     "dropout": dict(flag="--dropout", type=click.FloatRange(0, 1, max_open=True)),
     "tie": dict(flag="--tie/--no-tie", help="Output word vectors = input embedding (full softmax; with --softmax adaptive the tails "
                                             "are tied at full dimension and --div-value is unused)."),
@@ -48,11 +52,14 @@ RECIPE_FLAGS = {
                     help="Adaptive softmax cluster boundaries (ids sorted by frequency)."),
     "div_value": dict(flag="--div-value", type=click.FloatRange(min=1, min_open=True),
                       help="Adaptive softmax: cluster i projects to hidden/div^i dimensions."),
-    "seq_len": dict(flag="--seq-len", type=click.IntRange(min=1), help="Truncated BPTT length."),
+    "seq_len": dict(flag="--seq-len", type=click.IntRange(min=1), help="Truncated BPTT length (the Transformer: its attention window)."),
     "batch_size": dict(flag="--batch-size", type=click.IntRange(min=1)),
     "batching": dict(flag="--batching", type=click.Choice(BATCHINGS), help="sequential (state carried) or random (state reset)."),
     "optimizer": dict(flag="--optimizer", type=click.Choice(OPTIMIZERS)),
     "lr": dict(flag="--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate [default: 20 with sgd, 2e-3 with adam]."),
+    "weight_decay": dict(flag="--weight-decay", type=click.FloatRange(min=0), help="AdamW's decoupled weight decay."),
+    "warmup": dict(flag="--warmup", type=click.FloatRange(0, 1, max_open=True),
+                   help="Share of the budget over which the rate rises linearly from 0 (linear/cosine schedules)."),
     "lr_schedule": dict(flag="--lr-schedule", type=click.Choice(LR_SCHEDULES),
                         help="plateau: multiply lr by --lr-decay when validation does not improve; linear / cosine: lr falls to 0 "
                              "over the budget (epochs or --time-budget), along a line or a half cosine."),
@@ -67,6 +74,10 @@ RECIPE_FLAGS = {
     "valid_tokens": dict(flag="--valid-tokens", type=click.IntRange(min=0),
                          help="Validate after each epoch on a fixed seeded sample of whole lines holding about this many tokens "
                               "(0: the whole split); the final scores always use the whole split."),
+    "curve_every": dict(flag="--curve-every", type=click.FloatRange(min=0, min_open=True),
+                        help="Seconds of training between points of a validation curve on a fixed sample of --curve-tokens tokens "
+                             "(recorded in the history; default: none)."),
+    "curve_tokens": dict(flag="--curve-tokens", type=click.IntRange(min=1)),
     "start_share": dict(flag="--start-share", type=click.FloatRange(0, 1, max_open=True),
                         help="Share of the training steps on lines read from their start from the zero state, as sentence mode "
                              "scores them."),
@@ -75,7 +86,8 @@ RECIPE_FLAGS = {
 
 @click.group("rnn")
 def rnn_group() -> None:
-    """RNN language models (from-scratch RNN, RNN/GRU/LSTM; full or adaptive softmax)."""
+    """Neural language models: from-scratch RNN, RNN/GRU/LSTM, decoder-only Transformer (--cell transformer); full or adaptive
+    softmax."""
 
 
 @rnn_group.command("train")
@@ -99,6 +111,10 @@ def rnn_train(corpus, vocab_spec, data_dir, config, checkpoint, resume, force, m
     The defaults are the WikiText-2 recipe of reports/rnn_targets.md: LSTM 2×200, dropout 0.2,
     SGD at lr 20 falling to 0 along a half cosine over the run, clipping 0.25, batch 20, BPTT 35,
     an adaptive softmax for large vocabularies; add --time-budget 900 for its 15 minutes.
+    --cell transformer trains a decoder-only Transformer with its own recipe (4 blocks of 128,
+    64-token window, AdamW with warm-up and cosine decay, tied adaptive softmax), and a char-level
+    corpus takes the char recipe (2×256, Adam 3e-3, batch 32 × 50); any option typed replaces the
+    recipe's value (lmstats/rnn/recipe.py).
     """
     from lmstats.rnn.job import train_on_corpus
     from lmstats.threads import set_threads
@@ -128,7 +144,8 @@ def rnn_train(corpus, vocab_spec, data_dir, config, checkpoint, resume, force, m
             bar.write(f"resumed from {path}: epoch {at['epoch'] + 1}, step {at['step']} "
                       f"(epochs finished: {at['epoch']}, {at['elapsed']:.0f} s spent)", file=sys.stderr)
 
-        info = train_on_corpus(config, corpus, vocab_spec, checkpoint=path, resume=resume, data_dir=data_dir, device=device, modes=modes,
+        info = train_on_corpus(config, corpus, vocab_spec, typed=given(*RECIPE_FLAGS), checkpoint=path, resume=resume, data_dir=data_dir,
+                               device=device, modes=modes,
                                on_resumed=on_resumed, on_batch=on_batch, on_epoch=on_epoch)
     echo(info | {"threads": n_threads}, as_json, format_train)
 
@@ -139,7 +156,10 @@ def format_train(info: dict) -> list[str]:
     if h.get("resumed_from"):
         out.append(f"resumed from epoch {h['resumed_from']['epoch'] + 1}, step {h['resumed_from']['step']}")
     done = h["epochs_done"]
-    out.append(f"model: {c['cell']} {c['num_layers']}×{c['hidden_size']}, {c['softmax']} softmax, {info['parameters']:,} parameters; "
+    transformer = c["cell"] == "transformer"
+    shape = (f"{c['num_layers']} blocks of {c['embed_size']} ({c.get('heads')} heads, window {c['seq_len']})" if transformer
+             else f"{c['num_layers']}×{c['hidden_size']}")
+    out.append(f"model: {c['cell']} {shape}, {c['softmax']} softmax, {info['parameters']:,} parameters; "
                f"{done:.2g} epoch{'' if done == 1 else 's'} ({h['stopped']}), {h['elapsed']:.0f} s, "
                f"training {info['train_tokens_per_s']:,.0f} tok/s")
     t = info["time_split"]

@@ -16,8 +16,14 @@ RNN recipe are the nested tables ``[corpus]`` (:class:`~lmstats.text.spec.Corpus
     [rnn_budgets]                # ... unless its cell has its own budget
     lstm = 900.0
 
+    [cell_recipes.transformer]   # a cell with its own recipe (the Transformer's, the tanh RNN's) takes it over [rnn];
+    embed_size = 128             # these keys go on top of it
+
     [corpus]
     source = "ptb"
+
+``rnn_seeds`` trains every cell with that many seeds; ``curve_points`` sets how often each neural model's validation
+curve is measured; ``caches`` adds the cache stage (:mod:`lmstats.report.caches`).
 
 The built-in ``[rnn]`` is :data:`~lmstats.rnn.recipe.SHORT_RECIPE` (Adam 2e-3 on a validation
 plateau, 40 s per RNN, sized for the built-in corpus); every other field is the recipe's default,
@@ -46,13 +52,14 @@ from lmstats.errors import LmstatsError
 from lmstats.jsonable import jsonable
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.smoothing import SMOOTHERS
-from lmstats.rnn.recipe import CELLS, CHAR_RECIPE, SHORT_RECIPE, RNNConfig
+from lmstats.rnn.recipe import CELLS, SHORT_RECIPE, RNNConfig, for_cell
 from lmstats.text.reader import read_text
 from lmstats.text.spec import CorpusSpec, VocabSpec
 from lmstats.units import EVAL_MODES
 
 NGRAM_SMOOTHERS = ("eps", "laplace", "wb", "kn", "mkn")
 CROSS_LEVELS = ("char", "bpe", "unigram")
+CURVE_TOKENS = 2_000  # tokens of the fixed validation sample of the training curves
 
 
 def short_recipe() -> RNNConfig:
@@ -73,6 +80,10 @@ class ReportConfig:
     zipf_orders: int = 3
     rnn_cells: tuple[str, ...] = ("rnn", "gru", "lstm")
     rnn_budgets: dict[str, float] = field(default_factory=dict)  # cell -> seconds, overriding rnn.time_budget for that cell
+    cell_recipes: dict[str, dict] = field(default_factory=dict)  # cell -> RNNConfig fields on top of its recipe
+    rnn_seeds: int = 1  # seeds trained per cell (rnn.seed, rnn.seed + 1, ...): the rows give the mean and the spread
+    curve_points: int = 30  # points of each neural model's validation curve over its budget (on a fixed sample)
+    caches: bool = True  # the cache stage: the best neural model with a neural cache, and the mixture with both caches
     cross_levels: tuple[str, ...] = ("char", "bpe")  # the same text at other levels, for the bits-per-character table
     char_order: int = 10  # highest MKN order at char level (the order is chosen on valid)
     subword_order: int = 5  # highest MKN order at subword levels
@@ -102,6 +113,14 @@ class ReportConfig:
                                               f"rnn_cells (now {list(self.rnn_cells)}); drop it from [rnn] and list the cells there")
         need(self.zipf_orders >= 1, f"zipf_orders must be >= 1, got {self.zipf_orders}")
         need(self.threads is None or self.threads >= 1, f"threads must be >= 1 (or absent for the default), got {self.threads}")
+        unknown = [c for c in self.cell_recipes if c not in CELLS]
+        need(not unknown, f"cell_recipes: unknown cells {unknown}; choose among {', '.join(CELLS)}")
+        known = {f.name for f in fields(RNNConfig)} - {"cell", "seed", "time_budget"}
+        for cell, table in self.cell_recipes.items():
+            wrong = sorted(set(table) - known)
+            need(not wrong, f"cell_recipes.{cell}: unknown keys {wrong}; the keys are the recipe's fields ({', '.join(sorted(known))})")
+        need(self.rnn_seeds >= 1, f"rnn_seeds must be >= 1 (the seeds trained per cell), got {self.rnn_seeds}")
+        need(self.curve_points >= 1, f"curve_points must be >= 1, got {self.curve_points}")
         unknown = [c for c in self.rnn_budgets if c not in CELLS]
         need(not unknown, f"rnn_budgets: unknown cells {unknown}; choose among {', '.join(CELLS)}")
         for cell, seconds in self.rnn_budgets.items():
@@ -117,7 +136,7 @@ class ReportConfig:
             from lmstats.report.sizes import check_size_settings
 
             check_size_settings(self)
-        for cell in self.rnn_cells:  # every RNN setting is checked now, not after the n-gram stages
+        for cell in dict.fromkeys((*self.rnn_cells, *self.cell_recipes)):  # every neural setting is checked now, not after the n-grams
             self.rnn_config(cell, vocab_size=0)
         if self.cross_rnn_budget:
             for level in self.cross_levels:
@@ -137,20 +156,26 @@ class ReportConfig:
         """Seconds of training (and per-epoch validation) for the RNN baseline ``cell`` (None: ``rnn.epochs`` end it)."""
         return float(self.rnn_budgets[cell]) if cell in self.rnn_budgets else self.rnn.time_budget
 
-    def rnn_config(self, cell: str, vocab_size: int) -> RNNConfig:
-        """The RNN baseline ``cell``'s recipe, its "auto" choices decided for ``vocab_size`` types."""
+    def rnn_config(self, cell: str, vocab_size: int, seed: int | None = None) -> RNNConfig:
+        """The neural baseline ``cell``'s recipe: ``[rnn]``, with the cell's own recipe on top (the tanh RNN's and the
+        Transformer's, :data:`~lmstats.rnn.recipe.CELL_RECIPES`), its budget, a validation curve of ``curve_points``
+        points over it, ``seed`` (None: ``[rnn]``'s), and its "auto" choices decided for ``vocab_size`` types."""
         try:
             layers = None if cell == "scratch" else self.rnn.num_layers  # the scratch RNN has one layer
-            return replace(self.rnn, cell=cell, num_layers=layers, time_budget=self.budget(cell)).resolve(vocab_size)
+            budget = self.budget(cell)
+            config = replace(for_cell(replace(self.rnn, num_layers=layers), cell), **self.cell_recipes.get(cell, {}))
+            return replace(config, time_budget=budget, curve_every=budget / self.curve_points if budget else None,
+                           curve_tokens=CURVE_TOKENS, seed=self.rnn.seed if seed is None else seed).resolve(vocab_size)
         except LmstatsError as exc:
             raise LmstatsError(f"report config, RNN settings: {exc}") from None
 
     def cross_rnn_config(self, level: str, vocab_size: int) -> RNNConfig:
         """The LSTM of a cross level: at char level :data:`~lmstats.rnn.recipe.CHAR_RECIPE`, at subword levels the word
         LSTM's recipe; ``cross_rnn_budget`` seconds either way (called only when it is above 0)."""
-        changes = CHAR_RECIPE if level == "char" else {}
         try:
-            return replace(self.rnn, cell="lstm", **changes, time_budget=float(self.cross_rnn_budget)).resolve(vocab_size)
+            budget = float(self.cross_rnn_budget)
+            return replace(for_cell(self.rnn, "lstm", level=level), time_budget=budget, curve_every=budget / self.curve_points,
+                           curve_tokens=CURVE_TOKENS).resolve(vocab_size)
         except LmstatsError as exc:
             raise LmstatsError(f"report config, {level}-level LSTM: {exc}") from None
 

@@ -55,14 +55,18 @@ def plot_orders(state: ReportState):
     for ax, mode in zip(axes, modes, strict=True):
         shown = []
         for smoothing in state.config.smoothers:
-            pts = sorted((r["order"], r["ppl"]) for r in rows if r["mode"] == mode and r["smoothing"] == smoothing and r["ppl"] is not None)
-            if pts:
-                ax.plot(*zip(*pts, strict=True), "o-", label=smoothing)
-                shown += [p for _, p in pts]
+            mine = sorted((r for r in rows if r["mode"] == mode and r["smoothing"] == smoothing and r["ppl"] is not None),
+                          key=lambda r: r["order"])
+            if mine:  # error bars: the 95% bootstrap interval of each test perplexity
+                ax.errorbar([r["order"] for r in mine], [r["ppl"] for r in mine], yerr=_yerr(mine), fmt="o-", capsize=3,
+                            label=smoothing)
+                shown += [r["ppl"] for r in mine]
         rnn = [r for r in state.rows if r["family"] == "rnn" and r["mode"] == mode and r["ppl"] is not None]
-        for i, r in enumerate(rnn):  # RNNs have no order: a horizontal line each, named in the legend
-            ax.axhline(r["ppl"], ls=("--", ":", "-.")[i % 3], lw=1.2, color=f"C{len(state.config.smoothers) + i}",
-                       label=f"{r['model']} (RNN)")
+        for i, r in enumerate(rnn):  # RNNs have no order: a horizontal line each (its interval shaded), named in the legend
+            color = f"C{len(state.config.smoothers) + i}"
+            ax.axhline(r["ppl"], ls=("--", ":", "-.")[i % 3], lw=1.2, color=color, label=f"{r['model']} (neural)")
+            if r.get("ppl_interval"):
+                ax.axhspan(r["ppl_interval"]["low"], r["ppl_interval"]["high"], color=color, alpha=0.15, lw=0)
             shown.append(r["ppl"])
         _readable_y(ax, shown)
         ax.set(xlabel="n-gram order", ylabel="test perplexity", title=f"perplexity vs order ({mode} mode)")
@@ -70,6 +74,13 @@ def plot_orders(state: ReportState):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     return fig
+
+
+def _yerr(rows: list[dict]):
+    """Asymmetric error bars from the rows' 95% intervals (0 where a row has none)."""
+    low = [r["ppl"] - r["ppl_interval"]["low"] if r.get("ppl_interval") else 0.0 for r in rows]
+    high = [r["ppl_interval"]["high"] - r["ppl"] if r.get("ppl_interval") else 0.0 for r in rows]
+    return [low, high]
 
 
 def plot_eps(state: ReportState):
@@ -96,30 +107,39 @@ def plot_eps(state: ReportState):
 
 
 def plot_rnn(state: ReportState):
+    """Validation perplexity against training seconds: the curve on a fixed valid sample every few seconds (a line) and
+    the per-epoch validation (dots), one colour per model.  The y axis spans the end of every curve and the best n-gram
+    model, up to three times the worst final figure: a diverged start does not flatten the models worth reading."""
     from matplotlib.figure import Figure
 
     histories = {s.name.removeprefix("rnn-"): s.data.get("history") for s in state.stages if s.name.startswith("rnn-")}
     histories = {k: v for k, v in histories.items() if v and v["epochs"]}
     if not histories:
         return None
-    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
-    shown = []
+    finals = []
     for i, (cell, hist) in enumerate(histories.items()):
-        t = [e["elapsed"] for e in hist["epochs"]]
-        valid, train = [e["valid_ppl"] for e in hist["epochs"]], [e["train_ppl"] for e in hist["epochs"]]
-        ax.plot(t, valid, "o-", color=f"C{i}", label=f"{cell} valid")
-        ax.plot(t, train, "x:", color=f"C{i}", label=f"{cell} train")
-        shown += valid + train
+        curve = hist.get("curve") or []
+        if curve:
+            ax.plot([p["elapsed"] for p in curve], [p["valid_ppl"] for p in curve], "-", color=f"C{i}",
+                    label=f"{cell} (valid sample, every {curve[1]['elapsed'] - curve[0]['elapsed']:.0f} s)" if len(curve) > 1 else cell)
+        epochs = hist["epochs"]
+        ax.plot([e["elapsed"] for e in epochs], [e["valid_ppl"] for e in epochs], "o", color=f"C{i}", ms=5,
+                label=f"{cell} (valid, per epoch)")
+        finals += [min(e["valid_ppl"] for e in epochs)] + ([curve[-1]["valid_ppl"]] if curve else [])
     best = [r for r in state.rows if r["family"] == "ngram" and r.get("best_on_valid") and r["mode"] == state.config.modes[0]]
     if best:  # the n-gram model the run chose on valid (the mixture's)
         top = best[0]
         ax.axhline(top["valid_ppl"], ls="--", color="grey", lw=1, label=f"best n-gram valid ({top['model']}, {top['mode']} mode)")
-        shown.append(top["valid_ppl"])
-    _readable_y(ax, shown)
-    ax.set(xlabel="wall-clock seconds", ylabel="perplexity", title="RNN baselines: train and validation perplexity")
+        finals.append(top["valid_ppl"])
+    low, high = 0.85 * min(finals), 3.0 * max(finals)
+    _readable_y(ax, [low, high])
+    ax.set_ylim(low, high)
+    ax.set(xlabel="training seconds (wall clock, validation included)", ylabel="validation perplexity",
+           title="Neural baselines: validation perplexity during training")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from lmstats.display import percent
 from lmstats.fileio import atomic_write, check_own_folder
 from lmstats.jsonable import jsonable
+from lmstats.report.cells import epochs_cell, fmt, ppl_cell, recipe_cell, seeds_cell, vs_cell
 from lmstats.report.plots import FIGURES, make_plots
 from lmstats.report.run import ReportState
 from lmstats.report.sizes import size_section
@@ -73,34 +74,11 @@ def results_frame(state: ReportState):
 # -- tables --------------------------------------------------------------------------------
 
 
-def _fmt(value, digits: int = 2) -> str:
-    if value is None:
-        return "inf"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _ppl(r: dict) -> str:
-    """A row's test perplexity with its 95% bootstrap interval, when the row has one."""
-    ci = r.get("ppl_interval")
-    return _fmt(r["ppl"]) + (f" [{_fmt(ci['low'])}, {_fmt(ci['high'])}]" if ci else "")
-
-
-def _vs(r: dict) -> str:
-    """The paired bootstrap of a mixture's best part against it: the difference, its interval, the p-value."""
-    vs = r.get("best_vs_mixture")
-    return "" if not vs else (f"; best part − mixture {_fmt(vs['difference'])} [{_fmt(vs['low'])}, {_fmt(vs['high'])}], "
-                              f"p = {vs['p_value']:.3g}")
-
-
 def _parts_compared(r: dict) -> str:
     """The best n-gram against the best RNN (the mixture's two parts), by the paired bootstrap, in one sentence."""
     vs = r.get("first_vs_second")
     return "" if not vs else (f" {r['mode'].capitalize()} mode, the best n-gram minus the best RNN (paired bootstrap): "
-                              f"{_fmt(vs['difference'])} [{_fmt(vs['low'])}, {_fmt(vs['high'])}], "
+                              f"{fmt(vs['difference'])} [{fmt(vs['low'])}, {fmt(vs['high'])}], "
                               f"p = {vs['p_value']:.3g}.")
 
 
@@ -131,7 +109,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
                 if best is None:
                     cells.append("–")
                     continue
-                figure = _ppl(best) if value is None else value(best)
+                figure = ppl_cell(best) if value is None else value(best)
                 cells.append(figure + (f" (n={best['order']})" if family == "ngram" and len(modes) > 1 else ""))
             out.append([label] + cells)
     mixed = {r["mode"]: r for r in state.rows if r["family"] == "mixture"}
@@ -142,10 +120,18 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
             if r is None:
                 cells.append("–")
             elif value is None:
-                cells.append(f"{_ppl(r)} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part{_vs(r)})")
+                cells.append(f"{ppl_cell(r)} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part{vs_cell(r)})")
             else:
                 cells.append(f"{value(r)} ({r['model']})")
         out.append(["mixture of the best n-gram and the best RNN (weights tuned on valid)"] + cells)
+    for family, label in (("cache", "the best RNN with the neural cache (W, θ, λ chosen on valid)"),
+                          ("cache-mixture", "the best n-gram + the best RNN + both caches (weights tuned on valid)")):
+        by_mode = {r["mode"]: r for r in state.rows if r["family"] == family}
+        below = "the RNN alone" if family == "cache" else "its best part"
+        if by_mode:
+            out.append([label] + ["–" if m not in by_mode else (ppl_cell(by_mode[m]) if value is None else value(by_mode[m]))
+                                  + (f" ({percent(by_mode[m]['gain_pct'], 1)} below {below})" if m in by_mode and value is None else "")
+                                  for m in modes])
     return out
 
 
@@ -214,7 +200,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     mixed = [r for r in state.rows if r["family"] == "mixture"]
     if mixed:
         rows = [[r["mode"], r["model"], ", ".join(f"{w:.3f}" for w in r["params"]["weights"]), str(r["params"]["em_iterations"]),
-                 _fmt(r["valid_ppl"]), *(_fmt(p) for p in r["component_ppl"]), _fmt(r["ppl"]), percent(r["gain_pct"], 2)] for r in mixed]
+                 fmt(r["valid_ppl"]), *(fmt(p) for p in r["component_ppl"]), fmt(r["ppl"]), percent(r["gain_pct"], 2)] for r in mixed]
         out.append(("Mixture: the best n-gram model and the best RNN", ["mode", "components", "weights", "EM iterations",
                                                                         "valid ppl", "test ppl, n-gram", "test ppl, RNN",
                                                                         "test ppl, mixture", "gain over the better part"], rows,
@@ -229,12 +215,13 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
                     f"{_char_counts(state)}; see the README's evaluator section)."))
     levels = [r for r in state.rows if r["family"] == "level"]
     if levels:
-        rows = [[r["level"], r["model"], r["mode"], _fmt(r.get("vocab_size")), _fmt(r["n_tokens"]), _fmt(r["ppl"]),
-                 _bits_per_char(r), _fmt(r.get("fit_seconds"), 0),
-                 "–" if r.get("train_tokens_per_s") is None else _fmt(r["train_tokens_per_s"], 0)] for r in levels]
+        rows = [[r["level"], r["model"], r["mode"], fmt(r.get("vocab_size")), fmt(r["n_tokens"]), ppl_cell(r),
+                 _bits_per_char(r), fmt(r.get("fit_seconds"), 0),
+                 "–" if r.get("train_tokens_per_s") is None else fmt(r["train_tokens_per_s"], 0), epochs_cell(r),
+                 "–" if r.get("tokens_seen") is None else fmt(r["tokens_seen"])] for r in levels]
         c = state.config
         out.append(("Other levels of tokenisation", ["level", "model", "mode", "vocabulary", "test tokens", "test ppl per token",
-                                                    "bits/char", "fit seconds", "train tokens/s"], rows,
+                                                    "bits/char", "fit seconds", "train tokens/s", "epochs", "tokens seen"], rows,
                     f"The same corpus and splits read as characters or subword pieces (trained on train only); MKN up to order "
                     f"{c.char_order} at char level and {c.subword_order} at subword level, the order chosen on valid; the LSTM "
                     f"trained for {c.cross_rnn_budget:g} s (char level: {CHAR_RECIPE['num_layers']}x{CHAR_RECIPE['hidden_size']}, "
@@ -245,7 +232,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]
-        rows = [[r["split"], _fmt(r["lines"]), _fmt(r["tokens"]), _fmt(r["types"]), _fmt(r["oov"]), percent(100 * r["oov_rate"], 2)]
+        rows = [[r["split"], fmt(r["lines"]), fmt(r["tokens"]), fmt(r["types"]), fmt(r["oov"]), percent(100 * r["oov_rate"], 2)]
                 for r in stats["splits"]]
         out.append((f"Corpus: {stats['corpus']}", ["split", "lines", "tokens", "types", "OOV", "OOV rate"], rows,
                     f"{stats['description']}; splits: {stats['splits_from']}; vocabulary {stats['vocab_size']:,} types incl. specials; "
@@ -255,7 +242,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
         rows = []
         for fit in zipf.data["analysis"].fits:
             pl = fit.power_law
-            rows.append([str(fit.order), _fmt(fit.n_tokens), _fmt(fit.n_types), f"{fit.hapax_ratio:.3f}",
+            rows.append([str(fit.order), fmt(fit.n_tokens), fmt(fit.n_types), f"{fit.hapax_ratio:.3f}",
                          f"{fit.least_squares.alpha:.3f}", f"{fit.rank_mle.alpha:.3f}", f"{pl.freq_exponent:.3f} (x_min {pl.xmin})",
                          f"{pl.rank_exponent:.3f}", f"{fit.mandelbrot.alpha:.3f}, b={fit.mandelbrot.b:.2f}", f"{fit.heaps.beta:.3f}"])
         out.append(("Zipf and Heaps", ["n", "tokens", "types", "hapax ratio", "α least squares (textbook)", "α rank MLE",
@@ -273,7 +260,7 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
             cells = []
             for order in orders:
                 r = next((x for x in sub if x["smoothing"] == smoothing and x["order"] == order), None)
-                cells.append(_fmt(r["ppl"]) if r else "–")
+                cells.append(fmt(r["ppl"]) if r else "–")
             rows.append([smoothing] + cells)
         out.append((f"N-gram test perplexity by order ({mode} mode)", ["smoothing"] + [f"n={o}" for o in orders], rows,
                     _ngram_note(state)))
@@ -282,34 +269,56 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
         out.append(sizes)
     rnn = [r for r in state.rows if r["family"] == "rnn"]
     if rnn:
-        rows = []
-        for r in rnn:
-            hist = next((s.data["history"] for s in state.stages if s.name == f"rnn-{r['model']}"), None)
-            epochs = len(hist["epochs"]) if hist else 0
-            rows.append([r["model"], r["mode"], _ppl(r), _fmt(r.get("valid_ppl")), str(epochs), _fmt(r["fit_seconds"], 0),
-                         _fmt(r.get("train_tokens_per_s"), 0), _fmt(r.get("score_seconds"), 1)])
-        c = rnn[0]["params"]  # the recipe as run (the cells share it but for the cell, its layers and its budget)
-        layers = "1 layer" if c["num_layers"] == 1 else f"{c['num_layers']} layers"
-        optimizer = {"adam": "Adam", "sgd": "SGD"}[c["optimizer"]]
-        schedule = {"plateau": f"multiplied by {c['lr_decay']:g} when validation does not improve",
-                    "linear": "along a line to 0 over the budget", "cosine": "along a half cosine to 0 over the budget"}[c["lr_schedule"]]
-        seen = {r["model"]: r["params"].get("time_budget") for r in rnn}
-        budgets = ", ".join(f"{cell} {f'{b:g} s' if b else str(c['epochs']) + ' epochs'}" for cell, b in seen.items())
-        out.append(("RNN baselines", ["cell", "mode", "test ppl", "best valid ppl", "epochs", "train seconds", "train tokens/s",
-                                      "test scoring seconds"], rows,
-                    f"{layers} (the scratch RNN: 1), hidden {c['hidden_size']}, dropout {c['dropout']:g}, {c['softmax']} softmax, "
-                    f"batch {c['batch_size']} x BPTT {c['seq_len']}, {optimizer} lr {c['lr']:g} {schedule}, clip {c['clip']:g}"
-                    + (f", {percent(100 * c['start_share'], 0)} of the steps on line starts" if c["start_share"] else "") + "; "
-                    f"budgets: {budgets}, wall clock, "
-                    "covering training and per-epoch validation; train tokens/s is the mean over the run (tokens / training seconds); "
-                    "test scoring is timed apart."))
+        rows = [[r["model"], r["mode"], ppl_cell(r) + seeds_cell(r), fmt(r.get("valid_ppl")), epochs_cell(r), fmt(r.get("tokens_seen")),
+                 fmt(r["fit_seconds"], 0), fmt(r.get("train_tokens_per_s"), 0), fmt(r.get("score_seconds"), 1)] for r in rnn]
+        recipes = "; ".join(f"{cell}: {recipe_cell(params)}" for cell, params in {r["model"]: r["params"] for r in rnn}.items())
+        seeds = state.config.rnn_seeds
+        out.append(("Neural baselines", ["model", "mode", "test ppl", "best valid ppl", "epochs", "tokens seen", "train seconds",
+                                         "train tokens/s", "test scoring seconds"], rows,
+                    f"Recipes (each cell its own, lmstats/rnn/recipe.py): {recipes}. Budgets are wall clock and cover training "
+                    "and validation; the weights of the best validation are kept; train tokens/s is the mean over the run; "
+                    "test scoring is timed apart. "
+                    + (f"Each cell was trained with {seeds} seeds ({state.config.rnn.seed} to {state.config.rnn.seed + seeds - 1}): "
+                       "the row is the seed with the best validation perplexity (the one the mixtures use), and the braces give "
+                       "the mean ± standard deviation of the test perplexity over the seeds." if seeds > 1 else
+                       "One seed per cell (rnn_seeds = 1): the spread over seeds is not measured.")))
+    caches = section_caches(state)
+    if caches:
+        out.append(caches)
     name = corpus.data["name"] if corpus else ""
     if name in PUBLISHED:
         out.append(("Published reference figures (quoted, not ours)", ["model", "test ppl"], [[m, f"{p}"] for m, p in PUBLISHED[name]],
                     "Quoted from the papers for comparison; stream-mode figures above are the comparable ones."))
-    timing = [[s.name, _fmt(s.seconds, 1), "finished" if s.error is None else "failed"] for s in state.stages]
-    out.append(("Run", ["stage", "seconds", "status"], timing, ""))
+    timing = [[s.name, fmt(s.seconds, 1), "finished" if s.error is None else "failed"] for s in state.stages]
+    stats = sum(r.get("stats_seconds") or 0.0 for r in state.rows)
+    total = sum(s.seconds for s in state.stages)
+    out.append(("Run", ["stage", "seconds", "status"], timing,
+                f"The confidence intervals and paired bootstraps took {stats:.1f} s of the stages' {total:,.0f} s "
+                f"({percent(100 * stats / total if total else 0.0, 2)}): they resample per-unit sums and never rescore."))
     return out
+
+
+def section_caches(state: ReportState):
+    """The cache stage's table (lmstats/report/caches.py), or None."""
+    rows = [r for r in state.rows if r["family"] in ("cache", "cache-mixture")]
+    if not rows:
+        return None
+    body = []
+    for r in rows:
+        p = r["params"]
+        if r["family"] == "cache":
+            chosen = f"window {p['window']:,}, θ {p['theta']:g}, λ {p['lam']:g}"
+            base = fmt(r["base_ppl"])
+        else:
+            chosen = "; ".join(f"{w:.3f}·{c}" for c, w in zip(p["components"], p["weights"], strict=True))
+            base = fmt(min(x for x in r["component_ppl"] if x is not None))
+        body.append([r["mode"], r["model"], chosen, fmt(r["valid_ppl"]), base, ppl_cell(r), percent(r["gain_pct"], 1) + vs_cell(r)])
+    return ("Caches", ["mode", "model", "chosen on valid", "valid ppl", "test ppl without (best part)", "test ppl", "gain"], body,
+            "The neural cache (Grave et al. 2017): P = (1 − λ) P_model + λ P_cache, P_cache(w) ∝ Σ 1[x_i = w] exp(θ h_t·h_i) over "
+            "the last W positions' hidden states; W, θ, λ from a grid on valid. The unigram cache (Kuhn & De Mori 1990): the "
+            "word's share of the last W tokens, smoothed towards uniform, its W chosen on valid for the mixture. Both run inside "
+            "the one evaluator: sentence mode empties them at every line, stream mode keeps them across lines. Mixture weights "
+            "by EM on valid; nothing is chosen on test.")
 
 
 def _ngram_note(state: ReportState) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,8 +68,12 @@ class ReportState:
 
 
 def _row(family: str, model: str, mode: str, result, units=None, **extra) -> dict:
-    """A result row; with the per-unit sums ``units``, the 95% bootstrap interval of its test perplexity (seed 0)."""
-    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | ({} if units is None else interval_of(units))
+    """A result row; with the per-unit sums ``units``, the 95% bootstrap interval of its test perplexity (seed 0) and the
+    seconds it took (``stats_seconds``, added to any a caller gives)."""
+    started = time.perf_counter()
+    interval = {} if units is None else interval_of(units)
+    stats = extra.pop("stats_seconds", 0.0) + time.perf_counter() - started
+    return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | interval | {"stats_seconds": stats}
 
 
 
@@ -139,6 +144,13 @@ def run_comparison(
             stage.rows = [mixture_row((best_ngram[mode][0], cell), (best_ngram[mode][1], lm), splits, mode, say)
                           for mode in config.modes if best_ngram.get(mode) is not None]
 
+    if rnns and config.caches:
+        with attempt("caches", on_stage) as stage:
+            from lmstats.report.caches import cache_rows
+
+            _, cell, lm = min(rnns, key=lambda x: x[0])
+            stage.rows = cache_rows(cell, lm, best_ngram, splits, config.modes, say)
+
     for level in cross_levels(config, corpus.level):
         with attempt(f"level-{level}", on_stage) as stage:
             stage.rows = level_models(config, level, say)
@@ -148,7 +160,7 @@ def planned_stages(config: ReportConfig) -> int:
     """How many stages :func:`run_comparison` hands on (for a progress bar; a cross level equal to the corpus's
     own level, known only once it is read, is skipped, so this may count one too many)."""
     return (3 + len(config.modes) + config.has_sizes + len(config.rnn_cells) + bool(config.rnn_cells)
-            + len(cross_levels(config, config.corpus.level or "word")))
+            + (bool(config.rnn_cells) and config.caches) + len(cross_levels(config, config.corpus.level or "word")))
 
 
 def cross_levels(config: ReportConfig, level: str) -> list[str]:
@@ -175,8 +187,8 @@ def level_models(config: ReportConfig, level: str, say) -> list[dict]:
         base = NgramLM(vocab, top, "mkn", mode=mode, discount_fallback=True).fit(splits.train)
         best = min(((evaluate(m, splits.valid, mode=mode).ppl, m) for m in (base.with_order(o) for o in range(1, top + 1))),
                    key=lambda x: x[0])
-        result = evaluate(best[1], splits.test, mode=mode)
-        rows.append(_row("level", f"mkn-{best[1].order} ({label})", mode, result, order=best[1].order, smoothing="mkn", level=level,
+        result, units = evaluate_units(best[1], splits.test, mode=mode)
+        rows.append(_row("level", f"mkn-{best[1].order} ({label})", mode, result, units, order=best[1].order, smoothing="mkn", level=level,
                          valid_ppl=best[0], fit_seconds=time.perf_counter() - t, vocab_size=len(vocab)))
     if config.cross_rnn_budget:
         say(f"training the lstm at {level} level ({config.cross_rnn_budget:g} s budget)")
@@ -247,11 +259,24 @@ def mark_choices(rows: list[dict], best: str | None) -> None:
 
 
 def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[list[dict], dict, object]:
-    """Train one RNN baseline under the time budget; test it in every mode (scoring timed apart).
-    Returns the rows, the training history and the model."""
+    """Train one neural baseline under the time budget, once per seed of ``rnn_seeds``; test each in every mode (scoring
+    timed apart).  Returns the rows, the training history and the model of the seed with the best validation perplexity
+    (the one the mixture uses); with several seeds every row carries them all (``seeds``: each seed's test perplexity,
+    their mean and standard deviation, and the seed used)."""
     budget = config.budget(cell)
-    say(f"training the {cell} baseline ({f'{budget:g} s budget' if budget else f'{config.rnn.epochs} epochs'})")
-    return train_and_score(config.rnn_config(cell, len(splits.vocab)), splits, config.modes, "rnn", cell)
+    runs = []
+    for k in range(config.rnn_seeds):
+        seed = config.rnn.seed + k
+        say(f"training the {cell} baseline ({f'{budget:g} s budget' if budget else f'{config.rnn.epochs} epochs'}"
+            + (f", seed {seed})" if config.rnn_seeds > 1 else ")"))
+        runs.append((seed, *train_and_score(config.rnn_config(cell, len(splits.vocab), seed), splits, config.modes, "rnn", cell)))
+    used, rows, history, lm = min(runs, key=lambda run: math.inf if run[2]["best_valid_ppl"] is None else run[2]["best_valid_ppl"])
+    if len(runs) > 1:
+        for row in rows:
+            ppls = [next(r["ppl"] for r in run[1] if r["mode"] == row["mode"]) for run in runs]
+            row["seeds"] = {"seeds": [run[0] for run in runs], "test_ppl": ppls, "valid_ppl": [run[2]["best_valid_ppl"] for run in runs],
+                            "mean": statistics.fmean(ppls), "sd": statistics.stdev(ppls), "used": used}
+    return rows, history, lm
 
 
 def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, **extra) -> tuple[list[dict], dict, object]:
@@ -273,7 +298,8 @@ def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, 
         result, units = evaluate_units(lm, splits.test, mode=mode)
         rows.append(_row(family, model, mode, result, units, order=None, smoothing=None, **extra, params=rnn_config.to_dict(),
                          fit_seconds=train_seconds, score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
-                         valid_ppl=best_valid))
+                         valid_ppl=best_valid, tokens_seen=sum(e.train_tokens for e in history.epochs),
+                         epochs_done=history.epochs_done))
     return rows, history.to_dict() | {"best_valid_ppl": best_valid}, lm
 
 
@@ -283,7 +309,9 @@ def mixture_row(names: tuple[str, str], models: tuple, splits: Splits, mode: str
     say(f"mixing {names[0]} and {names[1]} ({mode} mode)")
     t = time.perf_counter()
     score = score_mixture(models, splits, mode)
+    fit_seconds = time.perf_counter() - t
+    stats = score.statistics("test")
     return _row("mixture", " + ".join(names), mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
                 params={"components": list(names), "weights": list(score.weights), "em_iterations": score.fit.iterations},
                 component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
-                fit_seconds=time.perf_counter() - t, **score.statistics("test"))
+                fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats)

@@ -49,6 +49,7 @@ class TrainHistory:
     best_epoch: int | None = None  # the epoch whose validation was best: its weights are the network's at the end
     restored: bool = False  # True when those weights replaced the last epoch's (a later validation was worse)
     valid_tokens: int = 0  # tokens of the per-epoch validation (a fixed sample when config.valid_tokens is set)
+    curve: tuple[dict, ...] = ()  # {"elapsed", "tokens", "valid_ppl"} every config.curve_every seconds (none when unset)
 
     @property
     def epochs_done(self) -> float:
@@ -77,7 +78,8 @@ class TrainHistory:
                 "valid_seconds": self.valid_seconds, "checkpoint_seconds": self.checkpoint_seconds, "resumed_from": self.resumed_from,
                 "best_valid_ppl": self.best_valid_ppl, "best_epoch": self.best_epoch, "restored": self.restored,
                 "valid_tokens": self.valid_tokens, "tokens_per_s": self.tokens_per_s, "time_split": self.time_split(),
-                "epochs_done": self.epochs_done}
+                "epochs_done": self.epochs_done, "curve": list(self.curve),
+                "tokens_seen": sum(e.train_tokens for e in self.epochs)}
 
 
 @dataclass(frozen=True)

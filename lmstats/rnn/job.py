@@ -18,17 +18,20 @@ from lmstats.evaluation import evaluate_splits
 from lmstats.rnn.checkpoint import check_compatible, load_checkpoint, load_net, trained_on
 from lmstats.rnn.lm import RNNLM
 from lmstats.rnn.nets import build_net, count_parameters, resolve_device
-from lmstats.rnn.recipe import RNNConfig
+from lmstats.rnn.recipe import RNNConfig, for_cell
 from lmstats.rnn.train import train_rnn
 from lmstats.text.corpus import load_corpus
 from lmstats.text.spec import CorpusSpec, VocabSpec
 
 
 def train_on_corpus(config: RNNConfig, corpus: CorpusSpec, vocab_spec: VocabSpec, *, checkpoint: str | Path, resume: bool = False,
+                    typed: Sequence[str] = (),
                     data_dir=None, device: str = "auto", modes: Sequence[str] = ("sentence", "stream"),
                     on_resumed: Callable[[dict], None] | None = None, **callbacks) -> dict:
     """Train ``config`` on ``corpus`` (see the module docstring); returns the figures of the run as a dict.
 
+    ``config`` takes the recipes of its cell and of the corpus's level for every field not in ``typed`` (the options the
+    user gave; :func:`~lmstats.rnn.recipe.for_cell`).
     ``resume``: continue the run saved in ``checkpoint`` (``on_resumed`` receives its position first);
     ``callbacks``: ``on_batch`` and ``on_epoch`` of :func:`~lmstats.rnn.train.train_rnn`.
     """
@@ -39,7 +42,7 @@ def train_on_corpus(config: RNNConfig, corpus: CorpusSpec, vocab_spec: VocabSpec
     loaded = load_corpus(corpus, data_dir=data_dir, tokenizer=stored.subword_tokenizer() if stored else None)
     vocab = loaded.build_vocab(vocab_spec)
     splits = loaded.encode(vocab)
-    config = config.resolve(len(vocab))
+    config = for_cell(config, config.cell, typed, loaded.level).resolve(len(vocab))
     if ckpt is not None:
         check_compatible(ckpt, vocab, config, source=str(checkpoint))
         if on_resumed is not None:

@@ -1,4 +1,5 @@
-"""RNN language-model networks: the from-scratch RNN and the concise torch cells.
+"""Neural language-model networks: the from-scratch RNN, the concise torch cells (and the Transformer of
+:mod:`lmstats.rnn.transformer`).
 
 Every network has one interface: ``net(x, state) -> (features, state)`` with ``x`` ids
 ``(B, T)`` and features ``(B, T, D)`` (``state=None`` is the zero initial state), and an
@@ -92,6 +93,10 @@ def build_net(vocab: Vocab, config: RNNConfig) -> nn.Module:
     config = config.resolve(len(vocab))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
+        if config.cell == "transformer":
+            from lmstats.rnn.transformer import TransformerNet
+
+            return TransformerNet(vocab, config)
         if config.cell == "scratch":
             return ScratchRNN(len(vocab), config.hidden_size, build_output(config.hidden_size, vocab, config))
         return RNNNet(vocab, config)

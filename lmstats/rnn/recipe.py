@@ -12,8 +12,9 @@ starts, validation on a 50,000-token sample, 6 epochs), and ``lmstats rnn train`
 * ``lr=None``: :data:`DEFAULT_LR` of the optimizer (SGD 20, pytorch/examples' rate; Adam 2e-3);
 * ``num_layers=None``: 2, or 1 for the from-scratch RNN (which has one layer).
 
-Named variants of the recipe (:data:`CHAR_RECIPE`, :data:`SHORT_RECIPE`) are stated changes to
-these defaults, each with its reason.  Fields split in two groups: the *architecture*
+Named variants of the recipe (:data:`CHAR_RECIPE`, :data:`SHORT_RECIPE`, and per cell
+:data:`CELL_RECIPES`, e.g. :data:`TRANSFORMER_RECIPE`) are stated changes to these defaults, each
+with its reason.  Fields split in two groups: the *architecture*
 (:data:`ARCH_FIELDS`, what a checkpoint's parameters depend on) and the *training* settings
 (which a resumed run may change, e.g. a longer budget).  No torch here: the CLI imports this.
 """
@@ -26,17 +27,17 @@ from dataclasses import asdict, dataclass, fields, replace
 from lmstats.errors import LmstatsError
 from lmstats.units import EVAL_MODES
 
-CELLS = ("lstm", "gru", "rnn", "scratch")
+CELLS = ("lstm", "gru", "rnn", "scratch", "transformer")
 SOFTMAXES = ("full", "adaptive")
 BATCHINGS = ("sequential", "random")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("plateau", "linear", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
-ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "tie", "softmax", "cutoffs", "div_value")
+ARCH_FIELDS = ("cell", "embed_size", "hidden_size", "num_layers", "heads", "tie", "softmax", "cutoffs", "div_value")
 AUTO = "auto"
 
 ADAPTIVE_ABOVE = 10_000  # softmax "auto": adaptive for vocabularies larger than this, full for the others
-DEFAULT_LR = {"sgd": 20.0, "adam": 2e-3}  # lr None: the rate of the optimizer
+DEFAULT_LR = {"sgd": 20.0, "adam": 2e-3, "adamw": 1e-3}  # lr None: the rate of the optimizer
 
 # The char-level recipe (Tiny Shakespeare, reports/rnn_targets.md: 1.98 bits/char in 5 minutes): 2x256,
 # embedding 64, no dropout, batch 32 x BPTT 50 (four times the updates of 64 x 100 and faster per token on the
@@ -50,6 +51,25 @@ CHAR_RECIPE = {"embed_size": 64, "hidden_size": 256, "num_layers": 2, "dropout":
 SHORT_RECIPE = {"optimizer": "adam", "lr": 2e-3, "lr_schedule": "plateau", "start_share": 0.0, "valid_tokens": None,
                 "epochs": 50, "time_budget": 40.0}
 
+# The decoder-only Transformer's recipe (cell "transformer", lmstats/rnn/transformer.py), the field's usual one at CPU
+# scale: pre-norm blocks, a 64-token attention window with the memory carried across batches, dropout 0.1, the
+# embedding tied to the (adaptive) softmax, AdamW (weight decay 0.1) rising over the first 5% of the budget and falling
+# to 0 along a half cosine, clipping at 1.  The size and rate were chosen on WikiText-2's valid sample in 150 s runs on
+# 2 threads (reports/rnn_targets.md): 4 blocks of 128 (feed-forward 512) at 2e-3 reached 340 at 7.1k tokens/s, against
+# 361 for 3 blocks of 192 (5.5k tokens/s) and 409 for 3 blocks of 256 (3.8k tokens/s) at 1e-3: on a CPU budget the
+# tokens seen count more than the width.
+TRANSFORMER_RECIPE = {"embed_size": 128, "hidden_size": 512, "num_layers": 4, "heads": 4, "dropout": 0.1, "tie": True,
+                      "seq_len": 64, "batch_size": 32, "optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.1, "warmup": 0.05,
+                      "lr_schedule": "cosine", "clip": 1.0, "start_share": 0.1}
+# The tanh RNN's (cell "rnn"): SGD at the LSTM's 20 diverges (training perplexity 4.6e7 in the first epoch of the
+# 2026-12-03 report), so the rate was chosen on WikiText-2's valid sample in 90 s runs on 2 threads
+# (reports/rnn_targets.md): Adam 2e-3 reached 380, SGD 5 396, SGD 2 504, SGD 10 885.
+TANH_RECIPE = {"optimizer": "adam", "lr": 2e-3}
+# Each cell's own changes to the defaults (the LSTM's recipe), and each level's, applied by :func:`for_cell`.
+CELL_RECIPES = {"transformer": TRANSFORMER_RECIPE, "rnn": TANH_RECIPE}
+LEVEL_RECIPES = {"word": {}, "char": CHAR_RECIPE, "bpe": {}, "unigram": {}}  # subword pieces take the word recipe
+OPTIMIZER_FIELDS = ("lr", "weight_decay")  # recipe values that belong to the recipe's optimizer
+
 
 @dataclass(frozen=True)
 class RNNConfig:
@@ -60,6 +80,7 @@ class RNNConfig:
     embed_size: int = 200
     hidden_size: int = 200
     num_layers: int | None = None  # None: 2 (1 for scratch)
+    heads: int = 4  # attention heads of the Transformer (embed_size must be a multiple); unused by the RNNs
     dropout: float = 0.2
     tie: bool = False  # output word vectors = input embedding (full softmax, or adaptive with full-dimension tails)
     softmax: str = AUTO  # full | adaptive (over frequency-sorted ids) | auto (adaptive above ADAPTIVE_ABOVE types)
@@ -71,6 +92,8 @@ class RNNConfig:
     batching: str = "sequential"  # sequential (state carried, detached) | random (state reset per batch)
     # optimisation
     optimizer: str = "sgd"
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay on the matrices (adamw only)
+    warmup: float = 0.0  # share of the budget over which a linear/cosine rate first rises linearly from 0
     lr: float | None = None  # None: DEFAULT_LR of the optimizer
     lr_schedule: str = "cosine"  # plateau: lr *= lr_decay when validation does not improve | linear, cosine: lr -> 0 over the budget
     lr_decay: float = 0.25  # lr *= lr_decay when validation perplexity does not improve (plateau schedule)
@@ -79,6 +102,8 @@ class RNNConfig:
     time_budget: float | None = None  # seconds of wall clock (training + per-epoch validation)
     valid_mode: str = "sentence"  # evaluator mode of the per-epoch validation perplexity
     valid_tokens: int | None = 50_000  # validate during the run on a fixed seeded sample of about this many tokens (None or 0: all)
+    curve_every: float | None = None  # seconds of training between points of the validation curve (None: per epoch only)
+    curve_tokens: int = 5_000  # tokens of the curve's fixed seeded validation sample
     start_share: float = 0.2  # share of the training steps spent on line starts from the zero state (sentence mode's case)
     seed: int = 0
 
@@ -106,7 +131,16 @@ class RNNConfig:
         need(self.valid_tokens is None or self.valid_tokens >= 0, f"valid_tokens must be >= 0 (0: all), got {self.valid_tokens!r}")
         if self.valid_tokens == 0:
             object.__setattr__(self, "valid_tokens", None)
+        need(self.curve_every is None or (self.curve_every > 0 and math.isfinite(self.curve_every)),
+             f"curve_every must be > 0 seconds, got {self.curve_every!r}")
+        need(self.curve_tokens >= 1, f"curve_tokens must be >= 1, got {self.curve_tokens!r}")
         need(0 <= self.start_share < 1, f"start_share must be in [0, 1), got {self.start_share!r}")
+        need(self.heads >= 1 and (self.cell != "transformer" or self.embed_size % self.heads == 0),
+             f"the Transformer's --embed-size {self.embed_size} must be a multiple of --heads {self.heads}")
+        need(self.weight_decay >= 0 and (self.weight_decay == 0 or self.optimizer == "adamw"),
+             f"weight_decay {self.weight_decay!r} needs --optimizer adamw and must be >= 0")
+        need(0 <= self.warmup < 1 and (self.warmup == 0 or self.lr_schedule in ("linear", "cosine")),
+             f"warmup must be in [0, 1) and goes with --lr-schedule linear or cosine, got {self.warmup!r}")
         need(self.div_value > 1, f"div_value must be > 1, got {self.div_value!r}")
         need(all(int(c) > 0 for c in self.cutoffs) and list(self.cutoffs) == sorted(set(self.cutoffs)),
              f"cutoffs must be increasing positive ids, got {','.join(map(str, self.cutoffs))}; e.g. --cutoffs 2000,10000")
@@ -134,6 +168,19 @@ class RNNConfig:
     def from_dict(cls, data: dict) -> RNNConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def for_cell(config: RNNConfig, cell: str, typed=(), level: str = "word") -> RNNConfig:
+    """``config`` for ``cell`` at ``level``: the level's recipe (:data:`LEVEL_RECIPES`) and the cell's
+    (:data:`CELL_RECIPES`, which wins where both set a field) replace every field not named in ``typed`` (the settings
+    the user gave); when the optimizer was given, the recipes' rate and decay are left out too (the rate then follows
+    :data:`DEFAULT_LR`)."""
+    skip = set(typed) | (set(OPTIMIZER_FIELDS) if "optimizer" in typed else set())
+    recipe = LEVEL_RECIPES.get(level, {}) | CELL_RECIPES.get(cell, {})
+    changes = {k: v for k, v in recipe.items() if k not in skip}
+    if "optimizer" in typed and "lr" not in typed:
+        changes["lr"] = None
+    return replace(config, cell=cell, **changes)
 
 
 def auto_softmax(vocab_size: int) -> str:

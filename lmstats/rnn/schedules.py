@@ -23,7 +23,8 @@ def budget_lr(config: RNNConfig, epoch: int, step: int, n_steps: int, elapsed: f
 
     The budget is ``config.epochs`` (progress counted in steps) and, when set, ``config.time_budget``
     (progress counted in wall-clock seconds); whichever is further used up sets the rate, so the
-    rate reaches 0 when the run ends (Li et al. 2020, "Budgeted training"; the cosine shape is
+    rate reaches 0 when the run ends; with ``config.warmup`` the rate first rises linearly from 0 over
+    that share of the budget and the decay spans the rest (Li et al. 2020, "Budgeted training"; the cosine shape is
     Loshchilov & Hutter's SGDR without restarts).  Under an epoch budget the rates are a function
     of the step and a seeded run repeats exactly; under a time budget they follow the clock, so
     two runs agree only as far as their timings do.
@@ -32,6 +33,9 @@ def budget_lr(config: RNNConfig, epoch: int, step: int, n_steps: int, elapsed: f
     if config.time_budget is not None:
         progress = max(progress, elapsed / config.time_budget)
     progress = min(1.0, progress)
+    if progress < config.warmup:  # a linear warm-up from 0 over the first share of the budget, then the decay over the rest
+        return config.lr * progress / config.warmup
+    progress = (progress - config.warmup) / (1.0 - config.warmup)
     if config.lr_schedule == "cosine":
         return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
     return config.lr * (1.0 - progress)

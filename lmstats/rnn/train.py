@@ -74,6 +74,9 @@ class _Position:
     valid_seconds: float = 0.0  # validation (and probe) seconds so far
     valid_rate: float | None = None  # seconds per validation token, last measured (None: not yet)
     checkpoint_seconds: float = 0.0  # checkpoint writes so far
+    tokens_seen: int = 0  # training tokens of the whole run
+    curve_at: float = 0.0  # elapsed seconds of the last point of the validation curve
+    curve: list = field(default_factory=list)  # {"elapsed", "tokens", "valid_ppl"}: the curve every config.curve_every seconds
     hidden: object = None
     history: list = field(default_factory=list)
     best: dict | None = None  # {"epoch", "valid_ppl", "state": CPU copy of the parameters} of the best validation so far
@@ -83,8 +86,8 @@ class _Position:
     def next_epoch(self, valid_seconds: float, valid_rate: float, record: dict) -> _Position:
         """The position at the start of the next epoch, after this one's validation."""
         return _Position(epoch=self.epoch + 1, elapsed=self.elapsed, valid_seconds=self.valid_seconds + valid_seconds,
-                         valid_rate=valid_rate, checkpoint_seconds=self.checkpoint_seconds, history=self.history + [record],
-                         best=self.best)
+                         valid_rate=valid_rate, checkpoint_seconds=self.checkpoint_seconds, tokens_seen=self.tokens_seen,
+                         curve_at=self.curve_at, curve=self.curve, history=self.history + [record], best=self.best)
 
 
 def _to_device(state, device: torch.device):
@@ -121,6 +124,7 @@ class TrainingRun:
         self.share = config.start_share if self.line_starts is not None and len(self.line_starts) else 0.0
         self.valid = validation_sample(valid, config.valid_tokens, config.seed)
         self.n_valid_tokens = scored_units(self.valid, config.valid_mode).n_tokens
+        self.curve_sample = validation_sample(valid, config.curve_tokens, config.seed) if config.curve_every else None
         self.make_batches = sequential_batches if config.batching == "sequential" else random_batches
         self.carry = config.batching == "sequential"
         net.to(self.device)
@@ -198,12 +202,23 @@ class TrainingRun:
             pos.step += 1
             pos.epoch_nll_sum += nll_sum
             pos.epoch_tokens += n_tokens
+            pos.tokens_seen += n_tokens
             pos.hidden = detach_state(state) if self.carry else None
             pos.epoch_seconds = time.perf_counter() - epoch_clock
             pos.elapsed = self.now()
+            if self.curve_sample is not None and pos.elapsed - pos.curve_at >= config.curve_every:
+                self.curve_point()
             if self.on_batch is not None:
                 self.on_batch(BatchProgress(pos.epoch + 1, pos.step, len(batches), n_tokens, nll_sum, pos.elapsed))
         return None, len(batches), lr
+
+    def curve_point(self) -> None:
+        """A point of the validation curve: the perplexity of the fixed curve sample now (its seconds count as validation)."""
+        pos, started = self.pos, time.perf_counter()
+        ppl = evaluate(self.scorer, self.curve_sample, mode=self.config.valid_mode).ppl
+        pos.valid_seconds += time.perf_counter() - started
+        pos.elapsed = pos.curve_at = self.now()
+        pos.curve.append({"elapsed": pos.elapsed, "tokens": pos.tokens_seen, "valid_ppl": ppl})
 
     def validate(self) -> tuple[float, float]:
         """The validation perplexity (``config.valid_mode``) and the seconds it took."""
@@ -254,7 +269,8 @@ class TrainingRun:
             self.save()
             pos.elapsed = self.now()
         return TrainHistory(tuple(epoch_record(d) for d in pos.history), stopped, pos.elapsed, pos.valid_seconds, self.resumed_from,
-                            pos.checkpoint_seconds, pos.best["epoch"] if pos.best else None, restored, self.n_valid_tokens)
+                            pos.checkpoint_seconds, pos.best["epoch"] if pos.best else None, restored, self.n_valid_tokens,
+                            tuple(pos.curve))
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, resume: dict | None = None) -> TrainHistory:

@@ -1,0 +1,52 @@
+"""The report's cache stage: the best neural model with the neural cache, and the mixture of everything with both caches.
+
+For every mode, two rows:
+
+* ``cache``: the best neural model (lowest validation perplexity) with Grave et al.'s neural cache over its hidden
+  states, the window, θ and λ chosen on valid (:func:`~lmstats.neural_cache.tune_neural_cache`);
+* ``cache-mixture``: the best n-gram model, that neural model, the unigram cache (its window chosen on valid for this
+  mixture, :class:`~lmstats.cache.ChosenCache`) and the neural cache above, interpolated with weights tuned by EM on valid.
+
+Both caches run inside the one evaluator: sentence mode empties them at every line, stream mode keeps them across
+lines (so the stream rows are the ones where a cache can remember a whole article).  Nothing is retrained and nothing
+is chosen on test.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lmstats.cache import ChosenCache
+from lmstats.evaluation import evaluate_units
+from lmstats.mixture import score_mixture
+from lmstats.neural_cache import tune_neural_cache
+
+
+def cache_rows(cell: str, lm, best_ngram: dict, splits, modes, say) -> list[dict]:
+    from lmstats.report.run import _row
+
+    rows = []
+    for mode in modes:
+        say(f"neural cache over the {cell} ({mode} mode): window, theta and lambda on valid")
+        t = time.perf_counter()
+        cached, valid_ppl = tune_neural_cache(lm, splits.valid, mode)
+        result, units = evaluate_units(cached, splits.test, mode=mode)
+        base = evaluate_units(lm, splits.test, mode=mode)[0].ppl
+        rows.append(_row("cache", f"{cell} + neural cache", mode, result, units, order=None, smoothing=None, valid_ppl=valid_ppl,
+                         params={"window": cached.window, "theta": cached.theta, "lam": cached.lam}, base_ppl=base,
+                         gain_pct=100.0 * (1.0 - result.ppl / base), fit_seconds=time.perf_counter() - t))
+        if best_ngram.get(mode) is None:
+            continue
+        name, ngram = best_ngram[mode]
+        say(f"mixing {name}, the {cell}, the unigram cache and the neural cache ({mode} mode)")
+        t = time.perf_counter()
+        score = score_mixture([ngram, lm, ChosenCache(splits.vocab), cached], splits, mode)
+        fit_seconds = time.perf_counter() - t
+        stats = score.statistics("test")
+        parts = [name, cell, score.chosen[2].describe(), cached.describe()]
+        rows.append(_row("cache-mixture", f"{name} + {cell} + caches", mode, score.results["test"], order=None, smoothing=None,
+                         valid_ppl=score.fit.ppl, params={"components": parts, "weights": list(score.weights),
+                                                          "em_iterations": score.fit.iterations},
+                         component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
+                         fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats))
+    return rows
