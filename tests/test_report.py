@@ -171,6 +171,7 @@ def test_interrupted_report_keeps_finished_stages(report_setup, tmp_path, monkey
     ("[rnn]\nhidden = 200\n", "[rnn]: unknown keys ['hidden']"),
     ("rnn_cells = ['lstm', 'bert']\n", "unknown rnn_cells ['bert']"),
     ("rnn_seeds = 0\n", "rnn_seeds must be >= 1"),
+    ("[char_recipe]\nlayers = 1\n", "char_recipe: unknown keys ['layers']"),
     ("[cell_recipes.transformer]\nwidth = 3\n", "cell_recipes.transformer: unknown keys ['width']"),
     ("[cell_recipes.transformer]\nembed_size = 10\nheads = 4\n", "must be a multiple of --heads 4"),
     ("curve_points = 0\n", "curve_points must be >= 1"),
@@ -224,6 +225,7 @@ def test_committed_configs_are_valid():
         # the LSTM gets the 15-minute recipe of the RNN baseline issue; GRU and RNN a stated shorter budget
         lstm = config.rnn_config("lstm", vocab_size=33_279)
         assert (lstm.time_budget, lstm.optimizer, lstm.lr, lstm.lr_schedule, lstm.start_share) == (900.0, "sgd", 20.0, "cosine", 0.2)
+        assert (lstm.num_layers, lstm.tie, lstm.hidden_size, lstm.dropout) == (2, False, 200, 0.2)  # not the built-in short recipe
         assert config.budget("gru") == config.budget("rnn") == 300.0
         assert config.cross_levels == ("char", "bpe") and config.char_order == 10
 
@@ -256,14 +258,16 @@ def test_transformer_row_seeds_and_cell_recipes(report_setup, tmp_path):
 
 def test_report_config_budgets_and_cross_level_recipes():
     from lmstats.report.config import ReportConfig
-    from lmstats.rnn.recipe import CHAR_RECIPE
+    from lmstats.rnn.recipe import CHAR_RECIPE, SHORT_CHAR_CHANGES
 
     config = ReportConfig.from_dict({"rnn": {"time_budget": 30, "valid_tokens": 0}, "rnn_budgets": {"lstm": 90}, "cross_rnn_budget": 7})
     assert config.budget("lstm") == 90.0 and config.budget("gru") == 30.0
     assert config.rnn_config("lstm", 100).time_budget == 90.0 and config.rnn_config("rnn", 100).time_budget == 30.0
     assert config.rnn_config("lstm", 100).valid_tokens is None  # 0: validate on all of valid
     char = config.cross_rnn_config("char", 100)
-    assert all(getattr(char, k) == v for k, v in CHAR_RECIPE.items()) and char.time_budget == 7.0
+    assert all(getattr(char, k) == v for k, v in (CHAR_RECIPE | SHORT_CHAR_CHANGES).items()) and char.time_budget == 7.0
+    plain = ReportConfig.from_dict({"char_recipe": {}}).cross_rnn_config("char", 100)  # the committed configs' choice
+    assert all(getattr(plain, k) == v for k, v in CHAR_RECIPE.items())
     bpe = config.cross_rnn_config("bpe", 8000)
     assert (bpe.hidden_size, bpe.optimizer, bpe.time_budget) == (config.rnn.hidden_size, config.rnn.optimizer, 7.0)
     assert ReportConfig.from_dict(config.to_dict()) == config  # the TOML round trip

@@ -22,11 +22,13 @@ RNN recipe are the nested tables ``[corpus]`` (:class:`~lmstats.text.spec.Corpus
     [corpus]
     source = "ptb"
 
-``rnn_seeds`` trains every cell with that many seeds; ``curve_points`` sets how often each neural model's validation
+``char_recipe`` changes the char-level LSTM's recipe (the built-in one: one layer at 1e-2 for its 15 s; ``[char_recipe]``
+empty: :data:`~lmstats.rnn.recipe.CHAR_RECIPE` as it is).  ``rnn_seeds`` trains every cell with that many seeds;
+``curve_points`` sets how often each neural model's validation
 curve is measured; ``caches`` adds the cache stage (:mod:`lmstats.report.caches`).
 
-The built-in ``[rnn]`` is :data:`~lmstats.rnn.recipe.SHORT_RECIPE` (Adam 2e-3 on a validation
-plateau, 40 s per RNN, sized for the built-in corpus); every other field is the recipe's default,
+The built-in ``[rnn]`` is :data:`~lmstats.rnn.recipe.SHORT_RECIPE` (one tied layer, Adam 1e-2 along the
+cosine, 40 s per RNN, sized for the built-in corpus); every other field is the recipe's default,
 and the "auto" choices (the softmax, the rate, the layers) are decided by the recipe's rules
 for the corpus's vocabulary, as ``lmstats rnn train`` decides them.  ``cross_levels`` adds the
 same text at other tokenisations (char, bpe, unigram), each with a modified Kneser-Ney model
@@ -44,6 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import tomllib
 
@@ -52,7 +55,7 @@ from lmstats.errors import LmstatsError
 from lmstats.jsonable import jsonable
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.smoothing import SMOOTHERS
-from lmstats.rnn.recipe import CELLS, SHORT_RECIPE, RNNConfig, for_cell
+from lmstats.rnn.recipe import CELLS, SHORT_CHAR_CHANGES, SHORT_RECIPE, RNNConfig, for_cell
 from lmstats.text.reader import read_text
 from lmstats.text.spec import CorpusSpec, VocabSpec
 from lmstats.units import EVAL_MODES
@@ -88,6 +91,7 @@ class ReportConfig:
     char_order: int = 10  # highest MKN order at char level (the order is chosen on valid)
     subword_order: int = 5  # highest MKN order at subword levels
     cross_rnn_budget: float = 15.0  # seconds of each cross-level LSTM (0: none)
+    char_recipe: dict[str, Any] = field(default_factory=lambda: dict(SHORT_CHAR_CHANGES))  # on top of CHAR_RECIPE ({}: as it is)
     threads: int | None = None  # threads of torch and the compiled kernels; None: lmstats.threads.default_threads()
     sizes: bool = True  # the size stage (lmstats/report/sizes.py): the top-order MKN model pruned and quantised, on disk
     size_prune: tuple[str, ...] = ("0,1",)  # count thresholds per order from the unigrams, as lmplz's --prune
@@ -119,6 +123,8 @@ class ReportConfig:
         for cell, table in self.cell_recipes.items():
             wrong = sorted(set(table) - known)
             need(not wrong, f"cell_recipes.{cell}: unknown keys {wrong}; the keys are the recipe's fields ({', '.join(sorted(known))})")
+        wrong = sorted(set(self.char_recipe) - known)
+        need(not wrong, f"char_recipe: unknown keys {wrong}; the keys are the recipe's fields ({', '.join(sorted(known))})")
         need(self.rnn_seeds >= 1, f"rnn_seeds must be >= 1 (the seeds trained per cell), got {self.rnn_seeds}")
         need(self.curve_points >= 1, f"curve_points must be >= 1, got {self.curve_points}")
         unknown = [c for c in self.rnn_budgets if c not in CELLS]
@@ -174,7 +180,10 @@ class ReportConfig:
         LSTM's recipe; ``cross_rnn_budget`` seconds either way (called only when it is above 0)."""
         try:
             budget = float(self.cross_rnn_budget)
-            return replace(for_cell(self.rnn, "lstm", level=level), time_budget=budget, curve_every=budget / self.curve_points,
+            config = for_cell(self.rnn, "lstm", level=level)
+            if level == "char":
+                config = replace(config, **self.char_recipe)
+            return replace(config, time_budget=budget, curve_every=budget / self.curve_points,
                            curve_tokens=CURVE_TOKENS).resolve(vocab_size)
         except LmstatsError as exc:
             raise LmstatsError(f"report config, {level}-level LSTM: {exc}") from None
