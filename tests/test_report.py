@@ -83,7 +83,7 @@ def test_report_writes_every_output_and_reproduces(report_setup, tmp_path):
     md = (out / "report.md").read_text()
     assert "Headline" in md and "kn" in md and "![zipf](zipf.png)" in md
     assert "## Model size against test perplexity" in md and "![size_vs_perplexity](size_vs_perplexity.png)" in md
-    assert "lstm: 1×16, BPTT 8, dropout 0.2" in md and "2×16" not in md  # the config's recipe, its layer count
+    assert "lstm: 1×16, BPTT 8, dropout 0.4" in md and "2×16" not in md  # the config's recipe (dropout: the short recipe's)
     html = (out / "report.html").read_text()
     assert "`" not in html and "<code>lmstats report " in html  # code is marked up, not left as backticks
     with open(out / "results.csv", newline="") as fh:
