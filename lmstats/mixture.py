@@ -188,7 +188,8 @@ class MixScore:
         return out
 
 
-def settle(models: Sequence, valid, mode: str, scored: dict[int, NDArray[np.float64]]) -> tuple[list[LanguageModel], dict[int, str]]:
+def settle(models: Sequence, valid, mode: str,
+           scored: dict[int, NDArray[np.float64]]) -> tuple[list[LanguageModel], dict[int, LanguageModel]]:
     """The components with settings of their own chosen on ``valid`` in ``mode`` (a component with a ``settle`` method:
     the caches of :class:`~lmstats.cache.ChosenCache` and :class:`~lmstats.neural_cache.ChosenNeuralCache`), each against
     the others' ln P of valid (``scored``: index -> ln P, filled here for the fixed ones).  Returns the models and those

@@ -18,12 +18,12 @@ import time
 
 from lmstats.cache import ChosenCache
 from lmstats.evaluation import evaluate_units
-from lmstats.mixture import score_mixture
 from lmstats.neural_cache import tune_neural_cache
 
 
-def cache_rows(cell: str, lm, best_ngram: dict, splits, modes, say) -> list[dict]:
-    from lmstats.report.run import _row
+def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, splits, modes, say) -> list[dict]:
+    """The stage's rows (see the module docstring); ``test_ppl``: the neural model's own test perplexity per mode."""
+    from lmstats.report.run import _row, mixture_row
 
     rows = []
     for mode in modes:
@@ -31,7 +31,7 @@ def cache_rows(cell: str, lm, best_ngram: dict, splits, modes, say) -> list[dict
         t = time.perf_counter()
         cached, valid_ppl = tune_neural_cache(lm, splits.valid, mode)
         result, units = evaluate_units(cached, splits.test, mode=mode)
-        base = evaluate_units(lm, splits.test, mode=mode)[0].ppl
+        base = test_ppl[mode]
         rows.append(_row("cache", f"{cell} + neural cache", mode, result, units, order=None, smoothing=None, valid_ppl=valid_ppl,
                          params={"window": cached.window, "theta": cached.theta, "lam": cached.lam}, base_ppl=base,
                          gain_pct=100.0 * (1.0 - result.ppl / base), fit_seconds=time.perf_counter() - t))
@@ -39,14 +39,6 @@ def cache_rows(cell: str, lm, best_ngram: dict, splits, modes, say) -> list[dict
             continue
         name, ngram = best_ngram[mode]
         say(f"mixing {name}, the {cell}, the unigram cache and the neural cache ({mode} mode)")
-        t = time.perf_counter()
-        score = score_mixture([ngram, lm, ChosenCache(splits.vocab), cached], splits, mode)
-        fit_seconds = time.perf_counter() - t
-        stats = score.statistics("test")
-        parts = [name, cell, score.chosen[2].describe(), cached.describe()]
-        rows.append(_row("cache-mixture", f"{name} + {cell} + caches", mode, score.results["test"], order=None, smoothing=None,
-                         valid_ppl=score.fit.ppl, params={"components": parts, "weights": list(score.weights),
-                                                          "em_iterations": score.fit.iterations},
-                         component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
-                         fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats))
+        rows.append(mixture_row("cache-mixture", f"{name} + {cell} + caches", [name, cell, "unigram cache", cached.describe()],
+                                [ngram, lm, ChosenCache(splits.vocab), cached], splits, mode))
     return rows

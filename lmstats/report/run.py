@@ -76,7 +76,6 @@ def _row(family: str, model: str, mode: str, result, units=None, **extra) -> dic
     return {"family": family, "model": model, "mode": mode} | extra | result.to_dict() | interval | {"stats_seconds": stats}
 
 
-
 @contextmanager
 def attempt(name: str, on_stage: Callable[[Stage], None]) -> Iterator[Stage]:
     """One stage: the block fills the yielded :class:`Stage`, which is timed and handed to ``on_stage`` when
@@ -131,25 +130,30 @@ def run_comparison(
 
             stage.rows, stage.data = size_rows(config, splits, config.modes[0], say)
 
-    rnns = []  # (best validation perplexity, cell, model)
+    rnns = []  # (best validation perplexity, cell, model, {mode: test perplexity})
     for cell in config.rnn_cells:
         with attempt(f"rnn-{cell}", on_stage) as stage:
             stage.rows, history, lm = rnn_baseline(config, cell, splits, say)
             stage.data["history"] = history
-            rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm))
+            rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm,
+                         {r["mode"]: r["ppl"] for r in stage.rows}))
 
     if rnns and any(best_ngram.values()):
         with attempt("mixture", on_stage) as stage:
-            _, cell, lm = min(rnns, key=lambda x: x[0])
-            stage.rows = [mixture_row((best_ngram[mode][0], cell), (best_ngram[mode][1], lm), splits, mode, say)
-                          for mode in config.modes if best_ngram.get(mode) is not None]
+            _, cell, lm, _ = min(rnns, key=lambda x: x[0])
+            stage.rows = []
+            for mode in config.modes:
+                if best_ngram.get(mode) is not None:
+                    name, ngram = best_ngram[mode]
+                    say(f"mixing {name} and {cell} ({mode} mode)")
+                    stage.rows.append(mixture_row("mixture", f"{name} + {cell}", [name, cell], [ngram, lm], splits, mode))
 
     if rnns and config.caches:
         with attempt("caches", on_stage) as stage:
             from lmstats.report.caches import cache_rows
 
-            _, cell, lm = min(rnns, key=lambda x: x[0])
-            stage.rows = cache_rows(cell, lm, best_ngram, splits, config.modes, say)
+            _, cell, lm, test_ppl = min(rnns, key=lambda x: x[0])
+            stage.rows = cache_rows(cell, lm, test_ppl, best_ngram, splits, config.modes, say)
 
     for level in cross_levels(config, corpus.level):
         with attempt(f"level-{level}", on_stage) as stage:
@@ -298,20 +302,21 @@ def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, 
         result, units = evaluate_units(lm, splits.test, mode=mode)
         rows.append(_row(family, model, mode, result, units, order=None, smoothing=None, **extra, params=rnn_config.to_dict(),
                          fit_seconds=train_seconds, score_seconds=time.perf_counter() - t, train_tokens_per_s=history.tokens_per_s,
-                         valid_ppl=best_valid, tokens_seen=sum(e.train_tokens for e in history.epochs),
+                         valid_ppl=best_valid, tokens_seen=history.tokens_seen,
                          epochs_done=history.epochs_done))
     return rows, history.to_dict() | {"best_valid_ppl": best_valid}, lm
 
 
-def mixture_row(names: tuple[str, str], models: tuple, splits: Splits, mode: str, say) -> dict:
-    """The linear mixture of ``models`` (weights tuned by EM on valid) scored on test in ``mode``, with
-    each component's test perplexity and the mixture's gain over the best of them."""
-    say(f"mixing {names[0]} and {names[1]} ({mode} mode)")
+def mixture_row(family: str, model: str, parts: list[str], models: list, splits: Splits, mode: str) -> dict:
+    """The row of the linear mixture of ``models`` (named ``parts``; weights tuned by EM on valid, and a component with
+    settings of its own chosen there, :func:`~lmstats.mixture.settle`, named by what was chosen) scored on test in
+    ``mode``: each component's test perplexity, the mixture's gain over the best of them and the paired bootstraps."""
     t = time.perf_counter()
     score = score_mixture(models, splits, mode)
     fit_seconds = time.perf_counter() - t
     stats = score.statistics("test")
-    return _row("mixture", " + ".join(names), mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
-                params={"components": list(names), "weights": list(score.weights), "em_iterations": score.fit.iterations},
+    names = [score.chosen[i].describe() if i in score.chosen else name for i, name in enumerate(parts)]
+    return _row(family, model, mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
+                params={"components": names, "weights": list(score.weights), "em_iterations": score.fit.iterations},
                 component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
                 fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats)

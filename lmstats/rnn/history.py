@@ -61,6 +61,11 @@ class TrainHistory:
         return min((e.valid_ppl for e in self.epochs), default=math.nan)
 
     @property
+    def tokens_seen(self) -> int:
+        """Training tokens of the whole run."""
+        return sum(e.train_tokens for e in self.epochs)
+
+    @property
     def tokens_per_s(self) -> float:
         """Mean training speed of the run: all training tokens over all training seconds."""
         seconds = sum(e.train_seconds for e in self.epochs)
@@ -79,7 +84,7 @@ class TrainHistory:
                 "best_valid_ppl": self.best_valid_ppl, "best_epoch": self.best_epoch, "restored": self.restored,
                 "valid_tokens": self.valid_tokens, "tokens_per_s": self.tokens_per_s, "time_split": self.time_split(),
                 "epochs_done": self.epochs_done, "curve": list(self.curve),
-                "tokens_seen": sum(e.train_tokens for e in self.epochs)}
+                "tokens_seen": self.tokens_seen}
 
 
 @dataclass(frozen=True)

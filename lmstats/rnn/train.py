@@ -74,7 +74,6 @@ class _Position:
     valid_seconds: float = 0.0  # validation (and probe) seconds so far
     valid_rate: float | None = None  # seconds per validation token, last measured (None: not yet)
     checkpoint_seconds: float = 0.0  # checkpoint writes so far
-    tokens_seen: int = 0  # training tokens of the whole run
     curve_at: float = 0.0  # elapsed seconds of the last point of the validation curve
     curve: list = field(default_factory=list)  # {"elapsed", "tokens", "valid_ppl"}: the curve every config.curve_every seconds
     hidden: object = None
@@ -86,7 +85,7 @@ class _Position:
     def next_epoch(self, valid_seconds: float, valid_rate: float, record: dict) -> _Position:
         """The position at the start of the next epoch, after this one's validation."""
         return _Position(epoch=self.epoch + 1, elapsed=self.elapsed, valid_seconds=self.valid_seconds + valid_seconds,
-                         valid_rate=valid_rate, checkpoint_seconds=self.checkpoint_seconds, tokens_seen=self.tokens_seen,
+                         valid_rate=valid_rate, checkpoint_seconds=self.checkpoint_seconds,
                          curve_at=self.curve_at, curve=self.curve, history=self.history + [record], best=self.best)
 
 
@@ -202,7 +201,6 @@ class TrainingRun:
             pos.step += 1
             pos.epoch_nll_sum += nll_sum
             pos.epoch_tokens += n_tokens
-            pos.tokens_seen += n_tokens
             pos.hidden = detach_state(state) if self.carry else None
             pos.epoch_seconds = time.perf_counter() - epoch_clock
             pos.elapsed = self.now()
@@ -218,7 +216,8 @@ class TrainingRun:
         ppl = evaluate(self.scorer, self.curve_sample, mode=self.config.valid_mode).ppl
         pos.valid_seconds += time.perf_counter() - started
         pos.elapsed = pos.curve_at = self.now()
-        pos.curve.append({"elapsed": pos.elapsed, "tokens": pos.tokens_seen, "valid_ppl": ppl})
+        tokens = sum(r["train_tokens"] for r in pos.history) + pos.epoch_tokens  # the finished epochs', then this one's so far
+        pos.curve.append({"elapsed": pos.elapsed, "tokens": tokens, "valid_ppl": ppl})
 
     def validate(self) -> tuple[float, float]:
         """The validation perplexity (``config.valid_mode``) and the seconds it took."""
