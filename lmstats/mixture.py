@@ -149,12 +149,6 @@ class Mixture(LanguageModel):
         return np.stack([np.asarray(m.logprobs_lines(lines), dtype=np.float64) for m in self.models])
 
 
-def component_logprobs(models: Sequence[LanguageModel], split, mode: str) -> tuple[Lines, NDArray[np.float64]]:
-    """The scored units of ``split`` in ``mode`` and every model's ln P of their tokens, shape (models, tokens)."""
-    scored = [token_logprobs(model, split, mode) for model in models]
-    return scored[0][0], np.stack([lp for _, lp in scored])
-
-
 @dataclass(frozen=True)
 class MixScore:
     """A mixture scored in one mode: its weights (tuned on valid unless fixed), the EM run, and for
@@ -167,6 +161,7 @@ class MixScore:
     components: dict[str, list[EvalResult]]
     units: dict[str, list[UnitSums]]  # per split, the per-unit sums of the mixture, then of each component (lmstats.bootstrap)
     chosen: dict[int, LanguageModel] = field(default_factory=dict)  # component index -> the model valid chose for it (settle)
+    logprobs: dict[str, dict[int, NDArray[np.float64]]] = field(default_factory=dict, repr=False)  # split -> index -> ln P
 
     def gain_pct(self, split: str) -> float:
         """How much lower the mixture's perplexity is than its best component's, in percent."""
@@ -210,24 +205,28 @@ def settle(models: Sequence, valid, mode: str,
 def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights: Sequence[float] | None = None,
                   names: Sequence[str] = ("valid", "test"), tol: float = 1e-5, max_iter: int = 1000,
                   on_iteration: Callable[[int, NDArray[np.float64], float], None] | None = None,
-                  on_split: Callable[[str], None] | None = None) -> MixScore:
+                  on_split: Callable[[str], None] | None = None,
+                  known: dict[str, dict[int, NDArray[np.float64]]] | None = None) -> MixScore:
     """Score every model once on each split of ``names`` (``splits[name]``) in ``mode``, tune the
     weights by EM on ``valid`` (unless ``weights`` are given), and mix: the components'
     log-probabilities are computed once and reused for the tuning and every figure.  Components whose own settings are
-    chosen on valid (caches, :func:`settle`) are settled first, against the others."""
-    scored, chosen, valid_lp = {}, {}, {}
+    chosen on valid (caches, :func:`settle`) are settled first, against the others.  ``known``: ln P already computed
+    (split -> component index -> ln P of the split's tokens in ``mode``, e.g. :attr:`MixScore.logprobs` of an earlier
+    mixture of the same models), used instead of scoring again."""
+    known = {name: dict(known.get(name, {})) for name in names} if known else {name: {} for name in names}
+    chosen = {}
     if any(hasattr(m, "settle") for m in models):
         if on_split is not None:
             on_split("valid")
-        models, chosen = settle(models, splits["valid"], mode, valid_lp)
+        models, chosen = settle(models, splits["valid"], mode, known.setdefault("valid", {}))
+    scored = {}
     for name in names:
-        if name == "valid" and chosen:  # the fixed components' ln P of valid are known from settling
-            lp = [valid_lp[i] if i in valid_lp else token_logprobs(m, splits[name], mode)[1] for i, m in enumerate(models)]
-            scored[name] = scored_units(splits[name], mode), np.stack(lp)
-            continue
-        if on_split is not None:
+        missing = [i for i in range(len(models)) if i not in known[name]]
+        if missing and on_split is not None:
             on_split(name)
-        scored[name] = component_logprobs(models, splits[name], mode)
+        for i in missing:
+            known[name][i] = token_logprobs(models[i], splits[name], mode)[1]
+        scored[name] = scored_units(splits[name], mode), np.stack([known[name][i] for i in range(len(models))])
     fit = None
     if weights is None:
         if "valid" not in scored:
@@ -241,4 +240,4 @@ def score_mixture(models: Sequence[LanguageModel], splits, mode: str, *, weights
         results[name] = reduce_logprobs(units, mixed, splits[name], mode)
         components[name] = [reduce_logprobs(units, row, splits[name], mode) for row in lp]
         per_unit[name] = [unit_sums(units, row, mode) for row in (mixed, *lp)]
-    return MixScore(mode, w, fit, results, components, per_unit, chosen)
+    return MixScore(mode, w, fit, results, components, per_unit, chosen, {name: dict(enumerate(lp)) for name, (_, lp) in scored.items()})

@@ -30,9 +30,11 @@ from lmstats.protocol import LanguageModel
 from lmstats.vocab import Vocab
 
 BLOCK = 512  # positions whose cache is computed at a time
-THETAS = (0.1, 0.3, 1.0)  # the grid of tune_neural_cache, with LAMBDAS and WINDOWS
-LAMBDAS = (0.05, 0.1, 0.2, 0.3)
-WINDOWS = (100, 500, 2000)
+# the grid of tune_neural_cache.  Widened after the WikiText-2 report of 2026-12-04 chose the largest θ, λ and W of
+# (0.1, 0.3, 1) × (0.05 .. 0.3) × (100, 500, 2000): an edge of the grid is no choice
+THETAS = (0.1, 0.3, 1.0, 2.0, 4.0)
+LAMBDAS = (0.05, 0.1, 0.2, 0.3, 0.4)
+WINDOWS = (100, 500, 2000, 4000)
 
 
 class NeuralCacheLM(LanguageModel):

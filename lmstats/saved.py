@@ -53,6 +53,7 @@ class SavedModel:
     model: LanguageModel
     description: str
     trained_on: TrainedOn | None
+    base: str = ""  # a neural cache's: the description of the RNN whose states it keys on
 
 
 def model_kind(path: str | Path) -> str:
@@ -120,7 +121,7 @@ def _open_neural_cache(ckpt: str, device: str, settings: dict | None = None) -> 
                            f"(.pt, lmstats rnn train), like {NEURAL_CACHE}rnn.pt (for an n-gram model, use the unigram cache: cache)")
     rnn = open_model(ckpt, device=device)
     model = NeuralCacheLM(rnn.model, **settings) if settings else ChosenNeuralCache(rnn.model)
-    return SavedModel(ckpt, "neural-cache", model, f"{rnn.description} + {model.describe()}", rnn.trained_on)
+    return SavedModel(ckpt, "neural-cache", model, f"{rnn.description} + {model.describe()}", rnn.trained_on, rnn.description)
 
 
 def _open_cache(name: str, vocab: Vocab | None) -> SavedModel:
@@ -145,8 +146,7 @@ def settled(saved: SavedModel, model: LanguageModel) -> SavedModel:
 
     if saved.kind == "cache":
         return replace(saved, path=f"{CACHE}{model.window}", model=model, description=model.describe())
-    rnn = saved.description.split(" + ")[0]
-    return replace(saved, model=model, description=f"{rnn} + {model.describe()}")
+    return replace(saved, model=model, description=f"{saved.base} + {model.describe()}")
 
 
 def open_ngram(path: str | Path):

@@ -362,3 +362,41 @@ def test_caches_chosen_on_valid_are_stored_with_the_mixture(tmp_path):
                                                                                         rel=1e-9)
     assert_one_line_error(CliRunner().invoke(main, ["mix", str(tmp_path / "m3"), f"neural-cache:{tmp_path / 'm3'}"]),
                           "give an RNN checkpoint")
+
+
+class NotScoredLM(LanguageModel):
+    """A component whose ln P the caller already knows: scoring it again is the defect under test."""
+
+    def __init__(self, vocab: Vocab):
+        self._vocab = vocab
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._vocab
+
+    def logprobs(self, ids):
+        raise AssertionError("a component with known ln P was scored again")
+
+
+def test_known_logprobs_are_used_instead_of_scoring_again(vocab):
+    """score_mixture's ``known``: the components' ln P of an earlier mixture give the same mixture, cache chosen on valid
+    included, without scoring those components again (the report's cache stage reuses the mixture stage's)."""
+    from lmstats.cache import ChosenCache
+    from lmstats.mixture import score_mixture
+
+    def part(name, rows):
+        return EncodedSplit(name, Lines.from_seqs([vocab.encode(s) for s in rows]), vocab)
+
+    train = part("train", CORPUS[:5])
+    splits = {"valid": part("valid", CORPUS[5:7]), "test": part("test", CORPUS[7:])}
+    a, b = NgramLM(vocab, 3, "mkn").fit(train), NgramLM(vocab, 1, "lidstone", k=1.0).fit(train)
+    for mode in ("sentence", "stream"):
+        pair = score_mixture([a, b], splits, mode)
+        fresh = score_mixture([a, b, ChosenCache(vocab, windows=(2, 5))], splits, mode)
+        stand_in = NotScoredLM(vocab)
+        reused = score_mixture([stand_in, stand_in, ChosenCache(vocab, windows=(2, 5))], splits, mode, known=pair.logprobs)
+        assert reused.weights == pytest.approx(fresh.weights, abs=1e-12)
+        assert reused.results["test"].ppl == pytest.approx(fresh.results["test"].ppl, rel=1e-12)
+        assert reused.chosen[2].window == fresh.chosen[2].window
+        assert set(pair.logprobs) == {"valid", "test"} and set(pair.logprobs["test"]) == {0, 1}
+        assert np.array_equal(reused.logprobs["test"][0], pair.logprobs["test"][0])

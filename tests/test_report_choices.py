@@ -50,3 +50,16 @@ def test_the_rnn_plot_marks_the_ngram_model_the_run_chose():
     state.stages += [Stage("ngram-stream", 1.0, rows=rows), Stage("rnn-lstm", 1.0, data={"history": history})]
     _, labels = plot_rnn(state).axes[0].get_legend_handles_labels()
     assert "best n-gram valid (kn-2, stream mode)" in labels  # not stupid-2, lower on valid but not a distribution
+
+
+def test_change_and_budget_phrases():
+    """A gain reads "below", a loss (a cache chosen on valid can lose on test) "above", never "-1.1% below"; a budget
+    states its epochs and, when set, the seconds that may end it first."""
+    from lmstats.report.cells import budget_phrase, change_phrase, grid
+
+    assert change_phrase(12.34, "its best part") == "12.3% below its best part"
+    assert change_phrase(-1.06, "the RNN alone") == "1.1% above the RNN alone"
+    assert change_phrase(-0.001, "its best part") == "0.0% below its best part"  # no loss shown where none rounds
+    assert budget_phrase({"epochs": 4, "time_budget": 150.0}) == "4 epochs or 150 s, whichever ends first"
+    assert budget_phrase({"epochs": 1, "time_budget": None}) == "1 epoch"
+    assert grid((100, 500, 2000)) == "{100, 500, 2000}" and grid((0.1, 1.0)) == "{0.1, 1}"

@@ -19,6 +19,8 @@ from lmstats.report.config import ReportConfig
 from lmstats.rnn.recipe import SHORT_RECIPE
 from lmstats.threads import set_threads
 
+SECONDS_ONLY_EPOCHS = 100_000  # the epochs of a run whose budget is --rnn-budget seconds
+
 
 def build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, threads) -> ReportConfig:
     """The config file's settings (or the defaults), with the options the user typed on top (every field of the
@@ -30,7 +32,10 @@ def build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, t
     typed_vocab = {name: getattr(vocab_spec, name) for name in given(*VOCAB_FIELDS)}
     if typed_vocab:
         config = dataclasses.replace(config, vocab=dataclasses.replace(config.vocab, **typed_vocab))
-    rnn = {"time_budget": rnn_budget, "seed": corpus.seed if "seed" in typed else None}
+    # --rnn-budget S is S seconds of training per RNN: the seconds end the run, not the recipe's epochs (the built-in
+    # recipe's budget is 4 epochs with a ceiling in seconds)
+    rnn = {"time_budget": rnn_budget, "epochs": SECONDS_ONLY_EPOCHS if rnn_budget is not None else None,
+           "seed": corpus.seed if "seed" in typed else None}
     config = dataclasses.replace(config, rnn=dataclasses.replace(config.rnn, **{k: v for k, v in rnn.items() if v is not None}))
     overrides = {"data_dir": data_dir, "modes": modes, "threads": threads}
     return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -42,8 +47,8 @@ def build_config(config_path, corpus, vocab_spec, data_dir, modes, rnn_budget, t
               help="TOML file setting any ReportConfig field (see lmstats/report/config.py).")
 @modes_option(None, help="Evaluation mode(s) [default: both, or the config's].")
 @click.option("--rnn-budget", type=click.FloatRange(min=0, min_open=True), default=None,
-              help=f"Seconds per RNN baseline for training and validation [default: the config's; {SHORT_RECIPE['time_budget']:g} "
-                   "built in].")
+              help=f"Seconds per RNN baseline for training and validation, whatever the epochs [default: the config's; built in: "
+                   f"{SHORT_RECIPE['epochs']} epochs, at most {SHORT_RECIPE['time_budget']:g} s].")
 @threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default reports/CORPUS): a new or empty folder, or one an earlier report wrote.")

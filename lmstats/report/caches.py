@@ -21,8 +21,11 @@ from lmstats.evaluation import evaluate_units
 from lmstats.neural_cache import tune_neural_cache
 
 
-def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, splits, modes, say) -> list[dict]:
-    """The stage's rows (see the module docstring); ``test_ppl``: the neural model's own test perplexity per mode."""
+def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, splits, modes, say,
+               pair_logprobs: dict | None = None) -> list[dict]:
+    """The stage's rows (see the module docstring); ``test_ppl``: the neural model's own test perplexity per mode;
+    ``pair_logprobs``: per mode, the best n-gram's and the neural model's ln P of valid and test from the mixture stage
+    (:func:`~lmstats.report.run.mixture_row`), so that they are not scored again."""
     from lmstats.report.run import _row, mixture_row
 
     rows = []
@@ -40,5 +43,6 @@ def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, spli
         name, ngram = best_ngram[mode]
         say(f"mixing {name}, the {cell}, the unigram cache and the neural cache ({mode} mode)")
         rows.append(mixture_row("cache-mixture", f"{name} + {cell} + caches", [name, cell, "unigram cache", cached.describe()],
-                                [ngram, lm, ChosenCache(splits.vocab), cached], splits, mode))
+                                [ngram, lm, ChosenCache(splits.vocab), cached], splits, mode,
+                                known=(pair_logprobs or {}).get(mode))[0])
     return rows

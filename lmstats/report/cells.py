@@ -43,9 +43,14 @@ def recipe_cell(c: dict) -> str:
     extras = [f"warm-up {percent(100 * c['warmup'], 0)}" if c.get("warmup") else "",
               f"weight decay {c['weight_decay']:g}" if c.get("weight_decay") else "",
               f"{percent(100 * c['start_share'], 0)} of steps on line starts" if c.get("start_share") else ""]
-    budget = f"{c['time_budget']:g} s" if c.get("time_budget") else f"{c['epochs']} epochs"
     return (f"{shape}, dropout {c['dropout']:g}, {c['softmax']} softmax{' tied' if c['tie'] else ''}, batch {c['batch_size']}, "
-            f"{optimizer} {c['lr']:g} {schedule}, clip {c['clip']:g}" + "".join(f", {e}" for e in extras if e) + f", {budget}")
+            f"{optimizer} {c['lr']:g} {schedule}, clip {c['clip']:g}" + "".join(f", {e}" for e in extras if e) + f", {budget_phrase(c)}")
+
+
+def budget_phrase(c: dict) -> str:
+    """A run's budget: its epochs, and the seconds that stop it first when set (either one may be the ceiling)."""
+    epochs = f"{c['epochs']} epoch{'s' if c['epochs'] != 1 else ''}"
+    return f"{epochs} or {c['time_budget']:g} s, whichever ends first" if c.get("time_budget") else epochs
 
 
 def epochs_cell(r: dict) -> str:
@@ -55,3 +60,14 @@ def epochs_cell(r: dict) -> str:
 def seeds_cell(r: dict) -> str:
     s = r.get("seeds")
     return "" if not s else f" {{{fmt(s['mean'])} ± {fmt(s['sd'])} over {len(s['seeds'])} seeds; seed {s['used']} used}}"
+
+
+def grid(values) -> str:
+    """A grid of values chosen from, as a set: {0.1, 0.3, 1}."""
+    return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+
+
+def change_phrase(gain_pct: float, what: str) -> str:
+    """"12.3% below WHAT" for a gain, "1.1% above WHAT" for a loss (a cache chosen on valid can lose on test); a change
+    that rounds to 0.0% reads "0.0% below"."""
+    return f"{percent(abs(gain_pct), 1)} {'above' if round(gain_pct, 1) < 0 else 'below'} {what}"

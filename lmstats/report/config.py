@@ -22,19 +22,22 @@ RNN recipe are the nested tables ``[corpus]`` (:class:`~lmstats.text.spec.Corpus
     [corpus]
     source = "ptb"
 
-``char_recipe`` changes the char-level LSTM's recipe (the built-in one: one layer at 1e-2 for its 15 s; ``[char_recipe]``
-empty: :data:`~lmstats.rnn.recipe.CHAR_RECIPE` as it is).  ``rnn_seeds`` trains every cell with that many seeds;
+``char_recipe`` changes the char-level LSTM's recipe (the built-in one: one layer at 1e-2, batch 16, 2 epochs;
+``[char_recipe]`` empty: :data:`~lmstats.rnn.recipe.CHAR_RECIPE` as it is).  ``cell_recipes`` starts from
+:data:`~lmstats.rnn.recipe.SHORT_CELL_CHANGES` (the tanh RNN's and the GRU's changes for the built-in corpus); a file's
+``cell_recipes`` tables replace them all (``[cell_recipes]`` empty: every cell's recipe as it is).
+``rnn_seeds`` trains every cell with that many seeds;
 ``curve_points`` sets how often each neural model's validation
 curve is measured; ``caches`` adds the cache stage (:mod:`lmstats.report.caches`).
 
 The built-in ``[rnn]`` is :data:`~lmstats.rnn.recipe.SHORT_RECIPE` (one tied layer, Adam 1e-2 along the
-cosine, 40 s per RNN, sized for the built-in corpus); every other field is the recipe's default,
+cosine, batch 8, 4 epochs per RNN with 150 s as a ceiling, sized for the built-in corpus); every other field is the recipe's default,
 and the "auto" choices (the softmax, the rate, the layers) are decided by the recipe's rules
 for the corpus's vocabulary, as ``lmstats rnn train`` decides them.  ``cross_levels`` adds the
 same text at other tokenisations (char, bpe, unigram), each with a modified Kneser-Ney model
 (orders up to ``char_order`` at char level, ``subword_order`` at subword levels, the order
-chosen on valid) and an LSTM trained for ``cross_rnn_budget`` seconds (at char level the
-:data:`~lmstats.rnn.recipe.CHAR_RECIPE`), all scored in bits per character of the one test text.
+chosen on valid) and an LSTM trained for its recipe's epochs or ``cross_rnn_budget`` seconds, whichever ends
+first (at char level the :data:`~lmstats.rnn.recipe.CHAR_RECIPE`), all scored in bits per character of the one test text.
 
 Types come from the fields' annotations (:mod:`lmstats.config_table`); values and ranges are
 checked here, when the config is made (a wrong value is one clear error, not a traceback minutes
@@ -55,7 +58,7 @@ from lmstats.errors import LmstatsError
 from lmstats.jsonable import jsonable
 from lmstats.ngram.model import MAX_ORDER
 from lmstats.ngram.smoothing import SMOOTHERS
-from lmstats.rnn.recipe import CELLS, SHORT_CHAR_CHANGES, SHORT_RECIPE, RNNConfig, for_cell
+from lmstats.rnn.recipe import CELLS, SHORT_CELL_CHANGES, SHORT_CHAR_CHANGES, SHORT_RECIPE, RNNConfig, for_cell
 from lmstats.text.reader import read_text
 from lmstats.text.spec import CorpusSpec, VocabSpec
 from lmstats.units import EVAL_MODES
@@ -83,14 +86,14 @@ class ReportConfig:
     zipf_orders: int = 3
     rnn_cells: tuple[str, ...] = ("rnn", "gru", "lstm")
     rnn_budgets: dict[str, float] = field(default_factory=dict)  # cell -> seconds, overriding rnn.time_budget for that cell
-    cell_recipes: dict[str, dict] = field(default_factory=dict)  # cell -> RNNConfig fields on top of its recipe
+    cell_recipes: dict[str, dict] = field(default_factory=lambda: dict(SHORT_CELL_CHANGES))  # cell -> fields on top of its recipe
     rnn_seeds: int = 1  # seeds trained per cell (rnn.seed, rnn.seed + 1, ...): the rows give the mean and the spread
     curve_points: int = 30  # points of each neural model's validation curve over its budget (on a fixed sample)
     caches: bool = True  # the cache stage: the best neural model with a neural cache, and the mixture with both caches
     cross_levels: tuple[str, ...] = ("char", "bpe")  # the same text at other levels, for the bits-per-character table
     char_order: int = 10  # highest MKN order at char level (the order is chosen on valid)
     subword_order: int = 5  # highest MKN order at subword levels
-    cross_rnn_budget: float = 15.0  # seconds of each cross-level LSTM (0: none)
+    cross_rnn_budget: float = SHORT_RECIPE["time_budget"]  # seconds ending each cross-level LSTM at the latest (0: none), or its epochs
     char_recipe: dict[str, Any] = field(default_factory=lambda: dict(SHORT_CHAR_CHANGES))  # on top of CHAR_RECIPE ({}: as it is)
     threads: int | None = None  # threads of torch and the compiled kernels; None: lmstats.threads.default_threads()
     sizes: bool = True  # the size stage (lmstats/report/sizes.py): the top-order MKN model pruned and quantised, on disk

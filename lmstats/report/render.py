@@ -15,14 +15,16 @@ import json
 import re
 from pathlib import Path
 
+from lmstats.cache import WINDOWS as CACHE_WINDOWS
 from lmstats.display import percent
 from lmstats.fileio import atomic_write, check_own_folder
 from lmstats.jsonable import jsonable
-from lmstats.report.cells import epochs_cell, fmt, ppl_cell, recipe_cell, seeds_cell, vs_cell
+from lmstats.neural_cache import LAMBDAS, THETAS
+from lmstats.neural_cache import WINDOWS as NC_WINDOWS
+from lmstats.report.cells import change_phrase, epochs_cell, fmt, grid, ppl_cell, recipe_cell, seeds_cell, vs_cell
 from lmstats.report.plots import FIGURES, make_plots
 from lmstats.report.run import ReportState
 from lmstats.report.sizes import size_section
-from lmstats.rnn.recipe import CHAR_RECIPE
 
 FORMAT = "lmstats-report"  # results.json's "format": what marks a folder as one lmstats wrote a report into
 
@@ -120,7 +122,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
             if r is None:
                 cells.append("–")
             elif value is None:
-                cells.append(f"{ppl_cell(r)} ({r['model']}: {percent(r['gain_pct'], 1)} below its best part{vs_cell(r)})")
+                cells.append(f"{ppl_cell(r)} ({r['model']}: {change_phrase(r['gain_pct'], 'its best part')}{vs_cell(r)})")
             else:
                 cells.append(f"{value(r)} ({r['model']})")
         out.append(["mixture of the best n-gram and the best RNN (weights tuned on valid)"] + cells)
@@ -130,7 +132,7 @@ def headline_rows(state: ReportState, value=None) -> list[list[str]]:
         below = "the RNN alone" if family == "cache" else "its best part"
         if by_mode:
             out.append([label] + ["–" if m not in by_mode else (ppl_cell(by_mode[m]) if value is None else value(by_mode[m]))
-                                  + (f" ({percent(by_mode[m]['gain_pct'], 1)} below {below})" if m in by_mode and value is None else "")
+                                  + (f" ({change_phrase(by_mode[m]['gain_pct'], below)})" if m in by_mode and value is None else "")
                                   for m in modes])
     return out
 
@@ -168,6 +170,15 @@ def _char_counts(state: ReportState) -> str:
                          + " characters (sentence mode scores only lines with a token: a line of spaces only is empty at "
                          "word and subword level and one token or more at char level; stream mode scores every line)")
     return "; ".join(parts)
+
+
+def _level_lstms(levels: list[dict]) -> list[dict]:
+    """One row per level's LSTM (the first mode's), in the table's order."""
+    seen = {}
+    for r in levels:
+        if r["model"].startswith("lstm") and r.get("params") and r["level"] not in seen:
+            seen[r["level"]] = r
+    return list(seen.values())
 
 
 def _bits_per_char(row: dict) -> str:
@@ -223,12 +234,9 @@ def sections(state: ReportState) -> list[tuple[str, list[str], list[list[str]], 
         out.append(("Other levels of tokenisation", ["level", "model", "mode", "vocabulary", "test tokens", "test ppl per token",
                                                     "bits/char", "fit seconds", "train tokens/s", "epochs", "tokens seen"], rows,
                     f"The same corpus and splits read as characters or subword pieces (trained on train only); MKN up to order "
-                    f"{c.char_order} at char level and {c.subword_order} at subword level, the order chosen on valid; the LSTM "
-                    f"trained for {c.cross_rnn_budget:g} s (char level: {CHAR_RECIPE['num_layers']}x{CHAR_RECIPE['hidden_size']}, "
-                    f"{CHAR_RECIPE['optimizer'].capitalize()} {CHAR_RECIPE['lr']:g} along the {CHAR_RECIPE['lr_schedule']}, batch "
-                    f"{CHAR_RECIPE['batch_size']} x BPTT {CHAR_RECIPE['seq_len']}; "
-                    "subword: the word LSTM's settings). Perplexities per token differ in unit between levels; bits per "
-                    "character compare them."))
+                    f"{c.char_order} at char level and {c.subword_order} at subword level, the order chosen on valid"
+                    + "".join(f"; the {r['level']}-level LSTM: {recipe_cell(r['params'])}" for r in _level_lstms(levels))
+                    + ". Perplexities per token differ in unit between levels; bits per character compare them."))
     corpus = state.stage("corpus")
     if corpus:
         stats = corpus.data["stats"]
@@ -315,8 +323,9 @@ def section_caches(state: ReportState):
         body.append([r["mode"], r["model"], chosen, fmt(r["valid_ppl"]), base, ppl_cell(r), percent(r["gain_pct"], 1) + vs_cell(r)])
     return ("Caches", ["mode", "model", "chosen on valid", "valid ppl", "test ppl without (best part)", "test ppl", "gain"], body,
             "The neural cache (Grave et al. 2017): P = (1 − λ) P_model + λ P_cache, P_cache(w) ∝ Σ 1[x_i = w] exp(θ h_t·h_i) over "
-            "the last W positions' hidden states; W, θ, λ from a grid on valid. The unigram cache (Kuhn & De Mori 1990): the "
-            "word's share of the last W tokens, smoothed towards uniform, its W chosen on valid for the mixture. Both run inside "
+            f"the last W positions' hidden states; W, θ, λ from the grid W ∈ {grid(NC_WINDOWS)}, θ ∈ {grid(THETAS)}, λ ∈ "
+            f"{grid(LAMBDAS)} on valid. The unigram cache (Kuhn & De Mori 1990): the word's share of the last W tokens, "
+            f"smoothed towards uniform, its W ∈ {grid(CACHE_WINDOWS)} chosen on valid for the mixture. Both run inside "
             "the one evaluator: sentence mode empties them at every line, stream mode keeps them across lines. Mixture weights "
             "by EM on valid; nothing is chosen on test.")
 
@@ -333,7 +342,7 @@ def _ngram_note(state: ReportState) -> str:
 
 def _provenance(state: ReportState) -> list[str]:
     m = state.machine
-    threads = f"{m['torch_threads']} torch threads" if m.get("torch_threads") else "torch not used"
+    threads = f"{m['torch_threads']} torch thread{'s' if m['torch_threads'] != 1 else ''}" if m.get("torch_threads") else "torch not used"
     gpu = {True: "yes", False: "no", None: "not checked"}[m.get("gpu")]
     load = f", load {m['load_at_start']:.2f} at start" if m.get("load_at_start") is not None else ""
     status = "complete" if state.complete else "INCOMPLETE (interrupted or still running): only finished stages are shown"

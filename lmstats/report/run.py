@@ -27,6 +27,7 @@ from lmstats.bootstrap import interval_of
 from lmstats.errors import LmstatsError
 from lmstats.evaluation import evaluate, evaluate_units
 from lmstats.mixture import score_mixture
+from lmstats.report.cells import budget_phrase
 from lmstats.report.config import ReportConfig
 from lmstats.report.provenance import machine_info
 from lmstats.text.corpus import Splits, load_corpus
@@ -138,6 +139,7 @@ def run_comparison(
             rnns.append((history["best_valid_ppl"] if history.get("best_valid_ppl") is not None else math.inf, cell, lm,
                          {r["mode"]: r["ppl"] for r in stage.rows}))
 
+    pair_logprobs = {}  # mode -> split -> {0: the best n-gram's ln P, 1: the best neural model's}, for the cache stage
     if rnns and any(best_ngram.values()):
         with attempt("mixture", on_stage) as stage:
             _, cell, lm, _ = min(rnns, key=lambda x: x[0])
@@ -146,14 +148,15 @@ def run_comparison(
                 if best_ngram.get(mode) is not None:
                     name, ngram = best_ngram[mode]
                     say(f"mixing {name} and {cell} ({mode} mode)")
-                    stage.rows.append(mixture_row("mixture", f"{name} + {cell}", [name, cell], [ngram, lm], splits, mode))
+                    row, pair_logprobs[mode] = mixture_row("mixture", f"{name} + {cell}", [name, cell], [ngram, lm], splits, mode)
+                    stage.rows.append(row)
 
     if rnns and config.caches:
         with attempt("caches", on_stage) as stage:
             from lmstats.report.caches import cache_rows
 
             _, cell, lm, test_ppl = min(rnns, key=lambda x: x[0])
-            stage.rows = cache_rows(cell, lm, test_ppl, best_ngram, splits, config.modes, say)
+            stage.rows = cache_rows(cell, lm, test_ppl, best_ngram, splits, config.modes, say, pair_logprobs)
 
     for level in cross_levels(config, corpus.level):
         with attempt(f"level-{level}", on_stage) as stage:
@@ -195,8 +198,9 @@ def level_models(config: ReportConfig, level: str, say) -> list[dict]:
         rows.append(_row("level", f"mkn-{best[1].order} ({label})", mode, result, units, order=best[1].order, smoothing="mkn", level=level,
                          valid_ppl=best[0], fit_seconds=time.perf_counter() - t, vocab_size=len(vocab)))
     if config.cross_rnn_budget:
-        say(f"training the lstm at {level} level ({config.cross_rnn_budget:g} s budget)")
-        lstm_rows, _, _ = train_and_score(config.cross_rnn_config(level, len(vocab)), splits, config.modes, "level", f"lstm ({label})",
+        rnn_config = config.cross_rnn_config(level, len(vocab))
+        say(f"training the lstm at {level} level ({budget_phrase(rnn_config.to_dict())})")
+        lstm_rows, _, _ = train_and_score(rnn_config, splits, config.modes, "level", f"lstm ({label})",
                                           level=level, vocab_size=len(vocab))
         rows += lstm_rows
     return rows
@@ -267,13 +271,12 @@ def rnn_baseline(config: ReportConfig, cell: str, splits: Splits, say) -> tuple[
     timed apart).  Returns the rows, the training history and the model of the seed with the best validation perplexity
     (the one the mixture uses); with several seeds every row carries them all (``seeds``: each seed's test perplexity,
     their mean and standard deviation, and the seed used)."""
-    budget = config.budget(cell)
     runs = []
     for k in range(config.rnn_seeds):
         seed = config.rnn.seed + k
-        say(f"training the {cell} baseline ({f'{budget:g} s budget' if budget else f'{config.rnn.epochs} epochs'}"
-            + (f", seed {seed})" if config.rnn_seeds > 1 else ")"))
-        runs.append((seed, *train_and_score(config.rnn_config(cell, len(splits.vocab), seed), splits, config.modes, "rnn", cell)))
+        rnn_config = config.rnn_config(cell, len(splits.vocab), seed)
+        say(f"training the {cell} baseline ({budget_phrase(rnn_config.to_dict())}" + (f", seed {seed})" if config.rnn_seeds > 1 else ")"))
+        runs.append((seed, *train_and_score(rnn_config, splits, config.modes, "rnn", cell)))
     used, rows, history, lm = min(runs, key=lambda run: math.inf if run[2]["best_valid_ppl"] is None else run[2]["best_valid_ppl"])
     if len(runs) > 1:
         for row in rows:
@@ -307,16 +310,19 @@ def train_and_score(rnn_config, splits: Splits, modes, family: str, model: str, 
     return rows, history.to_dict() | {"best_valid_ppl": best_valid}, lm
 
 
-def mixture_row(family: str, model: str, parts: list[str], models: list, splits: Splits, mode: str) -> dict:
+def mixture_row(family: str, model: str, parts: list[str], models: list, splits: Splits, mode: str,
+                known: dict | None = None) -> tuple[dict, dict]:
     """The row of the linear mixture of ``models`` (named ``parts``; weights tuned by EM on valid, and a component with
     settings of its own chosen there, :func:`~lmstats.mixture.settle`, named by what was chosen) scored on test in
-    ``mode``: each component's test perplexity, the mixture's gain over the best of them and the paired bootstraps."""
+    ``mode``: each component's test perplexity, the mixture's gain over the best of them and the paired bootstraps; and
+    the components' ln P of valid and test (:attr:`~lmstats.mixture.MixScore.logprobs`), which ``known`` takes back for
+    a later mixture of the same first components."""
     t = time.perf_counter()
-    score = score_mixture(models, splits, mode)
+    score = score_mixture(models, splits, mode, known=known)
     fit_seconds = time.perf_counter() - t
     stats = score.statistics("test")
     names = [score.chosen[i].describe() if i in score.chosen else name for i, name in enumerate(parts)]
     return _row(family, model, mode, score.results["test"], order=None, smoothing=None, valid_ppl=score.fit.ppl,
                 params={"components": names, "weights": list(score.weights), "em_iterations": score.fit.iterations},
                 component_ppl=[r.ppl for r in score.components["test"]], gain_pct=score.gain_pct("test"),
-                fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats)
+                fit_seconds=fit_seconds, stats_seconds=time.perf_counter() - t - fit_seconds, **stats), score.logprobs

@@ -45,17 +45,24 @@ DEFAULT_LR = {"sgd": 20.0, "adam": 2e-3, "adamw": 1e-3}  # lr None: the rate of 
 CHAR_RECIPE = {"embed_size": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.0, "tie": False, "softmax": "full", "seq_len": 50,
                "batch_size": 32, "optimizer": "adam", "lr": 3e-3, "lr_schedule": "cosine", "start_share": 0.0,
                "valid_mode": "stream"}
-# The short-budget recipe of the built-in report (40 s per RNN on the 53k-token, 7,944-type built-in corpus): one
-# layer of 200 tied to the embedding, dropout 0.4, Adam at 1e-2 along the cosine, 30% of the steps on line starts (its
-# lines are 6 tokens long: sentence mode is mostly line starts), every validation on the whole (small) split; the
-# epochs are a ceiling the budget ends first.  Chosen on valid in 40 s runs of the LSTM on 2 threads
-# (reports/rnn_targets.md): 722.8 for the former 2 layers at Adam 2e-3 on a plateau, 372.5 for one tied layer at
-# 3e-3, 338.4 at 5e-3, 301.2 at 1e-2.
-# The built-in report's char-level LSTM trains for 15 s, where CHAR_RECIPE's two layers at 3e-3 (made for minutes) reached
-# 3.18 bits/char on the built-in corpus's valid; one layer at 1e-2 reached 1.95 (reports/rnn_targets.md).
-SHORT_CHAR_CHANGES = {"num_layers": 1, "lr": 1e-2}
+# The short recipe of the built-in report (the 52,667-token, 7,944-type built-in corpus): one layer of 200 tied to the
+# embedding, dropout 0.4, Adam at 1e-2 along the cosine, batch 8, 30% of the steps on line starts (its lines are 6
+# tokens long: sentence mode is mostly line starts), every validation on the whole (small) split.  The budget is 4
+# epochs (about 35 s a cell on an idle 2-core machine), with 150 s as a ceiling: a budget in tokens gives the same
+# model on a busy machine (only later), where 40 s of wall clock gave a third of the tokens and an LSTM near the
+# unigram.  Chosen on valid in runs of the LSTM on 2 threads (reports/rnn_targets.md): in 40 s, 722.8 for the former 2
+# layers at Adam 2e-3 on a plateau, 372.5 for one tied layer at 3e-3, 338.4 at 5e-3, 301.2 at 1e-2; in 4 epochs,
+# 297.8 at batch 20 and 285.0 at batch 8.
 SHORT_RECIPE = {"num_layers": 1, "tie": True, "dropout": 0.4, "optimizer": "adam", "lr": 1e-2, "lr_schedule": "cosine",
-                "start_share": 0.3, "valid_tokens": None, "epochs": 50, "time_budget": 40.0}
+                "start_share": 0.3, "valid_tokens": None, "batch_size": 8, "epochs": 4, "time_budget": 150.0}
+# The built-in report's changes to a cell's recipe, on top of it (ReportConfig.cell_recipes), chosen on valid in 4-epoch
+# runs (reports/rnn_targets.md): the tanh RNN at its own Adam 2e-3 reached 385.7 at batch 8, and 281.7 at 3e-3,
+# dropout 0.3 and batch 4; the GRU reached 261.4 at the short recipe's 1e-2 and 245.0 at 5e-3.
+SHORT_CELL_CHANGES = {"rnn": {"lr": 3e-3, "dropout": 0.3, "batch_size": 4}, "gru": {"lr": 5e-3}}
+# The built-in report's char-level LSTM: CHAR_RECIPE's two layers at 3e-3 (made for minutes) reached 3.18 bits/char on
+# the built-in corpus's valid in 15 s; one layer at 1e-2 reached 1.95, and in 2 epochs (12 s idle) at batch 16 1.79
+# (reports/rnn_targets.md).  The epochs are its budget, the report's cross_rnn_budget its ceiling.
+SHORT_CHAR_CHANGES = {"num_layers": 1, "lr": 1e-2, "batch_size": 16, "epochs": 2}
 
 # The decoder-only Transformer's recipe (cell "transformer", lmstats/rnn/transformer.py), the field's usual one at CPU
 # scale: pre-norm blocks, a 64-token attention window with the memory carried across batches, dropout 0.1, the
