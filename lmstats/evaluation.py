@@ -101,9 +101,13 @@ def evaluate(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence
 
 def evaluate_units(model: LanguageModel, split: EncodedSplit, *, mode: str = "sentence"):
     """:func:`evaluate`, and the per-unit sums its bootstrap intervals resample (:func:`lmstats.bootstrap.unit_sums`)."""
+    return evaluate_logprobs(*token_logprobs(model, split, mode), split, mode)
+
+
+def evaluate_logprobs(units: Lines, lp: NDArray[np.float64], split: EncodedSplit, mode: str):
+    """:func:`evaluate_units` from ln P already computed (:func:`token_logprobs`), for a caller that keeps them."""
     from lmstats.bootstrap import unit_sums
 
-    units, lp = token_logprobs(model, split, mode)
     return reduce_logprobs(units, lp, split, mode), unit_sums(units, lp, mode)
 
 

@@ -364,15 +364,8 @@ def test_caches_chosen_on_valid_are_stored_with_the_mixture(tmp_path):
                           "give an RNN checkpoint")
 
 
-class NotScoredLM(LanguageModel):
+class NotScoredLM(FixedLM):
     """A component whose ln P the caller already knows: scoring it again is the defect under test."""
-
-    def __init__(self, vocab: Vocab):
-        self._vocab = vocab
-
-    @property
-    def vocab(self) -> Vocab:
-        return self._vocab
 
     def logprobs(self, ids):
         raise AssertionError("a component with known ln P was scored again")
@@ -393,7 +386,7 @@ def test_known_logprobs_are_used_instead_of_scoring_again(vocab):
     for mode in ("sentence", "stream"):
         pair = score_mixture([a, b], splits, mode)
         fresh = score_mixture([a, b, ChosenCache(vocab, windows=(2, 5))], splits, mode)
-        stand_in = NotScoredLM(vocab)
+        stand_in = NotScoredLM(vocab, np.full(len(vocab), 1.0 / len(vocab)))
         reused = score_mixture([stand_in, stand_in, ChosenCache(vocab, windows=(2, 5))], splits, mode, known=pair.logprobs)
         assert reused.weights == pytest.approx(fresh.weights, abs=1e-12)
         assert reused.results["test"].ppl == pytest.approx(fresh.results["test"].ppl, rel=1e-12)

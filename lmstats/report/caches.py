@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from lmstats.cache import ChosenCache
-from lmstats.evaluation import evaluate_units
+from lmstats.evaluation import evaluate_logprobs, token_logprobs
 from lmstats.neural_cache import tune_neural_cache
 
 
@@ -25,7 +25,8 @@ def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, spli
                pair_logprobs: dict | None = None) -> list[dict]:
     """The stage's rows (see the module docstring); ``test_ppl``: the neural model's own test perplexity per mode;
     ``pair_logprobs``: per mode, the best n-gram's and the neural model's ln P of valid and test from the mixture stage
-    (:func:`~lmstats.report.run.mixture_row`), so that they are not scored again."""
+    (:func:`~lmstats.report.run.mixture_row`), so that they are not scored again (nor the neural cache's test ln P, kept
+    from its own row)."""
     from lmstats.report.run import _row, mixture_row
 
     rows = []
@@ -33,7 +34,8 @@ def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, spli
         say(f"neural cache over the {cell} ({mode} mode): window, theta and lambda on valid")
         t = time.perf_counter()
         cached, valid_ppl = tune_neural_cache(lm, splits.valid, mode)
-        result, units = evaluate_units(cached, splits.test, mode=mode)
+        test_units, test_lp = token_logprobs(cached, splits.test, mode)  # kept for the mixture below (component 3)
+        result, units = evaluate_logprobs(test_units, test_lp, splits.test, mode)
         base = test_ppl[mode]
         rows.append(_row("cache", f"{cell} + neural cache", mode, result, units, order=None, smoothing=None, valid_ppl=valid_ppl,
                          params={"window": cached.window, "theta": cached.theta, "lam": cached.lam}, base_ppl=base,
@@ -42,7 +44,8 @@ def cache_rows(cell: str, lm, test_ppl: dict[str, float], best_ngram: dict, spli
             continue
         name, ngram = best_ngram[mode]
         say(f"mixing {name}, the {cell}, the unigram cache and the neural cache ({mode} mode)")
+        known = {split: dict(lps) for split, lps in (pair_logprobs or {}).get(mode, {}).items()}
+        known.setdefault("test", {})[3] = test_lp
         rows.append(mixture_row("cache-mixture", f"{name} + {cell} + caches", [name, cell, "unigram cache", cached.describe()],
-                                [ngram, lm, ChosenCache(splits.vocab), cached], splits, mode,
-                                known=(pair_logprobs or {}).get(mode))[0])
+                                [ngram, lm, ChosenCache(splits.vocab), cached], splits, mode, known=known)[0])
     return rows
